@@ -1,0 +1,11 @@
+//! One module per sub-command.
+
+pub mod bench;
+pub mod classifier;
+pub mod common;
+pub mod data;
+pub mod eval;
+pub mod fid;
+pub mod quickstart;
+pub mod sample;
+pub mod train;

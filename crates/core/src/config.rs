@@ -1,0 +1,252 @@
+//! Experiments as TOML files (`configs/<dataset>-<model>.toml`).
+//!
+//! The top level fixes what every experiment has (`seed`, `device`, `[data]`, `[train]`);
+//! the `[model]` table (with its `kind`) is handed to the model family, which parses it into
+//! its own strict struct. Unknown keys are errors that name the key, everywhere.
+//! `--set section.key=value` overrides are applied to the TOML before parsing.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One experiment: data × model × training settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Free-form name used for the default run folder (`runs/<name>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seed of every random choice (weights, shuffling, sampling).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `cpu`, `cuda`, `cuda:N` or `auto`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    pub data: DataConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// Model-specific table; `kind` names the model family.
+    pub model: toml::Table,
+}
+
+fn default_seed() -> u64 {
+    0
+}
+
+fn default_device() -> String {
+    "cpu".to_string()
+}
+
+/// Where the data comes from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A dataset folder, or `default` for the bundled dataset.
+    pub path: PathBuf,
+    /// `auto` (detect), `polymnist`, `mnist-svhn`, `cub` or `default`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Use at most this many training tuples (handy for quick runs).
+    #[serde(default)]
+    pub max_train: Option<usize>,
+    /// Use at most this many test tuples.
+    #[serde(default)]
+    pub max_test: Option<usize>,
+}
+
+fn default_format() -> String {
+    "auto".to_string()
+}
+
+/// Settings shared by every training loop.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Optimisation steps (for MLD: of the score network; the autoencoders have their own).
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Write a checkpoint every this many steps (and at the end).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+    /// Append a line to the metrics log every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// libtorch CPU threads; default: libtorch's choice.
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+fn default_batch_size() -> usize {
+    128
+}
+fn default_steps() -> usize {
+    1000
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_checkpoint_every() -> usize {
+    500
+}
+fn default_log_every() -> usize {
+    25
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: default_batch_size(),
+            steps: default_steps(),
+            lr: default_lr(),
+            checkpoint_every: default_checkpoint_every(),
+            log_every: default_log_every(),
+            threads: None,
+        }
+    }
+}
+
+impl Experiment {
+    /// Reads a TOML file, applies `key.path=value` overrides, and parses it strictly.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::parse(&text, overrides).with_context(|| format!("in config {}", path.display()))
+    }
+
+    /// Parses TOML text with overrides (see [`Experiment::load`]).
+    pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{}", e.to_string().trim_end()))?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let experiment: Experiment = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("{}", e.to_string().trim_end()))?;
+        experiment.validate()?;
+        Ok(experiment)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.model_kind().is_err() {
+            bail!("[model] needs `kind = \"...\"` naming the model (e.g. \"mld\", \"ebm\", \"mopoe\")");
+        }
+        if self.train.batch_size == 0 {
+            bail!("train.batch_size must be positive");
+        }
+        if !(self.train.lr > 0.0 && self.train.lr.is_finite()) {
+            bail!("train.lr must be a positive number, got {}", self.train.lr);
+        }
+        Ok(())
+    }
+
+    /// The `kind` of the `[model]` table.
+    pub fn model_kind(&self) -> Result<&str> {
+        self.model.get("kind").and_then(|v| v.as_str()).ok_or_else(|| anyhow!("[model] has no string `kind`"))
+    }
+
+    /// Parses the `[model]` table (without `kind`) into a model family's own config struct,
+    /// which should use `#[serde(deny_unknown_fields)]` so that typos are reported.
+    pub fn model_config<T: DeserializeOwned>(&self) -> Result<T> {
+        let mut table = self.model.clone();
+        table.remove("kind");
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("in [model]: {}", e.to_string().trim_end()))
+    }
+
+    /// The resolved experiment as TOML (what a run folder stores).
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+
+    /// Name for the default run folder.
+    pub fn run_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("run-{}", self.model_kind().unwrap_or("model")))
+    }
+}
+
+/// Applies `a.b.c=value` to a TOML table. The value is read as TOML (`3`, `1e-4`, `true`,
+/// `"text"`, `[1, 2]`); anything that does not parse as TOML is taken as a string.
+pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (key, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| anyhow!("override `{assignment}` is not of the form section.key=value"))?;
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {}", value.trim())) {
+        Ok(mut t) => t.remove("v").expect("parsed table has v"),
+        Err(_) => toml::Value::String(value.trim().to_string()),
+    };
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        bail!("override `{assignment}` has an empty key");
+    }
+    let mut node = table;
+    for part in &parts[..parts.len() - 1] {
+        let entry = node.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry.as_table_mut().ok_or_else(|| anyhow!("override `{assignment}`: `{part}` is not a table"))?;
+    }
+    node.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+seed = 3
+[data]
+path = "default"
+[train]
+steps = 10
+[model]
+kind = "mld"
+width = 64
+"#;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[derive(Debug)]
+    struct Toy {
+        width: i64,
+    }
+
+    #[test]
+    fn parses_and_overrides() {
+        let e = Experiment::parse(BASE, &["train.lr=0.5".into(), "model.width=8".into()]).unwrap();
+        assert_eq!(e.seed, 3);
+        assert_eq!(e.train.steps, 10);
+        assert_eq!(e.train.lr, 0.5);
+        assert_eq!(e.model_kind().unwrap(), "mld");
+        assert_eq!(e.model_config::<Toy>().unwrap().width, 8);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Experiment::parse(BASE, &["train.stepz=3".into()]).unwrap_err().to_string();
+        assert!(err.contains("stepz"), "{err}");
+        let e = Experiment::parse(BASE, &["model.depth=3".into()]).unwrap();
+        let err = e.model_config::<Toy>().unwrap_err().to_string();
+        assert!(err.contains("depth") && err.contains("[model]"), "{err}");
+        let err = Experiment::parse(&format!("colour = 1\n{BASE}"), &[]).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_overrides_are_errors() {
+        assert!(Experiment::parse(BASE, &["train.lr".into()]).is_err());
+        assert!(Experiment::parse(BASE, &["seed.x=1".into()]).is_err());
+        let err = Experiment::parse(BASE, &["train.lr=-1".into()]).unwrap_err().to_string();
+        assert!(err.contains("train.lr"), "{err}");
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let e = Experiment::parse(BASE, &[]).unwrap();
+        let again = Experiment::parse(&e.to_toml().unwrap(), &[]).unwrap();
+        assert_eq!(again.train.steps, 10);
+        assert_eq!(again.model, e.model);
+    }
+}

@@ -1,0 +1,28 @@
+//! What the CLI needs from a model family: train a run, and load a trained run as a
+//! [`MultimodalModel`]. Each model crate exports one `FAMILY` static implementing this trait.
+
+use crate::config::Experiment;
+use crate::dataset::MultimodalDataset;
+use crate::run::RunDir;
+use crate::MultimodalModel;
+use anyhow::Result;
+use tch::Device;
+
+/// Everything a training run needs.
+pub struct TrainContext<'a> {
+    pub experiment: &'a Experiment,
+    pub run: &'a RunDir,
+    pub dataset: &'a MultimodalDataset,
+    pub device: Device,
+}
+
+pub trait ModelFamily: Sync {
+    /// The `[model] kind` values this family handles, e.g. `["mld"]`.
+    fn kinds(&self) -> &'static [&'static str];
+
+    /// Trains (or, when the run folder holds checkpoints, resumes) every stage of the model.
+    fn train(&self, ctx: &TrainContext) -> Result<()>;
+
+    /// Loads the trained model of a run folder for sampling and evaluation.
+    fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>>;
+}

@@ -1,0 +1,78 @@
+//! PNG grids of image samples: each row a batch `[n, C, H, W]` with values in `[0, 1]`.
+
+use anyhow::{bail, Context, Result};
+use image::{Rgb, RgbImage};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+const PAD: u32 = 2;
+
+/// Writes `rows` (each `[n, C, H, W]`, C = 1 or 3, values in `[0, 1]`) as one PNG grid, one row
+/// per tensor; rows may differ in `n` and size (each cell is as large as the largest item).
+pub fn save_image_grid(path: &Path, rows: &[Tensor]) -> Result<()> {
+    if rows.is_empty() {
+        bail!("no images to write to {}", path.display());
+    }
+    let mut cells: Vec<Vec<(u32, u32, Vec<u8>)>> = vec![];
+    let (mut cell_w, mut cell_h, mut cols) = (0u32, 0u32, 0usize);
+    for row in rows {
+        let size = row.size();
+        if size.len() != 4 || !(size[1] == 1 || size[1] == 3) {
+            bail!("image grid rows must be [n, 1|3, H, W], got {size:?}");
+        }
+        let (c, h, w) = (size[1], size[2] as u32, size[3] as u32);
+        let rgb = if c == 1 { row.repeat([1, 3, 1, 1]) } else { row.shallow_clone() };
+        let bytes = rgb
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .clamp(0.0, 1.0)
+            .g_mul_scalar(255.0)
+            .round()
+            .to_kind(Kind::Uint8)
+            .permute([0, 2, 3, 1])
+            .contiguous();
+        let n = size[0] as usize;
+        let flat = Vec::<u8>::try_from(bytes.view([-1]))?;
+        let per = (h * w * 3) as usize;
+        cells.push((0..n).map(|i| (w, h, flat[i * per..(i + 1) * per].to_vec())).collect());
+        cell_w = cell_w.max(w);
+        cell_h = cell_h.max(h);
+        cols = cols.max(n);
+    }
+    let width = cols as u32 * (cell_w + PAD) + PAD;
+    let height = rows.len() as u32 * (cell_h + PAD) + PAD;
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    for (r, row) in cells.iter().enumerate() {
+        for (c, (w, h, px)) in row.iter().enumerate() {
+            let (x0, y0) = (PAD + c as u32 * (cell_w + PAD), PAD + r as u32 * (cell_h + PAD));
+            for y in 0..*h {
+                for x in 0..*w {
+                    let i = ((y * w + x) * 3) as usize;
+                    img.put_pixel(x0 + x, y0 + y, Rgb([px[i], px[i + 1], px[i + 2]]));
+                }
+            }
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    img.save(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_grid_of_the_right_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.png");
+        let a = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let b = Tensor::rand([2, 3, 28, 28], (Kind::Float, Device::Cpu));
+        save_image_grid(&path, &[a, b]).unwrap();
+        let img = image::open(&path).unwrap();
+        assert_eq!(img.width(), 4 * 30 + 2);
+        assert_eq!(img.height(), 2 * 30 + 2);
+        assert!(save_image_grid(&path, &[Tensor::zeros([2, 28], (Kind::Float, Device::Cpu))]).is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! The one interface through which evaluation and the CLI's `sample` talk to any trained model.
+
+use crate::ModalitySpec;
+use tch::{Device, Tensor};
+
+/// A trained multimodal generative model that can draw joint and conditional samples.
+///
+/// Implemented by MLD, the EBM-prior model and every VAE baseline; evaluation never knows
+/// which model it scores.
+pub trait MultimodalModel {
+    /// A short name for reports, e.g. `mld` or `mopoe`.
+    fn name(&self) -> &str;
+
+    /// The modalities, in the order used by `generate`.
+    fn modalities(&self) -> &[ModalitySpec];
+
+    /// The device the model's weights live on.
+    fn device(&self) -> Device;
+
+    /// Draws samples.
+    ///
+    /// `given` has one entry per modality: `Some(batch)` holds real inputs of that modality
+    /// (`[n, ..shape]`, in data space, on any device) to condition on; `None` marks a modality
+    /// to generate. With every entry `None` this is joint generation of `n` tuples; otherwise
+    /// `n` must equal the batch size of the given inputs.
+    ///
+    /// Returns one tensor per modality, in data space (images `f32` in `[0, 1]`, text `i64`
+    /// token ids, vectors `f32`), on the model's device. Given modalities are returned as given.
+    fn generate(&self, given: &[Option<Tensor>], n: i64) -> anyhow::Result<Vec<Tensor>>;
+}
+
+/// Checks the `given` argument of [`MultimodalModel::generate`] against the model and returns
+/// the batch size `n` to use. Shared by the implementations so all of them reject bad calls alike.
+pub fn check_given(modalities: &[ModalitySpec], given: &[Option<Tensor>], n: i64) -> anyhow::Result<i64> {
+    anyhow::ensure!(
+        given.len() == modalities.len(),
+        "generate: {} entries in `given` for a model of {} modalities",
+        given.len(),
+        modalities.len()
+    );
+    let mut batch = None;
+    for (spec, g) in modalities.iter().zip(given) {
+        if let Some(t) = g {
+            let size = t.size();
+            anyhow::ensure!(
+                size.len() == spec.item_shape().len() + 1 && size[1..] == spec.item_shape()[..],
+                "generate: modality {} expects items of shape {:?}, got a batch of shape {:?}",
+                spec.name,
+                spec.item_shape(),
+                size
+            );
+            match batch {
+                None => batch = Some(size[0]),
+                Some(b) => {
+                    anyhow::ensure!(b == size[0], "generate: given batches differ in size ({b} and {})", size[0])
+                }
+            }
+        }
+    }
+    let n = batch.unwrap_or(n);
+    anyhow::ensure!(n > 0, "generate: asked for {n} samples");
+    Ok(n)
+}

@@ -1,0 +1,88 @@
+//! Progress reporting for long work: an indicatif bar with rate and ETA on a terminal, plain
+//! lines (about every 10%) when stderr is not a terminal (CI logs, pipes).
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Instant;
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    label: String,
+    total: u64,
+    done: u64,
+    next_report: u64,
+    start: Instant,
+    message: String,
+}
+
+impl Progress {
+    pub fn new(label: &str, total: u64) -> Self {
+        let bar = if std::io::stderr().is_terminal() && std::env::var_os("MMLATENT_PLAIN_PROGRESS").is_none() {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_string());
+            Some(bar)
+        } else {
+            None
+        };
+        Self {
+            bar,
+            label: label.to_string(),
+            total,
+            done: 0,
+            next_report: 0,
+            start: Instant::now(),
+            message: String::new(),
+        }
+    }
+
+    /// Starts counting at `position` (a resumed run).
+    pub fn start_at(&mut self, position: u64) {
+        self.done = position;
+        self.next_report = position;
+        if let Some(bar) = &self.bar {
+            bar.set_position(position);
+            bar.reset_eta();
+        }
+    }
+
+    pub fn set_message(&mut self, message: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(message.clone());
+        }
+        self.message = message;
+    }
+
+    pub fn inc(&mut self, n: u64) {
+        self.done += n;
+        match &self.bar {
+            Some(bar) => bar.inc(n),
+            None => {
+                if self.done >= self.next_report || self.done >= self.total {
+                    let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+                    eprintln!(
+                        "{}: {}/{} ({:.1}/s) {}",
+                        self.label,
+                        self.done,
+                        self.total,
+                        self.done as f64 / secs,
+                        self.message
+                    );
+                    self.next_report = self.done + (self.total / 10).max(1);
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish();
+        } else {
+            eprintln!("{}: done in {:.1}s {}", self.label, self.start.elapsed().as_secs_f64(), self.message);
+        }
+    }
+}

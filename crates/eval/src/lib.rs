@@ -1,0 +1,1 @@
+//! mmlatent-eval (under construction).

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the engine mmlatent builds against: PyTorch 2.11.0 from PyPI in a project-local
+# virtualenv (.venv), and links its package folder to .libtorch (see .cargo/config.toml).
+# Idempotent: a second run only checks. Also used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+torch_version=2.11.0
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+if ! .venv/bin/python - <<PY 2>/dev/null
+import sys, torch, numpy
+sys.exit(torch.__version__.split("+")[0] != "$torch_version")
+PY
+then
+  echo "setup: installing torch==$torch_version into .venv (several GB, a few minutes)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "torch==$torch_version" numpy scipy pillow
+fi
+torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
+ln -sfn "$torch_dir" .libtorch
+echo "setup: libtorch $torch_version at $torch_dir"
