@@ -1,6 +1,9 @@
-//! Reading single image files as modality items.
+//! Reading and writing single image files (PNG, and JPEG for photo datasets) as modality
+//! items. Pixels are handled as `u8` in channel-major order `[C, H, W]`.
 
 use anyhow::{bail, Context, Result};
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageReader};
 use mmlatent_core::{ModalityKind, ModalitySpec};
 use std::path::Path;
 use tch::{Kind, Tensor};
@@ -11,16 +14,73 @@ pub fn read_item(path: &Path, spec: &ModalitySpec) -> Result<Tensor> {
     let ModalityKind::Image { channels, height, width } = spec.kind else {
         bail!("modality {} is not an image; cannot read {}", spec.name, path.display());
     };
-    let img = image::open(path).with_context(|| format!("cannot read image {}", path.display()))?;
-    if img.width() as i64 != width || img.height() as i64 != height {
-        bail!(
-            "{} is {}×{}, but modality {} expects {width}×{height}",
-            path.display(),
-            img.width(),
-            img.height(),
-            spec.name
-        );
+    let data = read_u8(path, channels as usize, height as usize, width as usize)
+        .with_context(|| format!("cannot use {} as modality {}", path.display(), spec.name))?;
+    Ok(Tensor::from_slice(&data).view([channels, height, width]).to_kind(Kind::Float) / 255.0)
+}
+
+/// Decodes an image file, detecting the format from its content.
+pub fn decode(path: &Path) -> Result<DynamicImage> {
+    if !path.is_file() {
+        bail!("{}: image file not found", path.display());
     }
-    let (data, c) = if channels == 1 { (img.to_luma8().into_raw(), 1) } else { (img.to_rgb8().into_raw(), 3) };
-    Ok(Tensor::from_slice(&data).view([height, width, c]).permute([2, 0, 1]).to_kind(Kind::Float) / 255.0)
+    ImageReader::open(path)
+        .with_context(|| format!("{}: cannot open", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .decode()
+        .with_context(|| format!("{}: not a readable image", path.display()))
+}
+
+/// The pixels of `img` as `[C, H, W]` bytes with `channels` 1 (grey) or 3 (RGB).
+pub fn to_chw(img: &DynamicImage, channels: usize) -> Vec<u8> {
+    let hwc = if channels == 1 { img.to_luma8().into_raw() } else { img.to_rgb8().into_raw() };
+    let plane = hwc.len() / channels;
+    let mut chw = vec![0u8; hwc.len()];
+    for (i, px) in hwc.chunks_exact(channels).enumerate() {
+        for (c, &v) in px.iter().enumerate() {
+            chw[c * plane + i] = v;
+        }
+    }
+    chw
+}
+
+/// Reads an image file of exactly `height × width` pixels as `[C, H, W]` bytes.
+pub fn read_u8(path: &Path, channels: usize, height: usize, width: usize) -> Result<Vec<u8>> {
+    let img = decode(path)?;
+    if img.width() as usize != width || img.height() as usize != height {
+        bail!("{}: image is {}×{}, expected {width}×{height}", path.display(), img.width(), img.height());
+    }
+    Ok(to_chw(&img, channels))
+}
+
+/// Reads an image file of any size, resized (bilinear) to `height × width`, as `[C, H, W]` bytes.
+pub fn read_resized_u8(path: &Path, channels: usize, height: usize, width: usize) -> Result<Vec<u8>> {
+    let img = decode(path)?;
+    let img = if (img.width() as usize, img.height() as usize) == (width, height) {
+        img
+    } else {
+        img.resize_exact(width as u32, height as u32, FilterType::Triangle)
+    };
+    Ok(to_chw(&img, channels))
+}
+
+/// Writes `[C, H, W]` bytes (C = 1 or 3) as a PNG.
+pub fn write_png(path: &Path, chw: &[u8], channels: usize, height: usize, width: usize) -> Result<()> {
+    let plane = height * width;
+    anyhow::ensure!(
+        chw.len() == channels * plane,
+        "{}: {} bytes for a {channels}×{height}×{width} image",
+        path.display(),
+        chw.len()
+    );
+    let mut hwc = vec![0u8; chw.len()];
+    for c in 0..channels {
+        for i in 0..plane {
+            hwc[i * channels + c] = chw[c * plane + i];
+        }
+    }
+    let color = if channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+    image::save_buffer_with_format(path, &hwc, width as u32, height as u32, color, image::ImageFormat::Png)
+        .with_context(|| format!("{}: cannot write PNG", path.display()))
 }

@@ -1,23 +1,152 @@
 //! The data layer of mmlatent: the file formats of the field, dataset builders, the bundled
 //! default dataset, and a batch loader running beside training. The in-memory dataset type
 //! itself lives in [`mmlatent_core::dataset`], re-exported here.
+//!
+//! - formats: [`idx`] (MNIST/Fashion-MNIST), [`mat`] + [`svhn`] (SVHN `.mat`), [`polymnist`],
+//!   [`cub`] (image–caption), [`mnist_svhn`] (pairs by label);
+//! - builders: [`polymnist::build`], [`mnist_svhn::build`], [`default::dataset`] (+ [`polymnist::write`]);
+//! - [`open`] / [`detect`]: a dataset from a config or a folder; [`inspect`]: a summary of one;
+//! - [`loader`]: threaded, seeded batches; [`synthetic`]: a tiny dataset for tests.
 
+pub mod cub;
+pub mod default;
+pub mod fsutil;
+pub mod idx;
 pub mod image_file;
+pub mod inspect;
 pub mod loader;
+pub mod mat;
+pub mod mnist_svhn;
+pub mod polymnist;
+pub mod rng;
+pub mod svhn;
 pub mod synthetic;
 
 pub use loader::BatchLoader;
 pub use mmlatent_core::dataset::{self, Batch, MultimodalDataset, Split};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use mmlatent_core::config::DataConfig;
+use std::path::Path;
+
+/// The dataset formats mmlatent reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The bundled default (Fashion-MNIST test set, 3 textured modalities).
+    Default,
+    /// The default trained on Fashion-MNIST's 60k training set from `/usr/share/datasets`.
+    DefaultFull,
+    /// The tiny synthetic "squares" dataset (tests and smoke runs).
+    Synthetic,
+    PolyMnist,
+    MnistSvhn,
+    Cub,
+    /// An MNIST-style IDX folder, as a one-modality dataset.
+    Idx,
+    /// An SVHN `.mat` folder, as a one-modality dataset.
+    Svhn,
+}
+
+impl Format {
+    pub const ALL: [Format; 8] = [
+        Format::Default,
+        Format::DefaultFull,
+        Format::Synthetic,
+        Format::PolyMnist,
+        Format::MnistSvhn,
+        Format::Cub,
+        Format::Idx,
+        Format::Svhn,
+    ];
+
+    /// The name used in configs (`data.format`) and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Default => "default",
+            Format::DefaultFull => "default-full",
+            Format::Synthetic => "synthetic",
+            Format::PolyMnist => "polymnist",
+            Format::MnistSvhn => "mnist-svhn",
+            Format::Cub => "cub",
+            Format::Idx => "idx",
+            Format::Svhn => "svhn",
+        }
+    }
+
+    /// The format called `name`.
+    pub fn parse(name: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name).with_context(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown dataset format `{name}` (known: auto, {})", names.join(", "))
+        })
+    }
+
+    /// Formats that need no folder.
+    fn is_builtin(self) -> bool {
+        matches!(self, Format::Default | Format::DefaultFull | Format::Synthetic)
+    }
+}
+
+/// Tells whether a folder has one format's layout.
+type LayoutCheck = fn(&Path) -> bool;
+
+/// Detects the format of `path`: the words `default`, `default-full` and `synthetic` name the
+/// built-in datasets; a folder is recognised by its layout.
+pub fn detect(path: &Path) -> Result<Format> {
+    if let Some(format) = path.to_str().and_then(|p| Format::parse(p).ok()).filter(|f| f.is_builtin()) {
+        return Ok(format);
+    }
+    if !path.exists() {
+        bail!("{}: dataset folder not found (or use `default` for the bundled dataset)", path.display());
+    }
+    if !path.is_dir() {
+        bail!("{}: a dataset is a folder, not a file", path.display());
+    }
+    let checks: [(LayoutCheck, Format); 5] = [
+        (mnist_svhn::is_mnist_svhn_dir, Format::MnistSvhn),
+        (polymnist::is_polymnist_dir, Format::PolyMnist),
+        (cub::is_cub_dir, Format::Cub),
+        (svhn::is_svhn_dir, Format::Svhn),
+        (idx::is_idx_dir, Format::Idx),
+    ];
+    checks.into_iter().find(|(check, _)| check(path)).map(|(_, f)| f).with_context(|| {
+        format!(
+            "{}: cannot tell the dataset format: expected train/m0/ (PolyMNIST), {} (MNIST-SVHN), \
+             text_trainvalclasses.txt with train/ (CUB), train_32x32.mat (SVHN) or *-idx3-ubyte files (IDX)",
+            path.display(),
+            mnist_svhn::MANIFEST
+        )
+    })
+}
+
+/// Loads the dataset at `path` in `format`.
+pub fn load(format: Format, path: &Path) -> Result<MultimodalDataset> {
+    let dataset = match format {
+        Format::Default => default::dataset(false)?,
+        Format::DefaultFull => default::dataset(true)?,
+        Format::Synthetic => synthetic::squares(2000, 500, 2, 0),
+        Format::PolyMnist => polymnist::load(path)?,
+        Format::MnistSvhn => mnist_svhn::load(path)?,
+        Format::Cub => cub::load(path)?,
+        Format::Idx => idx::load_dataset(path)?,
+        Format::Svhn => svhn::load_dataset(path)?,
+    };
+    Ok(dataset)
+}
+
+/// The format a config asks for (`auto`: detected from the path).
+pub fn config_format(config: &DataConfig) -> Result<Format> {
+    match config.format.as_str() {
+        "auto" => detect(&config.path),
+        name => Format::parse(name),
+    }
+}
 
 /// Opens the dataset a config points to (format detected or named), applying its limits.
 pub fn open(config: &DataConfig) -> Result<MultimodalDataset> {
-    let mut dataset = match (config.format.as_str(), config.path.to_str()) {
-        ("synthetic", _) | (_, Some("synthetic")) => synthetic::squares(2000, 500, 2, 0),
-        (format, _) => bail!("dataset format `{format}` at {} is not supported yet", config.path.display()),
-    };
+    let format = config_format(config)?;
+    let mut dataset = load(format, &config.path)
+        .with_context(|| format!("cannot load the {} dataset at {}", format.name(), config.path.display()))?;
     if let Some(n) = config.max_train {
         dataset.train.truncate(n);
     }

@@ -1,6 +1,7 @@
 //! Batches produced beside training: a thread shuffles (seeded, a new permutation per epoch),
 //! gathers and converts the next batches while the model trains on the current one.
 
+use crate::rng::SplitMix64;
 use mmlatent_core::dataset::{Batch, Split};
 use mmlatent_core::ModalitySpec;
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -91,19 +92,7 @@ impl Drop for BatchLoader {
 /// The permutation of epoch `epoch`: a function of (seed, epoch) alone, so runs repeat.
 pub fn epoch_permutation(n: usize, seed: u64, epoch: usize) -> Tensor {
     // A splitmix64-driven Fisher–Yates shuffle, independent of libtorch's global generator.
-    let mut state = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut perm: Vec<i64> = (0..n as i64).collect();
-    for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        perm.swap(i, j);
-    }
+    let perm: Vec<i64> = SplitMix64::stream(seed, epoch as u64).permutation(n).into_iter().map(|i| i as i64).collect();
     Tensor::from_slice(&perm).to_kind(Kind::Int64)
 }
 
