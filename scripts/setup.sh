@@ -20,6 +20,12 @@ then
   echo "setup: installing torch==$torch_version into .venv (several GB, a few minutes)"
   .venv/bin/pip install --quiet --disable-pip-version-check "torch==$torch_version" numpy scipy pillow
 fi
+# Evaluation's agreement test builds pytorch-fid's Inception in Python; torchvision is pinned to
+# the release made for torch 2.11 so that pip never moves torch.
+if ! .venv/bin/python -c 'import pytorch_fid, torchvision' 2>/dev/null; then
+  echo "setup: installing pytorch-fid==0.3.0 (with torchvision==0.26.0) into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "torch==$torch_version" "torchvision==0.26.0" "pytorch-fid==0.3.0"
+fi
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
 ln -sfn "$torch_dir" .libtorch
 echo "setup: libtorch $torch_version at $torch_dir"

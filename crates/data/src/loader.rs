@@ -5,7 +5,6 @@ use crate::rng::SplitMix64;
 use mmlatent_core::dataset::{Batch, Split};
 use mmlatent_core::ModalitySpec;
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use tch::{Device, Kind, Tensor};
 
@@ -14,16 +13,6 @@ pub struct BatchLoader {
     receiver: Option<Receiver<Batch>>,
     worker: Option<JoinHandle<()>>,
 }
-
-/// What the loader thread needs; the split's tensors are shared, not copied.
-struct Source {
-    items: Vec<Tensor>,
-    labels: Tensor,
-    modalities: Vec<ModalitySpec>,
-}
-
-// SAFETY: the tensors are only read (index_select) by the loader thread and never mutated.
-unsafe impl Sync for Source {}
 
 impl BatchLoader {
     /// Starts a loader over `split`. Batches have `batch_size` tuples (the last, smaller batch of
@@ -43,11 +32,13 @@ impl BatchLoader {
     ) -> Self {
         let n = split.len();
         let batch_size = batch_size.min(n).max(1);
-        let source = Arc::new(Source {
+        // The thread owns shallow clones: the storage is shared with `split`, never copied, and
+        // only read (index_select) on the thread.
+        let source = Split {
             items: split.items.iter().map(|t| t.shallow_clone()).collect(),
             labels: split.labels.shallow_clone(),
-            modalities: modalities.to_vec(),
-        });
+        };
+        let modalities = modalities.to_vec();
         let (sender, receiver) = sync_channel::<Batch>(2);
         let worker = std::thread::spawn(move || {
             let per_epoch = (n / batch_size).max(1);
@@ -57,11 +48,7 @@ impl BatchLoader {
                 let perm = epoch_permutation(n, seed, epoch);
                 while position < per_epoch {
                     let idx = perm.narrow(0, (position * batch_size) as i64, batch_size as i64);
-                    let shell = Split {
-                        items: source.items.iter().map(|t| t.shallow_clone()).collect(),
-                        labels: source.labels.shallow_clone(),
-                    };
-                    let batch = shell.batch(&source.modalities, &idx, device);
+                    let batch = source.batch(&modalities, &idx, device);
                     if sender.send(batch).is_err() {
                         return;
                     }

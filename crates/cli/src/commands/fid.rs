@@ -1,13 +1,34 @@
-//! `mmlatent fid DIR_A DIR_B`.
+//! `mmlatent fid DIR_A DIR_B --weights FILE`: Fréchet Inception Distance between two folders of
+//! images, as pytorch-fid computes it (see `mmlatent_eval::inception`).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use mmlatent_core::device::parse_device;
+use mmlatent_eval::fid::fid_of_folders;
+use mmlatent_eval::inception::InceptionV3;
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    pub dir_a: std::path::PathBuf,
-    pub dir_b: std::path::PathBuf,
+    /// First folder of images (PNG, JPEG, …).
+    pub dir_a: PathBuf,
+    /// Second folder of images.
+    pub dir_b: PathBuf,
+    /// Inception weights: a safetensors file (convert pytorch-fid's
+    /// pt_inception-2015-12-05-6726825d.pth once with scripts/convert_inception.py).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 50)]
+    pub batch: usize,
+    /// cpu (default), cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
-pub fn run(_args: Args) -> Result<()> {
-    bail!("fid is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    let model = InceptionV3::load(&args.weights, device)?;
+    let fid = fid_of_folders(&model, &args.dir_a, &args.dir_b, args.batch, true)?;
+    println!("FID: {fid}");
+    Ok(())
 }

@@ -1,0 +1,426 @@
+//! Per-modality classifiers trained on a dataset's class labels: the judges of coherence and the
+//! feature space of the classifier Fréchet distance.
+//!
+//! Each modality gets a feature extractor (the modality's encoder from [`mmlatent_core::nets`]:
+//! a conv net for 28/32 images, a ResNet for 64×64, a 1-D conv net for text, an MLP for vectors)
+//! with `feature_dim` outputs, a SiLU, and a linear head to `num_classes` logits. The penultimate
+//! activations (after the SiLU) are the features used by [`crate::fid`]'s classifier distance.
+//!
+//! On disk a set of classifiers is a folder with `classifiers.safetensors` (weights, one
+//! variable path per modality `m{index}`) and `classifiers.json` ([`ClassifierInfo`]: dataset,
+//! modalities, sizes and per-modality test accuracy).
+
+use anyhow::{bail, ensure, Context, Result};
+use mmlatent_core::checkpoint;
+use mmlatent_core::nets::{self, Net, NetSize};
+use mmlatent_core::progress::Progress;
+use mmlatent_core::{ModalityKind, ModalitySpec, MultimodalDataset};
+use mmlatent_data::BatchLoader;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::nn::{self, Module, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+/// Items classified per forward pass when predicting (bounds memory on large inputs).
+const CHUNK: i64 = 1024;
+
+/// How classifiers are trained.
+#[derive(Clone, Debug)]
+pub struct ClassifierOptions {
+    /// Adam steps (all modalities train together on the same batches, with separate weights).
+    pub steps: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// Width of the encoders (see [`NetSize`]).
+    pub width: i64,
+    /// Size of the penultimate feature layer.
+    pub feature_dim: i64,
+    /// Dropout on the penultimate features while training.
+    pub dropout: f64,
+    /// Decoupled weight decay (AdamW).
+    pub weight_decay: f64,
+    /// Shift each training batch of images by up to this many pixels (a random translation
+    /// per batch, with wrap-around), to fight over-fitting on small datasets.
+    pub max_shift: i64,
+    pub seed: u64,
+    pub device: Device,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for ClassifierOptions {
+    fn default() -> Self {
+        Self {
+            steps: 1500,
+            batch_size: 128,
+            lr: 1e-3,
+            width: 32,
+            feature_dim: 128,
+            dropout: 0.3,
+            weight_decay: 1e-2,
+            max_shift: 2,
+            seed: 0,
+            device: Device::Cpu,
+            progress: true,
+        }
+    }
+}
+
+impl ClassifierOptions {
+    /// Small and quick: for tests and tiny datasets (`squares` trains in a few seconds).
+    pub fn fast() -> Self {
+        Self { steps: 150, width: 8, feature_dim: 64, progress: false, ..Self::default() }
+    }
+}
+
+/// What `classifiers.json` records.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierInfo {
+    pub dataset: String,
+    pub num_classes: i64,
+    pub modalities: Vec<ModalitySpec>,
+    pub width: i64,
+    pub feature_dim: i64,
+    pub steps: usize,
+    /// Accuracy of each modality's classifier on the dataset's test split, in modality order.
+    pub test_accuracy: Vec<f64>,
+}
+
+struct ModalityClassifier {
+    features: Net,
+    head: nn::Linear,
+}
+
+/// One trained classifier per modality of a dataset.
+pub struct Classifiers {
+    info: ClassifierInfo,
+    vs: nn::VarStore,
+    nets: Vec<ModalityClassifier>,
+}
+
+const WEIGHTS: &str = "classifiers.safetensors";
+const INFO: &str = "classifiers.json";
+
+/// The default folder of a dataset's classifiers: `runs/classifiers/<dataset name>/`.
+pub fn default_dir(dataset_name: &str) -> PathBuf {
+    PathBuf::from("runs").join("classifiers").join(dataset_name)
+}
+
+impl Classifiers {
+    /// Builds untrained networks for `info` on `device`.
+    fn build(info: ClassifierInfo, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let size = NetSize { width: info.width };
+        let nets = info
+            .modalities
+            .iter()
+            .enumerate()
+            .map(|(m, spec)| {
+                let p = vs.root() / format!("m{m}");
+                Ok(ModalityClassifier {
+                    features: nets::encoder(&p / "features", spec, info.feature_dim, size)?,
+                    head: nn::linear(&p / "head", info.feature_dim, info.num_classes, Default::default()),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { info, vs, nets })
+    }
+
+    /// Trains one classifier per modality of `dataset` on its training split and measures each
+    /// one's accuracy on the test split.
+    pub fn train(dataset: &MultimodalDataset, options: &ClassifierOptions) -> Result<Self> {
+        ensure!(!dataset.train.is_empty(), "dataset {}: no training tuples to train classifiers on", dataset.name);
+        ensure!(dataset.num_classes >= 2, "dataset {}: classifiers need at least 2 classes", dataset.name);
+        tch::manual_seed(options.seed as i64);
+        let info = ClassifierInfo {
+            dataset: dataset.name.clone(),
+            num_classes: dataset.num_classes,
+            modalities: dataset.modalities.clone(),
+            width: options.width,
+            feature_dim: options.feature_dim,
+            steps: options.steps,
+            test_accuracy: vec![],
+        };
+        let mut classifiers = Self::build(info, options.device)?;
+        let mut opt =
+            nn::AdamW { wd: options.weight_decay, ..Default::default() }.build(&classifiers.vs, options.lr)?;
+        let mut loader =
+            BatchLoader::new(&dataset.train, &dataset.modalities, options.batch_size, options.seed, options.device);
+        let mut progress = options.progress.then(|| Progress::new("classifiers", options.steps as u64));
+        for step in 0..options.steps {
+            let batch = loader.next_batch();
+            // The modalities' weights are disjoint, so the summed loss trains each independently.
+            let losses: Vec<Tensor> = (0..classifiers.nets.len())
+                .map(|m| {
+                    let x = match (&classifiers.info.modalities[m].kind, options.max_shift) {
+                        (ModalityKind::Image { .. }, s) if s > 0 => {
+                            let shift = Tensor::randint_low(-s, s + 1, [2], (Kind::Int64, Device::Cpu));
+                            let shift: Vec<i64> = Vec::try_from(&shift)?;
+                            batch.items[m].roll(&shift[..], [2, 3])
+                        }
+                        _ => batch.items[m].shallow_clone(),
+                    };
+                    let net = &classifiers.nets[m];
+                    let features = net.features.forward(&x).silu().dropout(options.dropout, true);
+                    Ok(net.head.forward(&features).cross_entropy_for_logits(&batch.labels))
+                })
+                .collect::<Result<_>>()?;
+            let loss = Tensor::stack(&losses, 0).sum(Kind::Float);
+            opt.backward_step(&loss);
+            let value = loss.double_value(&[]) / losses.len() as f64;
+            ensure!(value.is_finite(), "classifier training diverged at step {} (loss {value})", step + 1);
+            if let Some(p) = &mut progress {
+                if step % 20 == 0 {
+                    p.set_message(format!("loss {value:.4}"));
+                }
+                p.inc(1);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
+        }
+        let test = dataset.test.head(&dataset.modalities, dataset.test.len(), Device::Cpu);
+        classifiers.info.test_accuracy = (0..classifiers.nets.len())
+            .map(|m| classifiers.accuracy(m, &test.items[m], &test.labels))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(classifiers)
+    }
+
+    /// Writes `classifiers.safetensors` and `classifiers.json` into `dir` (created if needed).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        checkpoint::save_varstore(&self.vs, &dir.join(WEIGHTS))?;
+        checkpoint::save_json(&self.info, &dir.join(INFO))
+    }
+
+    /// True when `dir` holds a saved set of classifiers.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(WEIGHTS).exists() && dir.join(INFO).exists()
+    }
+
+    /// Loads the classifiers saved in `dir` onto `device`.
+    pub fn load(dir: &Path, device: Device) -> Result<Self> {
+        let info: ClassifierInfo = checkpoint::load_json(&dir.join(INFO))
+            .with_context(|| format!("{} does not hold classifiers", dir.display()))?;
+        ensure!(
+            info.test_accuracy.len() == info.modalities.len(),
+            "{}: {} accuracies for {} modalities",
+            dir.join(INFO).display(),
+            info.test_accuracy.len(),
+            info.modalities.len()
+        );
+        let mut classifiers = Self::build(info, device)?;
+        checkpoint::load_varstore(&mut classifiers.vs, &dir.join(WEIGHTS))?;
+        Ok(classifiers)
+    }
+
+    /// Loads the classifiers in `dir` if there are any (checking they fit `dataset`), otherwise
+    /// trains them and saves them there. Returns whether they were trained now.
+    pub fn load_or_train(dir: &Path, dataset: &MultimodalDataset, options: &ClassifierOptions) -> Result<(Self, bool)> {
+        if Self::exists(dir) {
+            let c = Self::load(dir, options.device)?;
+            c.check_fits(dataset).with_context(|| format!("classifiers in {}", dir.display()))?;
+            return Ok((c, false));
+        }
+        let c = Self::train(dataset, options)?;
+        c.save(dir)?;
+        Ok((c, true))
+    }
+
+    /// Errors unless these classifiers were trained for `dataset`'s modalities and classes.
+    pub fn check_fits(&self, dataset: &MultimodalDataset) -> Result<()> {
+        ensure!(
+            self.info.modalities == dataset.modalities,
+            "trained for modalities [{}] of dataset {}, not [{}] of dataset {}",
+            describe(&self.info.modalities),
+            self.info.dataset,
+            describe(&dataset.modalities),
+            dataset.name
+        );
+        ensure!(
+            self.info.num_classes == dataset.num_classes,
+            "trained for {} classes, dataset {} has {}",
+            self.info.num_classes,
+            dataset.name,
+            dataset.num_classes
+        );
+        Ok(())
+    }
+
+    pub fn info(&self) -> &ClassifierInfo {
+        &self.info
+    }
+
+    pub fn modalities(&self) -> &[ModalitySpec] {
+        &self.info.modalities
+    }
+
+    pub fn num_classes(&self) -> i64 {
+        self.info.num_classes
+    }
+
+    /// Test accuracy of each modality's classifier, measured when it was trained.
+    pub fn test_accuracy(&self) -> &[f64] {
+        &self.info.test_accuracy
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Checks that `x` is a batch of modality `m` and converts it to the classifier's device and
+    /// the kind its network reads (i64 ids for text, f32 otherwise).
+    fn prepare(&self, m: usize, x: &Tensor) -> Result<Tensor> {
+        let spec = self
+            .info
+            .modalities
+            .get(m)
+            .with_context(|| format!("no modality {m}: the classifiers know {}", self.info.modalities.len()))?;
+        let size = x.size();
+        ensure!(
+            size.len() == spec.item_shape().len() + 1 && size[1..] == spec.item_shape()[..],
+            "classifier of modality {} expects items of shape {:?}, got a batch of shape {size:?}",
+            spec.name,
+            spec.item_shape()
+        );
+        let kind = if matches!(spec.kind, ModalityKind::Text { .. }) { Kind::Int64 } else { Kind::Float };
+        Ok(x.to_device(self.device()).to_kind(kind))
+    }
+
+    /// Applies `f` to chunks of the batch `x` of modality `m`, without gradients, and
+    /// concatenates the results.
+    fn chunked(&self, m: usize, x: &Tensor, f: impl Fn(&ModalityClassifier, &Tensor) -> Tensor) -> Result<Tensor> {
+        let x = self.prepare(m, x)?;
+        let _guard = tch::no_grad_guard();
+        let n = x.size()[0];
+        if n == 0 {
+            bail!("classifier of modality {}: empty batch", self.info.modalities[m].name);
+        }
+        let parts: Vec<Tensor> =
+            (0..n).step_by(CHUNK as usize).map(|s| f(&self.nets[m], &x.narrow(0, s, CHUNK.min(n - s)))).collect();
+        Ok(Tensor::cat(&parts, 0))
+    }
+
+    /// Class logits `[N, num_classes]` of a batch of modality `m` (data space, any device).
+    pub fn logits(&self, m: usize, x: &Tensor) -> Result<Tensor> {
+        self.chunked(m, x, |net, x| net.head.forward(&net.features.forward(x).silu()))
+    }
+
+    /// Penultimate-layer features `[N, feature_dim]` of a batch of modality `m`.
+    pub fn features(&self, m: usize, x: &Tensor) -> Result<Tensor> {
+        self.chunked(m, x, |net, x| net.features.forward(x).silu())
+    }
+
+    /// Predicted class ids `i64 [N]` of a batch of modality `m` (data space, any device), on
+    /// the classifiers' device.
+    ///
+    /// # Panics
+    /// When `x` is not a batch of modality `m` (use [`Classifiers::logits`] for a `Result`).
+    pub fn predict(&self, m: usize, x: &Tensor) -> Tensor {
+        match self.logits(m, x) {
+            Ok(logits) => logits.argmax(-1, false),
+            Err(e) => panic!("Classifiers::predict: {e:#}"),
+        }
+    }
+
+    /// Fraction of the batch `x` of modality `m` classified as `labels`.
+    pub fn accuracy(&self, m: usize, x: &Tensor, labels: &Tensor) -> Result<f64> {
+        let predicted = self.logits(m, x)?.argmax(-1, false);
+        ensure!(
+            labels.size() == [predicted.size()[0]],
+            "accuracy: {} labels for {} items",
+            labels.numel(),
+            predicted.size()[0]
+        );
+        Ok(predicted
+            .eq_tensor(&labels.to_device(predicted.device()))
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]))
+    }
+}
+
+fn describe(modalities: &[ModalitySpec]) -> String {
+    modalities.iter().map(|m| format!("{}: {}", m.name, m.describe())).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmlatent_data::synthetic::squares;
+
+    #[test]
+    fn classifiers_learn_squares_and_round_trip() {
+        let ds = squares(600, 200, 2, 0);
+        let start = std::time::Instant::now();
+        let c = Classifiers::train(&ds, &ClassifierOptions::fast()).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        for (m, acc) in c.test_accuracy().iter().enumerate() {
+            assert!(*acc > 0.9, "modality {m}: test accuracy {acc}");
+        }
+        assert!(secs < 30.0, "training took {secs}s");
+
+        let dir = tempfile::tempdir().unwrap();
+        c.save(dir.path()).unwrap();
+        let loaded = Classifiers::load(dir.path(), Device::Cpu).unwrap();
+        let test = ds.test.head(&ds.modalities, 50, Device::Cpu);
+        assert!(loaded.predict(1, &test.items[1]).equal(&c.predict(1, &test.items[1])));
+        assert_eq!(loaded.info(), c.info());
+        assert_eq!(c.features(0, &test.items[0]).unwrap().size(), vec![50, 64]);
+        // FD in the classifier's features: small between real sets, large against noise.
+        let train = ds.train.head(&ds.modalities, 200, Device::Cpu);
+        let test = ds.test.head(&ds.modalities, 200, Device::Cpu);
+        let real = crate::fid::classifier_frechet_distance(&c, 0, &train.items[0], &test.items[0]).unwrap();
+        let noise = Tensor::rand([200, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let fake = crate::fid::classifier_frechet_distance(&c, 0, &noise, &test.items[0]).unwrap();
+        assert!(fake > 10.0 * real, "FD real {real}, noise {fake}");
+        // A batch of the wrong shape is an error naming the modality.
+        let err = c.logits(0, &Tensor::zeros([3, 28], (Kind::Float, Device::Cpu))).unwrap_err().to_string();
+        assert!(err.contains("m0"), "{err}");
+    }
+
+    /// Text whose tokens encode the label (plus noise tokens) and a noisy one-hot vector.
+    fn text_and_vector(n: i64, seed: i64) -> mmlatent_core::Split {
+        tch::manual_seed(seed);
+        let labels = Tensor::randint(10, [n], (Kind::Int64, Device::Cpu));
+        let noise = Tensor::randint(40, [n, 16], (Kind::Int64, Device::Cpu)) + 10;
+        let keep = Tensor::rand([n, 16], (Kind::Float, Device::Cpu)).lt(0.7);
+        let text = noise.where_self(&keep, &labels.unsqueeze(1).expand([n, 16], false));
+        let vector = labels.one_hot(10).to_kind(Kind::Float) + Tensor::randn([n, 10], (Kind::Float, Device::Cpu)) * 0.3;
+        mmlatent_core::Split { items: vec![text, vector], labels }
+    }
+
+    #[test]
+    fn text_and_vector_classifiers_learn() {
+        let ds = MultimodalDataset {
+            name: "tv".into(),
+            modalities: vec![ModalitySpec::text("t", 16, 50), ModalitySpec::vector("v", 10)],
+            num_classes: 10,
+            class_names: vec![],
+            vocabularies: vec![None, None],
+            train: text_and_vector(600, 1),
+            test: text_and_vector(200, 2),
+        };
+        ds.validate().unwrap();
+        let c = Classifiers::train(&ds, &ClassifierOptions { steps: 300, ..ClassifierOptions::fast() }).unwrap();
+        // Chance is 0.1.
+        assert!(c.test_accuracy().iter().all(|&a| a > 0.8), "{:?}", c.test_accuracy());
+    }
+
+    #[test]
+    fn loading_a_missing_or_mismatched_folder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", Classifiers::load(dir.path(), Device::Cpu).err().unwrap());
+        assert!(err.contains("classifiers.json"), "{err}");
+        let small = squares(40, 20, 2, 0);
+        let opts = ClassifierOptions { steps: 2, ..ClassifierOptions::fast() };
+        let (c, trained) = Classifiers::load_or_train(dir.path(), &small, &opts).unwrap();
+        assert!(trained);
+        assert!(Classifiers::exists(dir.path()));
+        let three = squares(40, 20, 3, 0);
+        assert!(c.check_fits(&three).is_err());
+        let err = format!("{:#}", Classifiers::load_or_train(dir.path(), &three, &opts).err().unwrap());
+        assert!(err.contains("modalities"), "{err}");
+    }
+}
