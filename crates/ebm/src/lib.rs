@@ -1,25 +1,49 @@
-//! mmlatent-ebm (under construction: the family is registered, training is not written yet).
+//! mmlatent-ebm: the multimodal latent generative model with an energy-based prior
+//! (Yuan, Cui, Li, Han; SPEC §2.2), in its base (shared latent z) and generalised (z plus
+//! modality-specific latents w_m) versions.
+//!
+//! - [`langevin`]: the short-run Langevin sampler of the tilted Gaussian prior (a pure function);
+//! - [`energy`]: the energy MLP f_α, the prior's log-density and the EBM objective;
+//! - [`model`]: encoders (mixture of Gaussian experts), decoders, the generator / inference
+//!   objective, joint and conditional generation ([`mmlatent_core::MultimodalModel`]);
+//! - [`train`]: the training loop (two optimisers, energy-gap logging, blow-up guard);
+//! - [`config`]: the `[model]` table.
 
-use anyhow::{bail, Result};
+pub mod config;
+pub mod energy;
+pub mod langevin;
+pub mod model;
+pub mod train;
+
+pub use config::{EbmConfig, KIND_BASE, KIND_GENERALISED};
+pub use model::EbmModel;
+
+use anyhow::{Context, Result};
 use mmlatent_core::family::{ModelFamily, TrainContext};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
 use tch::Device;
 
+/// The EBM model family (`kind = "ebm"` and `kind = "ebm-generalised"`).
 pub struct EbmFamily;
 
 pub static FAMILY: EbmFamily = EbmFamily;
 
 impl ModelFamily for EbmFamily {
     fn kinds(&self) -> &'static [&'static str] {
-        &["ebm", "ebm-generalised"]
+        &[KIND_BASE, KIND_GENERALISED]
     }
 
-    fn train(&self, _ctx: &TrainContext) -> Result<()> {
-        bail!("ebm training is not implemented yet")
+    fn train(&self, ctx: &TrainContext) -> Result<()> {
+        train::train(ctx)
     }
 
-    fn load(&self, _run: &RunDir, _dataset: &MultimodalDataset, _device: Device) -> Result<Box<dyn MultimodalModel>> {
-        bail!("ebm loading is not implemented yet")
+    fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
+        let experiment = run.experiment()?;
+        let config: EbmConfig = experiment.model_config()?;
+        let mut model = EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, device)?;
+        let path = run.checkpoint(train::STAGE);
+        model.load(&path).with_context(|| format!("cannot load the EBM model of run {}", run.root().display()))?;
+        Ok(Box::new(model))
     }
 }

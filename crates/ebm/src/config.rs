@@ -1,0 +1,147 @@
+//! The `[model]` table of the EBM experiments (`kind = "ebm"` or `"ebm-generalised"`).
+//!
+//! Defaults follow the latent-space EBM line of work (Pang et al. 2020): an MLP energy of
+//! width 200, 60 Langevin steps of size 0.4, Adam(β₁ = 0.5) with lr 2e-5 for the EBM. The
+//! generator / inference learning rate is the experiment's `train.lr`.
+
+use anyhow::{bail, ensure, Result};
+use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::nets::NetSize;
+use mmlatent_core::ModalitySpec;
+use serde::{Deserialize, Serialize};
+
+/// The base model: a shared latent only.
+pub const KIND_BASE: &str = "ebm";
+/// The generalised model: a shared latent plus one private latent per modality.
+pub const KIND_GENERALISED: &str = "ebm-generalised";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EbmConfig {
+    /// Dimension of the shared latent z (the EBM's input).
+    #[serde(default = "default_latent_dim")]
+    pub latent_dim: i64,
+    /// Dimension of each modality-specific latent w_m (generalised version only; default 8).
+    #[serde(default)]
+    pub private_dim: Option<i64>,
+    /// Width of the encoders / decoders (see `mmlatent_core::nets::NetSize`).
+    #[serde(default = "default_width")]
+    pub width: i64,
+    /// Likelihood of each modality (one entry for all, or one per modality); default: the
+    /// modality kind's default (Laplace(0.75) for images, categorical for text).
+    #[serde(default)]
+    pub likelihoods: Vec<Likelihood>,
+    /// Hidden width of the energy MLP f_α.
+    #[serde(default = "default_energy_hidden")]
+    pub energy_hidden: i64,
+    /// Number of hidden layers of f_α.
+    #[serde(default = "default_energy_layers")]
+    pub energy_layers: usize,
+    /// Short-run Langevin steps for prior samples (training and joint generation).
+    #[serde(default = "default_langevin_steps")]
+    pub langevin_steps: usize,
+    /// Langevin step size s.
+    #[serde(default = "default_langevin_step_size")]
+    pub langevin_step_size: f64,
+    /// Learning rate of the EBM's own Adam optimiser.
+    #[serde(default = "default_ebm_lr")]
+    pub ebm_lr: f64,
+    /// β₁ of the EBM's Adam (0.5 as in Pang et al.).
+    #[serde(default = "default_ebm_beta1")]
+    pub ebm_beta1: f64,
+    /// Weight of the prior regulariser E[log p_α(z) − log q(z|X)] in the generator objective.
+    #[serde(default = "default_prior_weight")]
+    pub prior_weight: f64,
+    /// Training stops with an error when the energy gap |E_q[f] − E_p[f]| exceeds this (the
+    /// blow-up failure mode of short-run EBMs: the chain no longer reaches the low-energy
+    /// regions). The gap, not the energy itself, is watched: f may drift by a constant, which
+    /// log Z(α) absorbs.
+    #[serde(default = "default_max_energy_gap")]
+    pub max_energy_gap: f64,
+}
+
+fn default_latent_dim() -> i64 {
+    20
+}
+fn default_width() -> i64 {
+    NetSize::default().width
+}
+fn default_energy_hidden() -> i64 {
+    200
+}
+fn default_energy_layers() -> usize {
+    2
+}
+fn default_langevin_steps() -> usize {
+    60
+}
+fn default_langevin_step_size() -> f64 {
+    0.4
+}
+fn default_ebm_lr() -> f64 {
+    2e-5
+}
+fn default_ebm_beta1() -> f64 {
+    0.5
+}
+fn default_prior_weight() -> f64 {
+    1.0
+}
+fn default_max_energy_gap() -> f64 {
+    1e3
+}
+
+/// Default size of the private latents of the generalised version.
+pub const DEFAULT_PRIVATE_DIM: i64 = 8;
+
+impl Default for EbmConfig {
+    fn default() -> Self {
+        toml::Value::Table(toml::Table::new()).try_into().expect("every field has a default")
+    }
+}
+
+impl EbmConfig {
+    /// Checks the values and resolves the private latent size for `kind` (0 for the base model).
+    pub fn private_dim_for(&self, kind: &str) -> Result<i64> {
+        ensure!(self.latent_dim > 0, "[model] latent_dim must be positive, got {}", self.latent_dim);
+        ensure!(self.width > 0, "[model] width must be positive, got {}", self.width);
+        ensure!(self.energy_hidden > 0, "[model] energy_hidden must be positive");
+        ensure!(
+            self.langevin_step_size > 0.0 && self.langevin_step_size.is_finite(),
+            "[model] langevin_step_size must be positive, got {}",
+            self.langevin_step_size
+        );
+        ensure!(self.ebm_lr > 0.0 && self.ebm_lr.is_finite(), "[model] ebm_lr must be positive, got {}", self.ebm_lr);
+        ensure!((0.0..1.0).contains(&self.ebm_beta1), "[model] ebm_beta1 must lie in [0, 1)");
+        ensure!(self.prior_weight >= 0.0, "[model] prior_weight must be non-negative");
+        ensure!(self.max_energy_gap > 0.0, "[model] max_energy_gap must be positive");
+        match kind {
+            KIND_BASE => {
+                if let Some(d) = self.private_dim.filter(|&d| d != 0) {
+                    bail!("[model] private_dim = {d} needs kind = \"{KIND_GENERALISED}\" (the base model has none)");
+                }
+                Ok(0)
+            }
+            KIND_GENERALISED => {
+                let d = self.private_dim.unwrap_or(DEFAULT_PRIVATE_DIM);
+                ensure!(d > 0, "[model] private_dim must be positive for kind = \"{KIND_GENERALISED}\", got {d}");
+                Ok(d)
+            }
+            other => bail!("the EBM family has no kind `{other}` (use {KIND_BASE} or {KIND_GENERALISED})"),
+        }
+    }
+
+    /// One likelihood per modality.
+    pub fn likelihoods_for(&self, modalities: &[ModalitySpec]) -> Result<Vec<Likelihood>> {
+        match self.likelihoods.len() {
+            0 => Ok(modalities.iter().map(Likelihood::default_for).collect()),
+            1 => Ok(vec![self.likelihoods[0]; modalities.len()]),
+            n if n == modalities.len() => Ok(self.likelihoods.clone()),
+            n => bail!("[model] likelihoods has {n} entries for {} modalities (give 1 or one each)", modalities.len()),
+        }
+    }
+
+    pub fn net_size(&self) -> NetSize {
+        NetSize { width: self.width }
+    }
+}
