@@ -1,0 +1,260 @@
+//! The `[model]` table of an MLD experiment (`kind = "mld"`), parsed strictly.
+//!
+//! ```toml
+//! [model]
+//! kind = "mld"
+//! [model.autoencoder]        # stage 1, shared by every modality unless overridden below
+//! latent_dim = 32
+//! width = 32
+//! steps = 1500
+//! [model.latent_dims]        # per-modality latent sizes (reference: PolyMNIST 160, MNIST 16 + SVHN 64)
+//! m0 = 160
+//! [model.likelihoods]        # per-modality likelihoods (default: `Likelihood::default_for`)
+//! m0 = { type = "laplace", scale = 0.75 }
+//! [model.score]              # stage 2 network; its steps, lr and batch come from [train]
+//! width = 256
+//! [model.sampler]
+//! method = "heun"
+//! steps = 18
+//! ```
+
+use anyhow::{bail, ensure, Result};
+use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::ModalitySpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The whole `[model]` table (without `kind`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MldConfig {
+    #[serde(default)]
+    pub autoencoder: AeConfig,
+    /// Latent size per modality name; modalities not listed use `autoencoder.latent_dim`.
+    #[serde(default)]
+    pub latent_dims: BTreeMap<String, i64>,
+    /// Likelihood per modality name; modalities not listed use the default of their kind.
+    #[serde(default)]
+    pub likelihoods: BTreeMap<String, Likelihood>,
+    #[serde(default)]
+    pub score: ScoreConfig,
+    #[serde(default)]
+    pub sampler: SamplerConfig,
+}
+
+/// Stage 1: the deterministic autoencoders (each trained alone).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AeConfig {
+    #[serde(default = "ae_latent")]
+    pub latent_dim: i64,
+    /// Channel width of the encoder/decoder (core `NetSize::width`).
+    #[serde(default = "ae_width")]
+    pub width: i64,
+    #[serde(default = "ae_steps")]
+    pub steps: usize,
+    #[serde(default = "ae_lr")]
+    pub lr: f64,
+    #[serde(default = "ae_batch")]
+    pub batch_size: usize,
+}
+
+fn ae_latent() -> i64 {
+    32
+}
+fn ae_width() -> i64 {
+    32
+}
+fn ae_steps() -> usize {
+    1500
+}
+fn ae_lr() -> f64 {
+    1e-3
+}
+fn ae_batch() -> usize {
+    128
+}
+
+impl Default for AeConfig {
+    fn default() -> Self {
+        Self { latent_dim: ae_latent(), width: ae_width(), steps: ae_steps(), lr: ae_lr(), batch_size: ae_batch() }
+    }
+}
+
+/// Stage 2: the score network and its masked multi-time training.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreConfig {
+    /// Width of the first level of the MLP U-Net (reference: 1536 PolyMNIST/CUB, 256 MNIST-SVHN).
+    #[serde(default = "score_width")]
+    pub width: i64,
+    /// Width of the learned embedding of the multi-time vector τ.
+    #[serde(default = "score_time_dim")]
+    pub time_dim: i64,
+    /// Width multipliers of the U-Net levels (reference: `[1, 1]`).
+    #[serde(default = "score_mults")]
+    pub mults: Vec<i64>,
+    /// GroupNorm groups (reference: 32 at width 1536); must divide every width.
+    #[serde(default = "score_groups")]
+    pub groups: i64,
+    /// Probability that a batch conditions on a random non-empty proper subset of modalities.
+    #[serde(default = "score_d")]
+    pub d: f64,
+    /// EMA decay of the weights used for sampling.
+    #[serde(default = "score_ema")]
+    pub ema: f64,
+    /// Smallest diffusion time used in training and sampling.
+    #[serde(default = "score_t_eps")]
+    pub t_eps: f64,
+    #[serde(default = "beta_min")]
+    pub beta_min: f64,
+    #[serde(default = "beta_max")]
+    pub beta_max: f64,
+}
+
+fn score_width() -> i64 {
+    256
+}
+fn score_time_dim() -> i64 {
+    128
+}
+fn score_mults() -> Vec<i64> {
+    vec![1, 1]
+}
+fn score_groups() -> i64 {
+    8
+}
+fn score_d() -> f64 {
+    0.3
+}
+fn score_ema() -> f64 {
+    0.999
+}
+fn score_t_eps() -> f64 {
+    1e-3
+}
+fn beta_min() -> f64 {
+    0.1
+}
+fn beta_max() -> f64 {
+    20.0
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        Self {
+            width: score_width(),
+            time_dim: score_time_dim(),
+            mults: score_mults(),
+            groups: score_groups(),
+            d: score_d(),
+            ema: score_ema(),
+            t_eps: score_t_eps(),
+            beta_min: beta_min(),
+            beta_max: beta_max(),
+        }
+    }
+}
+
+/// Which integrator draws samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplerMethod {
+    /// Euler–Maruyama on the reverse SDE (eq. 2 of the paper): one score evaluation per step.
+    Euler,
+    /// Heun's second-order method on the probability-flow ODE, Karras time steps: 2·steps − 1
+    /// score evaluations.
+    Heun,
+    /// Ancestral sampling (DDIM with η = 1): one score evaluation per step.
+    Ancestral,
+}
+
+/// How samples are drawn.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    #[serde(default = "sampler_method")]
+    pub method: SamplerMethod,
+    /// Number of time steps (reference: 250 Euler–Maruyama steps).
+    #[serde(default = "sampler_steps")]
+    pub steps: usize,
+    /// RePaint-style resampling for conditional generation (Euler–Maruyama only).
+    #[serde(default)]
+    pub repaint: bool,
+    /// RePaint: how many steps each jump goes back up.
+    #[serde(default = "jump_length")]
+    pub jump_length: usize,
+    /// RePaint: how many times each stretch is traversed.
+    #[serde(default = "jump_n_sample")]
+    pub jump_n_sample: usize,
+}
+
+fn sampler_method() -> SamplerMethod {
+    SamplerMethod::Euler
+}
+fn sampler_steps() -> usize {
+    250
+}
+fn jump_length() -> usize {
+    10
+}
+fn jump_n_sample() -> usize {
+    10
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        Self {
+            method: sampler_method(),
+            steps: sampler_steps(),
+            repaint: false,
+            jump_length: jump_length(),
+            jump_n_sample: jump_n_sample(),
+        }
+    }
+}
+
+impl MldConfig {
+    /// Checks the values and that every per-modality key names a modality of the dataset.
+    pub fn validate(&self, modalities: &[ModalitySpec]) -> Result<()> {
+        let names: Vec<&str> = modalities.iter().map(|m| m.name.as_str()).collect();
+        for key in self.latent_dims.keys().chain(self.likelihoods.keys()) {
+            if !names.contains(&key.as_str()) {
+                bail!("[model]: `{key}` is not a modality of the dataset (it has {})", names.join(", "));
+            }
+        }
+        for (name, &dim) in &self.latent_dims {
+            ensure!(dim > 0, "[model.latent_dims] {name} must be positive, got {dim}");
+        }
+        let a = &self.autoencoder;
+        ensure!(a.latent_dim > 0 && a.width > 0, "[model.autoencoder] latent_dim and width must be positive");
+        ensure!(a.batch_size > 0 && a.lr > 0.0, "[model.autoencoder] batch_size and lr must be positive");
+        let s = &self.score;
+        ensure!(
+            s.width > 0 && s.time_dim > 0 && s.groups > 0,
+            "[model.score] width, time_dim, groups must be positive"
+        );
+        ensure!(!s.mults.is_empty() && s.mults.iter().all(|&m| m > 0), "[model.score] mults must be positive");
+        for w in std::iter::once(s.width).chain(s.mults.iter().map(|m| m * s.width)) {
+            ensure!(w % s.groups == 0, "[model.score] groups = {} does not divide the width {w}", s.groups);
+        }
+        ensure!((0.0..=1.0).contains(&s.d), "[model.score] d must lie in [0, 1], got {}", s.d);
+        ensure!((0.0..1.0).contains(&s.ema), "[model.score] ema must lie in [0, 1), got {}", s.ema);
+        ensure!(s.t_eps > 0.0 && s.t_eps < 0.5, "[model.score] t_eps must lie in (0, 0.5), got {}", s.t_eps);
+        ensure!(0.0 < s.beta_min && s.beta_min < s.beta_max, "[model.score] need 0 < beta_min < beta_max");
+        let p = &self.sampler;
+        ensure!(p.steps >= 2, "[model.sampler] steps must be at least 2, got {}", p.steps);
+        ensure!(p.jump_length >= 1 && p.jump_n_sample >= 1, "[model.sampler] jump_length, jump_n_sample ≥ 1");
+        Ok(())
+    }
+
+    /// The latent size of each modality.
+    pub fn latent_sizes(&self, modalities: &[ModalitySpec]) -> Vec<i64> {
+        modalities.iter().map(|m| *self.latent_dims.get(&m.name).unwrap_or(&self.autoencoder.latent_dim)).collect()
+    }
+
+    /// The likelihood of each modality.
+    pub fn likelihoods_for(&self, modalities: &[ModalitySpec]) -> Vec<Likelihood> {
+        modalities.iter().map(|m| *self.likelihoods.get(&m.name).unwrap_or(&Likelihood::default_for(m))).collect()
+    }
+}

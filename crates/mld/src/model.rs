@@ -1,0 +1,213 @@
+//! A trained MLD model: the autoencoders, the latent statistics and the EMA score network,
+//! with [`MultimodalModel::generate`] for joint and any-subset conditional generation.
+
+use crate::autoencoder::Autoencoder;
+use crate::config::{MldConfig, SamplerConfig, SamplerMethod};
+use crate::sampler::{ancestral, euler_maruyama, heun, repaint_schedule, Conditioning, Layout};
+use crate::score_net::ScoreNet;
+use crate::sde::VpSde;
+use anyhow::{ensure, Result};
+use mmlatent_core::checkpoint;
+use mmlatent_core::model::check_given;
+use mmlatent_core::run::RunDir;
+use mmlatent_core::{ModalitySpec, MultimodalModel};
+use tch::{nn, Device, Kind, Tensor};
+
+/// Checkpoint name of the latent statistics (mean and std per dimension).
+pub const STATS: &str = "latent_stats";
+/// Checkpoint name of the score network's training weights (for resuming).
+pub const SCORE: &str = "score";
+/// Checkpoint name of the EMA weights used for sampling.
+pub const SCORE_EMA: &str = "score_ema";
+
+/// Per-dimension standardisation of the concatenated latents with training-set statistics.
+pub struct Standardizer {
+    pub mean: Tensor,
+    pub std: Tensor,
+}
+
+impl Standardizer {
+    /// Statistics of `latents` `[N, D]`; a (near-)constant dimension keeps std 1.
+    pub fn fit(latents: &Tensor) -> Self {
+        let mean = latents.mean_dim(0, true, Kind::Float);
+        let std = latents.std_dim(0, false, true);
+        let std = std.where_self(&std.gt(1e-6), &std.ones_like());
+        Self { mean, std }
+    }
+
+    pub fn forward(&self, z: &Tensor) -> Tensor {
+        (z - &self.mean) / &self.std
+    }
+
+    pub fn inverse(&self, z: &Tensor) -> Tensor {
+        z * &self.std + &self.mean
+    }
+
+    pub fn save(&self, run: &RunDir) -> Result<()> {
+        checkpoint::save_tensors(&[("mean", &self.mean), ("std", &self.std)], &run.checkpoint(STATS))
+    }
+
+    pub fn load(run: &RunDir, dim: i64, device: Device) -> Result<Self> {
+        let path = run.checkpoint(STATS);
+        let tensors = checkpoint::load_tensors(&path)?;
+        let mean = checkpoint::take_tensor(&tensors, "mean", &path)?.to_device(device);
+        let std = checkpoint::take_tensor(&tensors, "std", &path)?.to_device(device);
+        ensure!(
+            mean.size() == [1, dim] && std.size() == [1, dim],
+            "{}: statistics of shape {:?}, expected [1, {dim}] (config changed since training?)",
+            path.display(),
+            mean.size()
+        );
+        Ok(Self { mean, std })
+    }
+}
+
+/// A trained MLD model.
+pub struct MldModel {
+    pub modalities: Vec<ModalitySpec>,
+    pub autoencoders: Vec<Autoencoder>,
+    pub standardizer: Standardizer,
+    pub layout: Layout,
+    pub sde: VpSde,
+    pub t_eps: f64,
+    /// The sampler `generate` uses; change it freely (e.g. to trace the NFE/coherence curve).
+    pub sampler: SamplerConfig,
+    /// Holds the EMA weights of `net`.
+    pub score_vs: nn::VarStore,
+    pub net: ScoreNet,
+    device: Device,
+}
+
+/// Builds the autoencoders of `cfg` for `modalities` (untrained).
+pub fn build_autoencoders(cfg: &MldConfig, modalities: &[ModalitySpec], device: Device) -> Result<Vec<Autoencoder>> {
+    let sizes = cfg.latent_sizes(modalities);
+    let likelihoods = cfg.likelihoods_for(modalities);
+    modalities
+        .iter()
+        .zip(sizes.iter().zip(&likelihoods))
+        .map(|(spec, (&dim, &lik))| Autoencoder::new(spec, dim, lik, cfg.autoencoder.width, device))
+        .collect()
+}
+
+/// Builds a score network for `layout` in `vs`.
+pub fn build_score_net(vs: &nn::VarStore, layout: &Layout, cfg: &MldConfig) -> ScoreNet {
+    ScoreNet::new(&(vs.root() / "score"), layout.total(), layout.num_modalities() as i64, &cfg.score)
+}
+
+impl MldModel {
+    /// Loads a trained run: autoencoders, statistics and the EMA score weights.
+    pub fn load(run: &RunDir, modalities: &[ModalitySpec], cfg: &MldConfig, device: Device) -> Result<Self> {
+        cfg.validate(modalities)?;
+        let mut autoencoders = build_autoencoders(cfg, modalities, device)?;
+        for ae in &mut autoencoders {
+            ae.load(run)?;
+        }
+        let layout = Layout::new(cfg.latent_sizes(modalities));
+        let standardizer = Standardizer::load(run, layout.total(), device)?;
+        let mut score_vs = nn::VarStore::new(device);
+        let net = build_score_net(&score_vs, &layout, cfg);
+        checkpoint::load_varstore(&mut score_vs, &run.checkpoint(SCORE_EMA))?;
+        Ok(Self {
+            modalities: modalities.to_vec(),
+            autoencoders,
+            standardizer,
+            layout,
+            sde: VpSde::new(cfg.score.beta_min, cfg.score.beta_max),
+            t_eps: cfg.score.t_eps,
+            sampler: cfg.sampler.clone(),
+            score_vs,
+            net,
+            device,
+        })
+    }
+
+    /// Score evaluations per sample of the current sampler (RePaint counted for conditional
+    /// generation).
+    pub fn score_evaluations(&self) -> usize {
+        let s = &self.sampler;
+        match s.method {
+            SamplerMethod::Euler if s.repaint => {
+                repaint_schedule(s.steps, s.jump_length, s.jump_n_sample).windows(2).filter(|w| w[1] < w[0]).count()
+            }
+            SamplerMethod::Euler => s.steps,
+            SamplerMethod::Heun => 2 * s.steps - 1,
+            SamplerMethod::Ancestral => s.steps,
+        }
+    }
+
+    /// Samples standardised latents under `cond` with the configured sampler.
+    pub fn sample_latents(&self, cond: &Conditioning) -> Tensor {
+        let den = |x: &Tensor, tau: &Tensor| self.net.forward(x, tau);
+        let s = &self.sampler;
+        match s.method {
+            SamplerMethod::Euler => {
+                let repaint = s.repaint.then_some((s.jump_length, s.jump_n_sample));
+                euler_maruyama(&den, &self.sde, cond, s.steps, self.t_eps, repaint)
+            }
+            SamplerMethod::Heun => heun(&den, &self.sde, cond, s.steps, self.t_eps),
+            SamplerMethod::Ancestral => ancestral(&den, &self.sde, cond, s.steps),
+        }
+    }
+
+    fn generate_chunk(&self, given: &[Option<Tensor>], n: i64) -> Vec<Tensor> {
+        let parts: Vec<Tensor> = given
+            .iter()
+            .zip(&self.autoencoders)
+            .map(|(g, ae)| match g {
+                Some(x) => {
+                    let x = x.to_device(self.device);
+                    let x = if ae.spec.is_text() { x.to_kind(Kind::Int64) } else { x.to_kind(Kind::Float) };
+                    ae.encode(&x)
+                }
+                None => Tensor::zeros([n, ae.latent_dim], (Kind::Float, self.device)),
+            })
+            .collect();
+        let x0 = self.standardizer.forward(&Tensor::cat(&parts, 1));
+        let flags: Vec<bool> = given.iter().map(Option::is_some).collect();
+        let cond = Conditioning::new(&self.layout, &flags, x0);
+        let z = self.standardizer.inverse(&self.sample_latents(&cond));
+        given
+            .iter()
+            .zip(&self.autoencoders)
+            .enumerate()
+            .map(|(m, (g, ae))| match g {
+                Some(x) => x.to_device(self.device),
+                None => {
+                    let (offset, size) = self.layout.span(m);
+                    ae.decode(&z.narrow(1, offset, size))
+                }
+            })
+            .collect()
+    }
+}
+
+/// Largest batch sampled at once by `generate`.
+const CHUNK: i64 = 2048;
+
+impl MultimodalModel for MldModel {
+    fn name(&self) -> &str {
+        "mld"
+    }
+
+    fn modalities(&self) -> &[ModalitySpec] {
+        &self.modalities
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn generate(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
+        let n = check_given(&self.modalities, given, n)?;
+        let _guard = tch::no_grad_guard();
+        let mut chunks: Vec<Vec<Tensor>> = vec![];
+        for start in (0..n).step_by(CHUNK as usize) {
+            let len = CHUNK.min(n - start);
+            let part: Vec<Option<Tensor>> = given.iter().map(|g| g.as_ref().map(|t| t.narrow(0, start, len))).collect();
+            chunks.push(self.generate_chunk(&part, len));
+        }
+        Ok((0..self.modalities.len())
+            .map(|m| Tensor::cat(&chunks.iter().map(|c| c[m].shallow_clone()).collect::<Vec<_>>(), 0))
+            .collect())
+    }
+}

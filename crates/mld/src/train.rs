@@ -1,0 +1,149 @@
+//! Stage 2 of MLD: the score network on standardised concatenated latents, trained with masked
+//! multi-time denoising score matching, with an EMA of its weights for sampling.
+//!
+//! Per batch: t ~ U[t_ε, 1] per item, z ~ N(0, I), R_t = α(t) R_0 + σ(t) z (closed-form VP
+//! marginal). With probability d a random non-empty proper subset A₂ of the modalities is
+//! conditioned on: its latents stay clean, its entries of τ are 0 and its dimensions leave the
+//! loss, which is the mean of (ε̂ − z)² over the diffused dimensions only (rescaled so that its
+//! magnitude does not depend on how many modalities are diffused).
+
+use crate::sampler::{Conditioning, Denoiser, Layout};
+use crate::sde::VpSde;
+use tch::{Kind, Tensor};
+
+/// The masked multi-time loss for clean latents `x0` `[B, D]`, times `t` `[B]`, noise `z`
+/// `[B, D]` and the set of conditioned modalities `given` (all false: joint training).
+pub fn masked_loss(
+    den: &dyn Denoiser,
+    sde: &VpSde,
+    layout: &Layout,
+    x0: &Tensor,
+    t: &Tensor,
+    z: &Tensor,
+    given: &[bool],
+) -> Tensor {
+    let (alpha, sigma) = sde.marginal(t);
+    let noisy = &alpha * x0 + &sigma * z;
+    let cond = Conditioning::new(layout, given, x0.shallow_clone());
+    let input = cond.clamp(&noisy);
+    let tau = t.unsqueeze(-1) * &cond.time_mask;
+    let eps = den.eps(&input, &tau);
+    denoising_error(&eps, z, &cond.mask)
+}
+
+/// Mean of (ε̂ − z)² over the dimensions not given (`given_mask` `[1, D]` boolean).
+pub fn denoising_error(eps: &Tensor, z: &Tensor, given_mask: &Tensor) -> Tensor {
+    let keep = given_mask.logical_not().to_kind(eps.kind());
+    let count = keep.sum(Kind::Float) * eps.size()[0] as f64;
+    ((eps - z).square() * keep).sum(Kind::Float) / count
+}
+
+/// Draws which modalities a training batch conditions on: with probability `d` a uniformly
+/// random non-empty proper subset (as a flag per modality), otherwise none. Uses libtorch's
+/// seeded generator so that runs repeat.
+pub fn draw_condition(n_modalities: usize, d: f64) -> Vec<bool> {
+    let none = vec![false; n_modalities];
+    if n_modalities < 2 || Tensor::rand([1], (Kind::Double, tch::Device::Cpu)).double_value(&[0]) >= d {
+        return none;
+    }
+    // Subsets coded as bit sets 1 ..= 2^M − 2 (non-empty, proper).
+    let code = 1 + Tensor::randint((1i64 << n_modalities) - 2, [1], (Kind::Int64, tch::Device::Cpu)).int64_value(&[0]);
+    (0..n_modalities).map(|m| code >> m & 1 == 1).collect()
+}
+
+/// Exponential moving average of a set of variables into a shadow copy.
+pub struct Ema {
+    pairs: Vec<(Tensor, Tensor)>,
+    decay: f64,
+}
+
+impl Ema {
+    /// Pairs the variables of `shadow` with those of `live` by name.
+    pub fn new(live: &tch::nn::VarStore, shadow: &tch::nn::VarStore, decay: f64) -> anyhow::Result<Self> {
+        let live_vars = live.variables();
+        let mut pairs = vec![];
+        for (name, s) in shadow.variables() {
+            let l = live_vars.get(&name).ok_or_else(|| anyhow::anyhow!("EMA: no live variable {name}"))?;
+            pairs.push((s, l.shallow_clone()));
+        }
+        Ok(Self { pairs, decay })
+    }
+
+    /// shadow ← decay·shadow + (1 − decay)·live.
+    pub fn update(&mut self) {
+        let _guard = tch::no_grad_guard();
+        for (s, l) in &mut self.pairs {
+            let _ = s.g_mul_scalar_(self.decay).g_add_(&(&*l * (1.0 - self.decay)));
+        }
+    }
+
+    /// shadow ← live (at the start of training).
+    pub fn copy_live(&mut self) {
+        let _guard = tch::no_grad_guard();
+        for (s, l) in &mut self.pairs {
+            s.copy_(l);
+        }
+    }
+}
+
+/// Trains (or resumes, or skips when done) the score network on standardised latents `[N, D]`
+/// as stage `score`; checkpoints hold the training weights (`score`) and the EMA (`score_ema`).
+pub fn train_score(
+    run: &mmlatent_core::run::RunDir,
+    latents: &Tensor,
+    layout: &Layout,
+    cfg: &crate::config::MldConfig,
+    train_cfg: &mmlatent_core::config::TrainConfig,
+    seed: u64,
+) -> anyhow::Result<()> {
+    use crate::model::{build_score_net, SCORE, SCORE_EMA};
+    use anyhow::Context;
+    use mmlatent_core::checkpoint::{load_varstore, save_varstore};
+    use tch::nn::{self, OptimizerConfig};
+
+    let mut stage = mmlatent_core::training::Stage::begin(run, SCORE, train_cfg.steps, train_cfg)?;
+    if stage.is_done() {
+        return Ok(());
+    }
+    let device = latents.device();
+    let mut vs = nn::VarStore::new(device);
+    let net = build_score_net(&vs, layout, cfg);
+    let mut ema_vs = nn::VarStore::new(device);
+    let _shadow = build_score_net(&ema_vs, layout, cfg);
+    let mut ema = Ema::new(&vs, &ema_vs, cfg.score.ema)?;
+    if stage.start_step() > 0 {
+        load_varstore(&mut vs, &run.checkpoint(SCORE))?;
+        load_varstore(&mut ema_vs, &run.checkpoint(SCORE_EMA))?;
+    } else {
+        ema.copy_live();
+    }
+    let save = |vs: &nn::VarStore, ema_vs: &nn::VarStore| -> anyhow::Result<()> {
+        save_varstore(vs, &run.checkpoint(SCORE))?;
+        save_varstore(ema_vs, &run.checkpoint(SCORE_EMA))
+    };
+    let sde = VpSde::new(cfg.score.beta_min, cfg.score.beta_max);
+    let mut opt = nn::Adam::default().build(&vs, train_cfg.lr).context("cannot build the Adam optimiser")?;
+    let n = latents.size()[0] as usize;
+    let batch = train_cfg.batch_size.min(n).max(1);
+    let per_epoch = (n / batch).max(1);
+    let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
+    let t_eps = cfg.score.t_eps;
+    let mut perm = None;
+    for step in stage.start_step()..train_cfg.steps {
+        let (epoch, position) = (step / per_epoch, step % per_epoch);
+        if position == 0 || perm.is_none() {
+            perm = Some(mmlatent_data::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device));
+        }
+        let idx = perm.as_ref().expect("set above").narrow(0, (position * batch) as i64, batch as i64);
+        let x0 = latents.index_select(0, &idx);
+        let b = batch as i64;
+        let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;
+        let z = x0.randn_like();
+        let given = draw_condition(layout.num_modalities(), cfg.score.d);
+        let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
+        opt.backward_step(&loss);
+        ema.update();
+        stage.record(step, &[("loss", loss.double_value(&[]))], || save(&vs, &ema_vs))?;
+    }
+    stage.finish(|| save(&vs, &ema_vs))
+}

@@ -1,0 +1,242 @@
+//! Tests of MLD that could fail: the VP-SDE marginals, clamping in the samplers, the masked
+//! loss, and a tiny end-to-end run reaching conditional coherence far above chance.
+
+use mmlatent_core::config::Experiment;
+use mmlatent_core::family::{ModelFamily, TrainContext};
+use mmlatent_core::run::RunDir;
+use mmlatent_core::MultimodalModel;
+use mmlatent_mld::config::{MldConfig, SamplerMethod};
+use mmlatent_mld::model::MldModel;
+use mmlatent_mld::sampler::{ancestral, euler_maruyama, euler_maruyama_step, heun, renoise, Conditioning, Layout};
+use mmlatent_mld::sde::VpSde;
+use mmlatent_mld::train::{denoising_error, masked_loss};
+use tch::{Device, Kind, Tensor};
+
+/// Simulates the forward SDE dR = −½β(t)R dt + √β(t) dW from R_0 = 2 with many particles and
+/// compares the empirical mean and std with the closed form α(t)·2 and σ(t).
+#[test]
+fn vp_sde_marginals_match_simulation() {
+    tch::manual_seed(0);
+    let sde = VpSde::default();
+    let n = 40_000;
+    let steps = 2000;
+    let dt = 1.0 / steps as f64;
+    let mut x = Tensor::full([n], 2.0, (Kind::Double, Device::Cpu));
+    for i in 0..steps {
+        let t = i as f64 * dt;
+        let (f, g) = sde.drift_diffusion(t);
+        x = &x + &x * (f * dt) + x.randn_like() * (g * dt.sqrt());
+        let t_next = t + dt;
+        if [250, 1000, 2000].contains(&(i + 1)) {
+            let mean = x.mean(Kind::Double).double_value(&[]);
+            let std = x.std(true).double_value(&[]);
+            let (m, s) = (2.0 * sde.alpha(t_next), sde.sigma(t_next));
+            assert!((mean - m).abs() < 0.02, "t = {t_next}: mean {mean} vs {m}");
+            assert!((std - s).abs() < 0.02, "t = {t_next}: std {std} vs {s}");
+        }
+    }
+    // The variance of R_t from R_0 = 0 solves v' = β(t)(1 − v); check σ(t)² against it.
+    for t in [0.05, 0.3, 0.7] {
+        let h = 1e-5;
+        let v = |t: f64| sde.sigma(t).powi(2);
+        let dv = (v(t + h) - v(t - h)) / (2.0 * h);
+        assert!((dv - sde.beta(t) * (1.0 - v(t))).abs() < 1e-5, "variance ODE at {t}");
+    }
+}
+
+fn two_modality_setup() -> (Layout, Conditioning, Tensor) {
+    tch::manual_seed(1);
+    let layout = Layout::new(vec![3, 5]);
+    let x0 = Tensor::randn([4, 8], (Kind::Float, Device::Cpu));
+    let cond = Conditioning::new(&layout, &[true, false], x0.shallow_clone());
+    (layout, cond, x0)
+}
+
+/// A wild denoiser: large random outputs, so that any leak into the given dimensions shows.
+fn wild(x: &Tensor, tau: &Tensor) -> Tensor {
+    x.randn_like() * 1e3 + tau.sum_dim_intlist(1, true, Kind::Float)
+}
+
+#[test]
+fn samplers_never_move_given_latents() {
+    let (_, cond, x0) = two_modality_setup();
+    let sde = VpSde::default();
+    let given = x0.narrow(1, 0, 3);
+    let x = Tensor::randn([4, 8], (Kind::Float, Device::Cpu)) * 5.0;
+    let stepped = euler_maruyama_step(&wild, &sde, &cond, &x, 0.5, 0.01, true);
+    assert!(stepped.narrow(1, 0, 3).equal(&given));
+    assert!(!stepped.narrow(1, 3, 5).equal(&x.narrow(1, 3, 5)), "generated latents must move");
+    assert!(renoise(&sde, &cond, &stepped, 0.5, 0.7).narrow(1, 0, 3).equal(&given));
+    for out in [
+        euler_maruyama(&wild, &sde, &cond, 20, 1e-3, None),
+        euler_maruyama(&wild, &sde, &cond, 20, 1e-3, Some((5, 3))),
+        heun(&wild, &sde, &cond, 6, 1e-3),
+        ancestral(&wild, &sde, &cond, 7),
+    ] {
+        assert!(out.narrow(1, 0, 3).equal(&given));
+    }
+}
+
+#[test]
+fn conditioned_modalities_see_time_zero_and_clean_latents() {
+    let (_, cond, x0) = two_modality_setup();
+    let sde = VpSde::default();
+    // The denoiser checks what it is shown.
+    let check = |x: &Tensor, tau: &Tensor| {
+        assert!(x.narrow(1, 0, 3).equal(&x0.narrow(1, 0, 3)));
+        assert_eq!(tau.size(), vec![4, 2]);
+        assert_eq!(tau.narrow(1, 0, 1).abs().max().double_value(&[]), 0.0);
+        assert!(tau.narrow(1, 1, 1).min().double_value(&[]) > 0.0);
+        x.zeros_like()
+    };
+    let _ = heun(&check, &sde, &cond, 4, 1e-3);
+    let _ = euler_maruyama(&check, &sde, &cond, 4, 1e-3, None);
+    let _ = ancestral(&check, &sde, &cond, 4);
+}
+
+#[test]
+fn loss_ignores_conditioned_dimensions() {
+    let (layout, _, x0) = two_modality_setup();
+    let sde = VpSde::default();
+    let t = Tensor::from_slice(&[0.1f32, 0.4, 0.6, 0.9]);
+    let z = Tensor::randn([4, 8], (Kind::Float, Device::Cpu));
+    // A denoiser depending on its input, so that the clean given latents matter to it.
+    let den = |x: &Tensor, tau: &Tensor| x.tanh() + tau.mean_dim(1, true, Kind::Float);
+    let given = [true, false];
+    let loss = masked_loss(&den, &sde, &layout, &x0, &t, &z, &given).double_value(&[]);
+    // Changing the target noise on the given dimensions changes nothing.
+    let z2 = z.copy();
+    let _ = z2.narrow(1, 0, 3).fill_(100.0);
+    let loss2 = masked_loss(&den, &sde, &layout, &x0, &t, &z2, &given).double_value(&[]);
+    assert_eq!(loss, loss2);
+    // ...while on a generated dimension it does.
+    let z3 = z.copy();
+    let _ = z3.narrow(1, 3, 1).fill_(100.0);
+    assert!(masked_loss(&den, &sde, &layout, &x0, &t, &z3, &given).double_value(&[]) > loss + 1.0);
+    // The gradient of the loss w.r.t. the prediction on given dimensions is zero, and the loss
+    // is a mean over the diffused dimensions only (rescaled: unit error gives loss 1).
+    let mask = layout.dim_mask(&given, Device::Cpu);
+    let eps = (z.copy() + 1.0).set_requires_grad(true);
+    let err = denoising_error(&eps, &z, &mask);
+    assert!((err.double_value(&[]) - 1.0).abs() < 1e-6);
+    err.backward();
+    let grad = eps.grad();
+    assert_eq!(grad.narrow(1, 0, 3).abs().max().double_value(&[]), 0.0);
+    assert!(grad.narrow(1, 3, 5).abs().min().double_value(&[]) > 0.0);
+}
+
+/// Nearest class mean (of the training images) as a tiny classifier of one modality.
+fn nearest_mean_classifier(images: &Tensor, labels: &Tensor, classes: i64) -> Tensor {
+    let flat = images.to_kind(Kind::Float).flatten(1, -1) / 255.0;
+    let means: Vec<Tensor> = (0..classes)
+        .map(|k| flat.index_select(0, &labels.eq(k).nonzero().squeeze_dim(1)).mean_dim(0, false, Kind::Float))
+        .collect();
+    Tensor::stack(&means, 0)
+}
+
+fn classify(means: &Tensor, x: &Tensor) -> Tensor {
+    let flat = x.to_kind(Kind::Float).flatten(1, -1);
+    let d = (flat.unsqueeze(1) - means.unsqueeze(0)).square().sum_dim_intlist(-1, false, Kind::Float);
+    d.argmin(1, false)
+}
+
+const TINY: &str = r#"
+seed = 3
+[data]
+path = "synthetic"
+[train]
+batch_size = 128
+steps = 1000
+lr = 2e-3
+checkpoint_every = 1000
+log_every = 50
+[model]
+kind = "mld"
+[model.autoencoder]
+latent_dim = 8
+width = 16
+steps = 400
+lr = 2e-3
+batch_size = 64
+[model.likelihoods]
+m0 = { type = "bernoulli" }
+m1 = { type = "bernoulli" }
+[model.score]
+width = 96
+time_dim = 32
+mults = [1]
+groups = 8
+d = 0.5
+ema = 0.99
+[model.sampler]
+method = "heun"
+steps = 10
+"#;
+
+#[test]
+fn tiny_end_to_end_run_is_coherent_and_resumable() {
+    let started = std::time::Instant::now();
+    // One libtorch thread: the tests of the workspace run side by side on few cores.
+    tch::set_num_threads(1);
+    tch::manual_seed(3);
+    let dataset = mmlatent_data::synthetic::squares(1000, 200, 2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = Experiment::parse(TINY, &[]).unwrap();
+    let run = RunDir::create(dir.path(), &experiment, false).unwrap();
+    let ctx = TrainContext { experiment: &experiment, run: &run, dataset: &dataset, device: Device::Cpu };
+    mmlatent_mld::FAMILY.train(&ctx).unwrap();
+    assert!(run.root().join("plots/score.png").exists() && run.root().join("plots/ae_m0.png").exists());
+    // The score loss fell.
+    let losses: Vec<f64> = run.read_metrics("score").unwrap().iter().map(|r| r["loss"].as_f64().unwrap()).collect();
+    assert!(losses.last().unwrap() < &(0.8 * losses[0]), "{losses:?}");
+    // A finished run trains nothing again.
+    let again = std::time::Instant::now();
+    mmlatent_mld::FAMILY.train(&ctx).unwrap();
+    assert!(again.elapsed().as_secs_f64() < 5.0);
+
+    let cfg: MldConfig = experiment.model_config().unwrap();
+    let mut model = MldModel::load(&run, &dataset.modalities, &cfg, Device::Cpu).unwrap();
+    let _guard = tch::no_grad_guard();
+    let test = dataset.test.head(&dataset.modalities, 200, Device::Cpu);
+    let means: Vec<Tensor> =
+        (0..2).map(|m| nearest_mean_classifier(&dataset.train.items[m], &dataset.train.labels, 10)).collect();
+    // The classifier itself is good on real test images.
+    let real = classify(&means[1], &test.items[1]).eq_tensor(&test.labels).to_kind(Kind::Float).mean(Kind::Float);
+    assert!(real.double_value(&[]) > 0.9);
+    for method in [SamplerMethod::Heun, SamplerMethod::Euler] {
+        model.sampler.method = method;
+        model.sampler.steps = if method == SamplerMethod::Heun { 10 } else { 100 };
+        let out = model.generate(&[Some(test.items[0].shallow_clone()), None], 0).unwrap();
+        assert!(out[0].equal(&test.items[0]), "given inputs come back as given");
+        assert_eq!(out[1].size(), vec![200, 1, 28, 28]);
+        let acc = classify(&means[1], &out[1]).eq_tensor(&test.labels).to_kind(Kind::Float).mean(Kind::Float);
+        let acc = acc.double_value(&[]);
+        eprintln!("{method:?}: coherence m0 → m1 = {acc:.3} (chance 0.1)");
+        assert!(acc > 0.6, "{method:?}: conditional coherence {acc} is not clearly above chance (0.1)");
+    }
+    let joint = model.generate(&[None, None], 200).unwrap();
+    let agree = classify(&means[0], &joint[0]).eq_tensor(&classify(&means[1], &joint[1]));
+    let agree = agree.to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+    eprintln!("joint coherence = {agree:.3}; total {:.1}s", started.elapsed().as_secs_f64());
+    assert!(agree > 0.5, "joint coherence {agree} (chance 0.1)");
+}
+
+/// Every shipped MLD config parses strictly, and its sampler/score settings are valid.
+#[test]
+fn shipped_configs_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    for name in ["default", "polymnist", "mnist-svhn", "cub"] {
+        let path = dir.join(format!("{name}-mld.toml"));
+        let experiment = Experiment::load(&path, &[]).unwrap();
+        assert_eq!(experiment.model_kind().unwrap(), "mld");
+        let cfg: MldConfig = experiment.model_config().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        // Validation without the dataset: check against the modalities the config names.
+        let specs: Vec<mmlatent_core::ModalitySpec> = cfg
+            .latent_dims
+            .keys()
+            .chain(cfg.likelihoods.keys())
+            .map(|n| mmlatent_core::ModalitySpec::image(n, 3, 28, 28))
+            .collect();
+        cfg.validate(&specs).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    }
+}
