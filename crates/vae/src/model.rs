@@ -1,0 +1,112 @@
+//! A multimodal VAE as a trainable, loadable [`MultimodalModel`]: the frame and objective of
+//! one kind in a VarStore, the training loop (through core's [`Stage`]) and generation.
+
+use crate::config::{VaeConfig, VaeKind};
+use crate::estimator::dreg_backward;
+use crate::frame::Frame;
+use crate::models::{build, Loss, Objective};
+use anyhow::{Context, Result};
+use mmlatent_core::checkpoint;
+use mmlatent_core::config::TrainConfig;
+use mmlatent_core::model::check_given;
+use mmlatent_core::run::RunDir;
+use mmlatent_core::training::Stage;
+use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
+use mmlatent_data::BatchLoader;
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Tensor};
+
+/// The checkpoint stage name of every VAE run.
+pub const STAGE: &str = "vae";
+
+pub struct VaeModel {
+    pub kind: VaeKind,
+    pub config: VaeConfig,
+    pub vs: nn::VarStore,
+    pub frame: Frame,
+    pub objective: Box<dyn Objective>,
+}
+
+impl VaeModel {
+    /// A freshly initialised model of `kind` for `specs` on `device`.
+    pub fn new(kind: VaeKind, config: VaeConfig, specs: &[ModalitySpec], device: Device) -> Result<Self> {
+        config.check(kind)?;
+        let vs = nn::VarStore::new(device);
+        let (frame, objective) = build(kind, &config, &vs.root(), specs)?;
+        Ok(Self { kind, config, vs, frame, objective })
+    }
+
+    /// The loss of a batch at training step `step` (β warm-up applied).
+    pub fn loss(&self, xs: &[Tensor], step: usize) -> Result<Loss> {
+        let anneal = if self.config.beta > 0.0 { self.config.beta_at(step) / self.config.beta } else { 1.0 };
+        self.objective.loss(&self.frame, xs, anneal)
+    }
+
+    /// One optimisation step; returns the loss and the model's metrics.
+    pub fn train_step(&self, opt: &mut nn::Optimizer, xs: &[Tensor], step: usize) -> Result<Vec<(&'static str, f64)>> {
+        let out = self.loss(xs, step)?;
+        opt.zero_grad();
+        out.loss.f_backward().context("backward pass failed")?;
+        dreg_backward(&out.dreg).context("DReG backward pass failed")?;
+        opt.step();
+        let mut metrics = vec![("loss", out.loss.double_value(&[]))];
+        metrics.extend(out.metrics.iter().map(|(k, v)| (*k, v.double_value(&[]))));
+        Ok(metrics)
+    }
+
+    /// Trains (or resumes) stage [`STAGE`] of `run` on `dataset` for `train.steps` steps.
+    pub fn fit(&mut self, run: &RunDir, dataset: &MultimodalDataset, train: &TrainConfig, seed: u64) -> Result<()> {
+        let path = run.checkpoint(STAGE);
+        let mut stage = Stage::begin(run, STAGE, train.steps, train)?;
+        if stage.is_done() {
+            return checkpoint::load_varstore(&mut self.vs, &path);
+        }
+        if stage.start_step() > 0 {
+            checkpoint::load_varstore(&mut self.vs, &path)?;
+        }
+        let mut opt = nn::Adam::default().build(&self.vs, train.lr).context("cannot build the Adam optimiser")?;
+        let device = self.vs.device();
+        let start = stage.start_step();
+        let mut loader =
+            BatchLoader::with_skip(&dataset.train, &dataset.modalities, train.batch_size, seed, device, start);
+        for step in start..train.steps {
+            let batch = loader.next_batch();
+            let metrics = self.train_step(&mut opt, &batch.items, step)?;
+            stage.record(step, &metrics, || checkpoint::save_varstore(&self.vs, &path))?;
+        }
+        stage.finish(|| checkpoint::save_varstore(&self.vs, &path))
+    }
+
+    /// The trained model of `run` (its config and the dataset's modalities fix the architecture).
+    pub fn load(run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Self> {
+        let experiment = run.experiment()?;
+        let kind = VaeKind::parse(experiment.model_kind()?)?;
+        let config = VaeConfig::from_experiment(&experiment, kind)?;
+        let mut model = Self::new(kind, config, &dataset.modalities, device)?;
+        checkpoint::load_varstore(&mut model.vs, &run.checkpoint(STAGE))
+            .with_context(|| format!("cannot load the {} model of run {}", kind.name(), run.root().display()))?;
+        Ok(model)
+    }
+}
+
+impl MultimodalModel for VaeModel {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn modalities(&self) -> &[ModalitySpec] {
+        &self.frame.specs
+    }
+
+    fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    fn generate(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
+        let n = check_given(&self.frame.specs, given, n)?;
+        let _guard = tch::no_grad_guard();
+        let given: Vec<Option<Tensor>> = given.iter().map(|g| g.as_ref().map(|t| t.to_device(self.device()))).collect();
+        let latents = self.objective.latents(&self.frame, &given, n)?;
+        Ok(self.frame.complete(&given, &latents))
+    }
+}

@@ -1,0 +1,141 @@
+//! The seven models, each a small piece of maths over the shared [`Frame`]: how it aggregates
+//! the unimodal experts, what it optimises, and which latents it decodes when generating.
+//!
+//! | kind        | aggregation                                   | objective                              |
+//! |-------------|-----------------------------------------------|----------------------------------------|
+//! | `mvae`      | product of experts with a prior expert         | sub-sampled ELBO (joint + unimodal + k) |
+//! | `mmvae`     | uniform mixture of experts                     | stratified IWAE / DReG                  |
+//! | `mopoe`     | mixture of products over all 2^M − 1 subsets   | ELBO with the mixture's KL upper bound  |
+//! | `mvtcae`    | product of experts                             | total-correlation (VIB + conditional VIB) |
+//! | `mmjsd`     | mixture of experts; dynamic prior = weighted PoE | ELBO with Jensen–Shannon regulariser  |
+//! | `nexus`     | modality latents → messages → joint latent     | bottom ELBOs + top ELBO over latents    |
+//! | `mmvaeplus` | mixture over shared latents + private latents  | stratified IWAE / DReG, auxiliary priors |
+
+mod mmjsd;
+mod mmvae;
+mod mmvaeplus;
+mod mopoe;
+mod mvae;
+mod mvtcae;
+mod nexus;
+
+use crate::config::{VaeConfig, VaeKind};
+use crate::dist::{sample_mixture, Dist};
+use crate::estimator::{DregPath, Estimator};
+use crate::frame::Frame;
+use anyhow::Result;
+use mmlatent_core::nets::NetSize;
+use mmlatent_core::ModalitySpec;
+use tch::{nn, Kind, Tensor};
+
+/// One training step's loss (a scalar to minimise), metrics, and DReG encoder paths to finish.
+pub struct Loss {
+    pub loss: Tensor,
+    pub metrics: Vec<(&'static str, Tensor)>,
+    pub dreg: Vec<DregPath>,
+}
+
+/// What distinguishes one multimodal VAE from another.
+pub trait Objective {
+    /// The loss of a batch (`xs[m]` in data space). `anneal ∈ [0, 1]` scales the model's β
+    /// (KL warm-up).
+    fn loss(&self, f: &Frame, xs: &[Tensor], anneal: f64) -> Result<Loss>;
+
+    /// The decoder input of every modality for generation: from the prior when `given` is all
+    /// `None` (`n` tuples), else from the aggregated posterior of the given modalities.
+    /// Entries of given modalities may be anything (they are not decoded).
+    fn latents(&self, f: &Frame, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>>;
+}
+
+/// Builds the frame and objective of `kind` under `p`.
+pub fn build(
+    kind: VaeKind,
+    cfg: &VaeConfig,
+    p: &nn::Path,
+    specs: &[ModalitySpec],
+) -> Result<(Frame, Box<dyn Objective>)> {
+    let size = NetSize { width: cfg.width };
+    let posterior = cfg.posterior(kind);
+    let frame = |enc: i64, dec: i64| Frame::new(&(p / "frame"), specs, enc, dec, size, posterior, cfg.likelihood);
+    let estimator = cfg.estimator.unwrap_or(Estimator::Dreg);
+    let k = cfg.k.unwrap_or(10);
+    let specific = cfg.specific.unwrap_or(32);
+    let m = specs.len();
+    Ok(match kind {
+        VaeKind::Mvae => {
+            (frame(cfg.latent, cfg.latent)?, Box::new(mvae::Mvae::new(cfg.beta, cfg.subsets.unwrap_or(0), m)))
+        }
+        VaeKind::Mmvae => (frame(cfg.latent, cfg.latent)?, Box::new(mmvae::Mmvae { beta: cfg.beta, k, estimator })),
+        VaeKind::Mopoe => (frame(cfg.latent, cfg.latent)?, Box::new(mopoe::Mopoe::new(cfg.beta, m))),
+        VaeKind::Mvtcae => (
+            frame(cfg.latent, cfg.latent)?,
+            Box::new(mvtcae::Mvtcae { beta: cfg.beta, alpha: cfg.alpha.unwrap_or(5.0 / 6.0) }),
+        ),
+        VaeKind::Mmjsd => (frame(cfg.latent, cfg.latent)?, Box::new(mmjsd::Mmjsd { beta: cfg.beta })),
+        VaeKind::Nexus => {
+            let settings = nexus::Settings {
+                joint: cfg.latent,
+                modality: specific,
+                msg_dim: cfg.msg_dim.unwrap_or(10),
+                hidden: 4 * cfg.width,
+                beta: cfg.beta,
+                top_beta: cfg.top_beta.unwrap_or(0.1),
+                dropout: cfg.dropout.unwrap_or(0.2),
+                adaptive: cfg.adapt_top_variance.unwrap_or(true),
+            };
+            (frame(specific, specific)?, Box::new(nexus::Nexus::new(&(p / "nexus"), m, settings)))
+        }
+        VaeKind::Mmvaeplus => {
+            let settings = mmvaeplus::Settings {
+                shared: cfg.latent,
+                specific,
+                beta: cfg.beta,
+                k,
+                estimator,
+                learn_aux_prior: cfg.learn_aux_prior.unwrap_or(true),
+                kind: posterior,
+            };
+            let total = cfg.latent + specific;
+            (frame(total, total)?, Box::new(mmvaeplus::Mmvaeplus::new(&(p / "aux"), m, settings)))
+        }
+    })
+}
+
+/// Indices of the modalities present in `given`.
+fn present(given: &[Option<Tensor>]) -> Vec<usize> {
+    given.iter().enumerate().filter(|(_, g)| g.is_some()).map(|(m, _)| m).collect()
+}
+
+/// `n` samples of dimension `d` from the frame's standard prior.
+fn prior_sample(f: &Frame, n: i64, d: i64) -> Tensor {
+    Dist::standard(f.posterior, &Tensor::zeros([n, d], (Kind::Float, f.device))).rsample()
+}
+
+/// One sample per item from the uniform mixture of `experts`, the component drawn per item.
+fn sample_uniform_mixture(experts: &[&Dist]) -> Tensor {
+    let n = experts[0].loc.size()[0];
+    let choice = Tensor::randint(experts.len() as i64, [n], (Kind::Int64, experts[0].loc.device()));
+    sample_mixture(experts, &choice)
+}
+
+/// MoPoE's deterministic component selection: the batch is cut into `k` contiguous blocks of
+/// ⌊N/k⌋ items (the last block takes the rest), block j sampling from component j.
+fn block_choice(n: i64, k: usize, device: tch::Device) -> Tensor {
+    let block = (n / k as i64).max(1);
+    Tensor::arange(n, (Kind::Int64, device)).divide_scalar_mode(block, "floor").clamp_max(k as i64 - 1)
+}
+
+/// Sums tensors of one shape.
+fn sum_all(terms: impl IntoIterator<Item = Tensor>) -> Tensor {
+    terms.into_iter().reduce(|a, b| a + b).expect("at least one term")
+}
+
+/// The same latent for every modality.
+fn shared(z: Tensor, m: usize) -> Vec<Tensor> {
+    (0..m).map(|_| z.shallow_clone()).collect()
+}
+
+/// Mean of a per-item tensor, as a metric.
+fn metric(name: &'static str, per_item: &Tensor) -> (&'static str, Tensor) {
+    (name, per_item.detach().mean(Kind::Float))
+}
