@@ -91,9 +91,8 @@ pub fn run(args: Args) -> Result<()> {
 /// The first test tuple of each class: one grid row per modality, one column per class.
 fn one_tuple_per_class(dataset: &mmlatent_core::MultimodalDataset) -> Vec<Tensor> {
     let labels = Vec::<i64>::try_from(&dataset.test.labels).unwrap_or_default();
-    let picks: Vec<i64> = (0..dataset.num_classes)
-        .filter_map(|k| labels.iter().position(|&l| l == k).map(|i| i as i64))
-        .collect();
+    let picks: Vec<i64> =
+        (0..dataset.num_classes).filter_map(|k| labels.iter().position(|&l| l == k).map(|i| i as i64)).collect();
     let batch = dataset.test.batch(&dataset.modalities, &Tensor::from_slice(&picks), Device::Cpu);
     batch
         .items
