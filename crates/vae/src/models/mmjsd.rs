@@ -5,7 +5,7 @@
 //! Reconstructions use z from the uniform mixture of the same M + 1 components (the reference's
 //! deterministic per-block selection) and cover every modality.
 
-use super::{block_choice, metric, present, prior_sample, sample_uniform_mixture, shared, sum_all, Loss, Objective};
+use super::{block_choice, metric, sample_uniform_mixture, shared_latents, sum_all, Loss, Objective};
 use crate::dist::{product_of_experts, sample_mixture, Dist};
 use crate::frame::Frame;
 use anyhow::Result;
@@ -31,13 +31,6 @@ impl Objective for Mmjsd {
     }
 
     fn latents(&self, f: &Frame, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let idx = present(given);
-        let z = if idx.is_empty() {
-            prior_sample(f, n, f.enc_latent)
-        } else {
-            let q = f.encode_given(given);
-            sample_uniform_mixture(&idx.iter().map(|&i| q[i].as_ref().expect("present")).collect::<Vec<_>>())
-        };
-        Ok(shared(z, given.len()))
+        shared_latents(f, given, n, |experts| Ok(sample_uniform_mixture(experts)))
     }
 }

@@ -4,7 +4,7 @@
 //! log w = Σ_n log p(x_n|z) + β (log p(z) − log q(z|X)), combined by the ELBO, IWAE or DReG
 //! estimator per m and averaged over m (the "looser" bound of the reference).
 
-use super::{metric, present, prior_sample, sample_uniform_mixture, shared, Loss, Objective};
+use super::{metric, sample_uniform_mixture, shared_latents, Loss, Objective};
 use crate::dist::{mixture_log_prob, Dist};
 use crate::estimator::{bound, loss_samples, normalised_weights, DregPath, Estimator};
 use crate::frame::Frame;
@@ -50,13 +50,6 @@ impl Objective for Mmvae {
     }
 
     fn latents(&self, f: &Frame, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let idx = present(given);
-        let z = if idx.is_empty() {
-            prior_sample(f, n, f.enc_latent)
-        } else {
-            let q = f.encode_given(given);
-            sample_uniform_mixture(&idx.iter().map(|&i| q[i].as_ref().expect("present")).collect::<Vec<_>>())
-        };
-        Ok(shared(z, given.len()))
+        shared_latents(f, given, n, |experts| Ok(sample_uniform_mixture(experts)))
     }
 }

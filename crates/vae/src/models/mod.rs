@@ -135,6 +135,26 @@ fn shared(z: Tensor, m: usize) -> Vec<Tensor> {
     (0..m).map(|_| z.shallow_clone()).collect()
 }
 
+/// Generation latents of the single-latent models: one shared z, drawn from the prior when
+/// nothing is given, else by `aggregate` from the posteriors of the given modalities (the model's
+/// own way of combining experts: product, mixture, mixture of products).
+fn shared_latents(
+    f: &Frame,
+    given: &[Option<Tensor>],
+    n: i64,
+    aggregate: impl FnOnce(&[&Dist]) -> Result<Tensor>,
+) -> Result<Vec<Tensor>> {
+    let idx = present(given);
+    let z = if idx.is_empty() {
+        prior_sample(f, n, f.enc_latent)
+    } else {
+        let q = f.encode_given(given);
+        let experts: Vec<&Dist> = idx.iter().map(|&i| q[i].as_ref().expect("present")).collect();
+        aggregate(&experts)?
+    };
+    Ok(shared(z, given.len()))
+}
+
 /// Mean of a per-item tensor, as a metric.
 fn metric(name: &'static str, per_item: &Tensor) -> (&'static str, Tensor) {
     (name, per_item.detach().mean(Kind::Float))

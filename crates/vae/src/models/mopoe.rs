@@ -4,7 +4,7 @@
 //! E_{q}[Σ_m log p(x_m | z)] − β (1/|S|) Σ_S KL(q_S ‖ p), the KL of a mixture bounded by the
 //! mixture of KLs; z is drawn with the deterministic per-block component selection.
 
-use super::{block_choice, metric, present, prior_sample, shared, Loss, Objective};
+use super::{block_choice, metric, shared_latents, Loss, Objective};
 use crate::dist::{nonempty_subsets, product_of_experts, sample_mixture, Dist};
 use crate::frame::Frame;
 use anyhow::Result;
@@ -45,14 +45,6 @@ impl Objective for Mopoe {
     }
 
     fn latents(&self, f: &Frame, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let idx = present(given);
-        let z = if idx.is_empty() {
-            prior_sample(f, n, f.enc_latent)
-        } else {
-            let q = f.encode_given(given);
-            let experts: Vec<&Dist> = idx.iter().map(|&i| q[i].as_ref().expect("present")).collect();
-            Self::fuse(&experts, given.len())?.rsample()
-        };
-        Ok(shared(z, given.len()))
+        shared_latents(f, given, n, |experts| Ok(Self::fuse(experts, given.len())?.rsample()))
     }
 }

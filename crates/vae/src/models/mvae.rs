@@ -3,7 +3,7 @@
 //! tuple, the ELBO of every single modality and the ELBOs of `extra` random subsets; each
 //! subset's ELBO reconstructs only the modalities of the subset.
 
-use super::{metric, present, prior_sample, shared, sum_all, Loss, Objective};
+use super::{metric, shared_latents, sum_all, Loss, Objective};
 use crate::dist::{nonempty_subsets, product_of_experts, Dist};
 use crate::frame::Frame;
 use anyhow::Result;
@@ -55,14 +55,6 @@ impl Objective for Mvae {
     }
 
     fn latents(&self, f: &Frame, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let idx = present(given);
-        let z = if idx.is_empty() {
-            prior_sample(f, n, f.enc_latent)
-        } else {
-            let q = f.encode_given(given);
-            product_of_experts(&idx.iter().map(|&i| q[i].as_ref().expect("present")).collect::<Vec<_>>(), None, true)?
-                .rsample()
-        };
-        Ok(shared(z, given.len()))
+        shared_latents(f, given, n, |experts| Ok(product_of_experts(experts, None, true)?.rsample()))
     }
 }

@@ -3,7 +3,7 @@
 //! ((M − α)/M) Σ_m E_q[log p(x_m|z)] − β [(1 − α) KL(q(z|X) ‖ p(z)) + (α/M) Σ_m KL(q(z|X) ‖ q(z|x_m))],
 //! the VIB term plus the conditional VIB terms that bound the total correlation (their eq. 9).
 
-use super::{metric, present, prior_sample, shared, sum_all, Loss, Objective};
+use super::{metric, shared_latents, sum_all, Loss, Objective};
 use crate::dist::{product_of_experts, Dist};
 use crate::frame::Frame;
 use anyhow::Result;
@@ -33,14 +33,6 @@ impl Objective for Mvtcae {
     }
 
     fn latents(&self, f: &Frame, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let idx = present(given);
-        let z = if idx.is_empty() {
-            prior_sample(f, n, f.enc_latent)
-        } else {
-            let q = f.encode_given(given);
-            product_of_experts(&idx.iter().map(|&i| q[i].as_ref().expect("present")).collect::<Vec<_>>(), None, false)?
-                .rsample()
-        };
-        Ok(shared(z, given.len()))
+        shared_latents(f, given, n, |experts| Ok(product_of_experts(experts, None, false)?.rsample()))
     }
 }
