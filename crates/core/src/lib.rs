@@ -10,6 +10,7 @@
 //! - [`model`]: the [`model::MultimodalModel`] trait through which evaluation and sampling
 //!   talk to any trained model;
 //! - [`nets`]: encoders and decoders chosen by modality kind and size;
+//! - [`optim`]: Adam / AdamW with checkpointable state and a fused CPU update;
 //! - [`likelihood`]: per-modality likelihoods (Laplace, Gaussian, Bernoulli, categorical);
 //! - [`config`], [`run`], [`checkpoint`], [`progress`], [`plot`], [`grid`]: experiments as TOML
 //!   files, run folders, atomic safetensors checkpoints, progress bars, loss plots, PNG grids;
@@ -25,6 +26,7 @@ pub mod likelihood;
 pub mod modality;
 pub mod model;
 pub mod nets;
+pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod run;

@@ -83,6 +83,11 @@ impl RunDir {
         self.root.join("checkpoints").join(format!("{stage}.safetensors"))
     }
 
+    /// `checkpoints/<stage>.adam.safetensors`: the optimiser state saved beside the weights.
+    pub fn optimizer_checkpoint(&self, stage: &str) -> PathBuf {
+        self.root.join("checkpoints").join(format!("{stage}.adam.safetensors"))
+    }
+
     /// Any other file of the run (created folders included).
     pub fn file(&self, relative: &str) -> Result<PathBuf> {
         let path = self.root.join(relative);

@@ -7,10 +7,11 @@ use crate::model::EbmModel;
 use anyhow::{bail, Result};
 use mmlatent_core::family::TrainContext;
 use mmlatent_core::grid::save_image_grid;
+use mmlatent_core::optim::{Adam, AdamConfig};
+use mmlatent_core::run::RunDir;
 use mmlatent_core::training::Stage;
 use mmlatent_core::MultimodalModel;
 use mmlatent_data::BatchLoader;
-use tch::nn::{self, OptimizerConfig};
 
 /// The name of the (single) training stage and of its checkpoint.
 pub const STAGE: &str = "ebm";
@@ -37,17 +38,36 @@ impl StepMetrics {
 
 /// The two optimisers of a model.
 pub struct Optimisers {
-    pub generator: nn::Optimizer,
-    pub prior: nn::Optimizer,
+    pub generator: Adam,
+    pub prior: Adam,
 }
 
 impl Optimisers {
     pub fn new(model: &EbmModel, generator_lr: f64) -> Result<Self> {
         let cfg = model.config();
         Ok(Self {
-            generator: nn::Adam::default().build(&model.generator_vs, generator_lr)?,
-            prior: nn::adam(cfg.ebm_beta1, 0.999, 0.0).build(&model.prior_vs, cfg.ebm_lr)?,
+            generator: Adam::new(&model.generator_vs, AdamConfig::adam(generator_lr)),
+            prior: Adam::new(&model.prior_vs, AdamConfig::adam(cfg.ebm_lr).betas(cfg.ebm_beta1, 0.999)),
         })
+    }
+
+    /// Where the state of each optimiser is checkpointed in `run`.
+    fn paths(run: &RunDir) -> [std::path::PathBuf; 2] {
+        [run.optimizer_checkpoint(&format!("{STAGE}_generator")), run.optimizer_checkpoint(&format!("{STAGE}_prior"))]
+    }
+
+    pub fn save(&self, run: &RunDir) -> Result<()> {
+        let [generator, prior] = Self::paths(run);
+        self.generator.save(&generator)?;
+        self.prior.save(&prior)
+    }
+
+    /// Restores both states when they were saved (older runs resume with fresh moments).
+    pub fn restore(&mut self, run: &RunDir) -> Result<()> {
+        let [generator, prior] = Self::paths(run);
+        self.generator.restore_if_present(&generator)?;
+        self.prior.restore_if_present(&prior)?;
+        Ok(())
     }
 }
 
@@ -55,15 +75,13 @@ impl Optimisers {
 /// Fails with a clear message when the energy gap exceeds `max_energy_gap`.
 pub fn train_step(model: &EbmModel, opt: &mut Optimisers, items: &[tch::Tensor]) -> Result<StepMetrics> {
     let objective = model.objective(items)?;
-    opt.generator.zero_grad();
-    objective.loss.backward();
-    opt.generator.step();
+    opt.generator.backward_step(&objective.loss)?;
 
     let n = objective.posterior_z.size()[0];
     let prior_z = model.sample_prior(n);
     let ebm = model.prior().loss(&objective.posterior_z, &prior_z);
-    // backward_step zeroes the EBM's gradients first (the generator loss also reached them).
-    opt.prior.backward_step(&ebm.loss);
+    // Each backward_step differentiates only with respect to its own optimiser's variables.
+    opt.prior.backward_step(&ebm.loss)?;
     let metrics = StepMetrics {
         loss: objective.loss.double_value(&[]),
         recon: objective.recon,
@@ -101,6 +119,9 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
         model.load(&checkpoint)?;
     }
     let mut opt = Optimisers::new(&model, train_cfg.lr)?;
+    if stage.start_step() > 0 {
+        opt.restore(ctx.run)?;
+    }
     let mut loader = BatchLoader::with_skip(
         &ctx.dataset.train,
         &ctx.dataset.modalities,
@@ -123,9 +144,15 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
             ("energy_prior", m.energy_prior),
             ("energy_gap", m.energy_gap()),
         ];
-        stage.record(step, &metrics, || model.save(&checkpoint))?;
+        stage.record(step, &metrics, || {
+            model.save(&checkpoint)?;
+            opt.save(ctx.run)
+        })?;
     }
-    stage.finish(|| model.save(&checkpoint))?;
+    stage.finish(|| {
+        model.save(&checkpoint)?;
+        opt.save(ctx.run)
+    })?;
     write_joint_grid(&model, ctx)
 }
 

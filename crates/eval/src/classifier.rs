@@ -13,12 +13,13 @@
 use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::checkpoint;
 use mmlatent_core::nets::{self, Net, NetSize};
+use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::progress::Progress;
 use mmlatent_core::{ModalityKind, ModalitySpec, MultimodalDataset};
 use mmlatent_data::BatchLoader;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use tch::nn::{self, Module, OptimizerConfig};
+use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 /// Items classified per forward pass when predicting (bounds memory on large inputs).
@@ -87,6 +88,21 @@ pub struct ClassifierInfo {
     pub test_accuracy: Vec<f64>,
 }
 
+impl ClassifierInfo {
+    /// How the recipe these classifiers were trained with (steps, width, feature size) differs
+    /// from `options`, or `None` when it does not.
+    pub fn recipe_difference(&self, options: &ClassifierOptions) -> Option<String> {
+        let ours = (self.steps, self.width, self.feature_dim);
+        let asked = (options.steps, options.width, options.feature_dim);
+        (ours != asked).then(|| {
+            format!(
+                "trained with {} steps, width {}, features {}; asked for {} steps, width {}, features {}",
+                ours.0, ours.1, ours.2, asked.0, asked.1, asked.2
+            )
+        })
+    }
+}
+
 struct ModalityClassifier {
     features: Net,
     head: nn::Linear,
@@ -143,8 +159,7 @@ impl Classifiers {
             test_accuracy: vec![],
         };
         let mut classifiers = Self::build(info, options.device)?;
-        let mut opt =
-            nn::AdamW { wd: options.weight_decay, ..Default::default() }.build(&classifiers.vs, options.lr)?;
+        let mut opt = Adam::new(&classifiers.vs, AdamConfig::adamw(options.lr, options.weight_decay));
         let mut loader =
             BatchLoader::new(&dataset.train, &dataset.modalities, options.batch_size, options.seed, options.device);
         let mut progress = options.progress.then(|| Progress::new("classifiers", options.steps as u64));
@@ -167,7 +182,7 @@ impl Classifiers {
                 })
                 .collect::<Result<_>>()?;
             let loss = Tensor::stack(&losses, 0).sum(Kind::Float);
-            opt.backward_step(&loss);
+            opt.backward_step(&loss)?;
             let value = loss.double_value(&[]) / losses.len() as f64;
             ensure!(value.is_finite(), "classifier training diverged at step {} (loss {value})", step + 1);
             if let Some(p) = &mut progress {
@@ -422,5 +437,10 @@ mod tests {
         assert!(c.check_fits(&three).is_err());
         let err = format!("{:#}", Classifiers::load_or_train(dir.path(), &three, &opts).err().unwrap());
         assert!(err.contains("modalities"), "{err}");
+        // The saved recipe is compared with the asked one.
+        assert_eq!(c.info().recipe_difference(&opts), None);
+        let longer = ClassifierOptions { steps: 1500, ..opts };
+        let difference = c.info().recipe_difference(&longer).unwrap();
+        assert!(difference.contains("2 steps") && difference.contains("1500 steps"), "{difference}");
     }
 }

@@ -8,11 +8,12 @@ use mmlatent_core::config::TrainConfig;
 use mmlatent_core::dataset::{to_data_space, Split};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::nets::{self, Net, NetSize};
+use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::training::Stage;
 use mmlatent_core::ModalitySpec;
 use mmlatent_data::BatchLoader;
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 /// A deterministic autoencoder of one modality, with its own variables.
@@ -120,12 +121,22 @@ pub fn train_autoencoder(
         ae.vs.device(),
         stage.start_step(),
     );
-    let mut opt = nn::Adam::default().build(&ae.vs, cfg.lr).context("cannot build the Adam optimiser")?;
+    let mut opt = Adam::new(&ae.vs, AdamConfig::adam(cfg.lr));
+    let opt_path = run.optimizer_checkpoint(&name);
+    if stage.start_step() > 0 {
+        opt.restore_if_present(&opt_path)?;
+    }
     for step in stage.start_step()..cfg.steps {
         let batch = loader.next_batch();
         let loss = ae.loss(&batch.items[0]);
-        opt.backward_step(&loss);
-        stage.record(step, &[("nll", loss.double_value(&[]))], || checkpoint::save_varstore(&ae.vs, &path))?;
+        opt.backward_step(&loss)?;
+        stage.record(step, &[("nll", loss.double_value(&[]))], || {
+            checkpoint::save_varstore(&ae.vs, &path)?;
+            opt.save(&opt_path)
+        })?;
     }
-    stage.finish(|| checkpoint::save_varstore(&ae.vs, &path))
+    stage.finish(|| {
+        checkpoint::save_varstore(&ae.vs, &path)?;
+        opt.save(&opt_path)
+    })
 }

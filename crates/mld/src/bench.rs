@@ -17,9 +17,10 @@ use crate::sde::VpSde;
 use crate::train::masked_loss;
 use anyhow::Result;
 use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::ModalitySpec;
 use std::time::Instant;
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 /// What to time.
@@ -37,19 +38,19 @@ pub struct Timing {
     pub ms: f64,
 }
 
-fn median_ms(opts: &BenchOptions, mut f: impl FnMut()) -> f64 {
+fn median_ms(opts: &BenchOptions, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     for _ in 0..opts.warmup {
-        f();
+        f()?;
     }
     let mut times: Vec<f64> = (0..opts.iters.max(1))
         .map(|_| {
             let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1e3
+            f()?;
+            Ok(start.elapsed().as_secs_f64() * 1e3)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    Ok(times[times.len() / 2])
 }
 
 /// Options for the expensive workloads: one warm-up run and a quarter of the repetitions.
@@ -71,17 +72,17 @@ fn time_score_step(opts: &BenchOptions, big: bool) -> Result<f64> {
     let layout = Layout::new(vec![per; m]);
     let vs = nn::VarStore::new(Device::Cpu);
     let net = ScoreNet::new(&vs.root(), layout.total(), m as i64, &cfg);
-    let mut opt = nn::Adam::default().build(&vs, 1e-4)?;
+    let mut opt = Adam::new(&vs, AdamConfig::adam(1e-4));
     let sde = VpSde::default();
     let x0 = Tensor::randn([opts.batch, layout.total()], (Kind::Float, Device::Cpu));
     let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
     let given = vec![false; m];
-    Ok(median_ms(opts, || {
+    median_ms(opts, || {
         let t = Tensor::rand([opts.batch], (Kind::Float, Device::Cpu)) * 0.999 + 1e-3;
         let z = x0.randn_like();
         let loss = masked_loss(&den, &sde, &layout, &x0, &t, &z, &given);
-        opt.backward_step(&loss);
-    }))
+        opt.backward_step(&loss)
+    })
 }
 
 /// Runs every workload with the current libtorch thread setting.
@@ -89,9 +90,9 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Timing>> {
     tch::manual_seed(0);
     let spec = ModalitySpec::image("m0", 3, 28, 28);
     let ae = Autoencoder::new(&spec, 32, Likelihood::Laplace { scale: 0.75 }, 32, Device::Cpu)?;
-    let mut opt = nn::Adam::default().build(&ae.vs, 1e-3)?;
+    let mut opt = Adam::new(&ae.vs, AdamConfig::adam(1e-3));
     let x = Tensor::rand([opts.batch, 3, 28, 28], (Kind::Float, Device::Cpu));
-    let ae_ms = median_ms(opts, || opt.backward_step(&ae.loss(&x)));
+    let ae_ms = median_ms(opts, || opt.backward_step(&ae.loss(&x)))?;
 
     // The reference-size network is ~40× the small one: fewer repetitions.
     let score_ms = time_score_step(&few(opts), true)?;
@@ -108,7 +109,8 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Timing>> {
         let cond = Conditioning::joint(&layout, opts.batch, Device::Cpu);
         median_ms(&few(opts), || {
             let _ = euler_maruyama(&den, &sde, &cond, 100, 1e-3, None);
-        })
+            Ok(())
+        })?
     };
     Ok(vec![
         Timing { name: "ae_step", ms: ae_ms },

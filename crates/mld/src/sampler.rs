@@ -17,7 +17,9 @@
 use crate::sde::VpSde;
 use tch::{Device, Kind, Tensor};
 
-/// Predicts the forward-process noise ε from latents `[B, D]` and multi-time τ `[B, M]`.
+/// Predicts the forward-process noise ε from latents `[B, D]` and multi-time τ `[B, M]`, or
+/// `[1, M]` when the whole batch shares one τ (as in sampling: the time embedding is then
+/// computed once and broadcast).
 pub trait Denoiser {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor;
 }
@@ -93,13 +95,10 @@ impl Conditioning {
         self.x0.where_self(&self.mask, x)
     }
 
-    /// τ for time `t`: `t` on generated modalities, 0 on given ones, `[B, M]`.
-    pub fn tau(&self, t: f64, batch: i64) -> Tensor {
-        (&self.time_mask * t).expand([batch, -1], false)
-    }
-
-    fn batch(&self) -> i64 {
-        self.x0.size()[0]
+    /// τ for time `t`: `t` on generated modalities, 0 on given ones, one row `[1, M]` shared
+    /// by the batch.
+    pub fn tau(&self, t: f64) -> Tensor {
+        &self.time_mask * t
     }
 }
 
@@ -115,7 +114,7 @@ pub fn euler_maruyama_step(
     noise: bool,
 ) -> Tensor {
     let x = cond.clamp(x);
-    let eps = den.eps(&x, &cond.tau(t, cond.batch()));
+    let eps = den.eps(&x, &cond.tau(t));
     let (f, g) = sde.drift_diffusion(t);
     // score = −ε̂/σ(t); x ← x − dt·(f x − g² score) + g √dt z
     let score = eps * (-1.0 / sde.sigma(t));
@@ -203,12 +202,11 @@ pub fn karras_sigmas(n: usize, s_min: f64, s_max: f64) -> Vec<f64> {
 /// σ̃(1) and σ̃(t_eps), then an Euler step to σ̃ = 0. Score evaluations: 2·steps − 1.
 pub fn heun(den: &dyn Denoiser, sde: &VpSde, cond: &Conditioning, steps: usize, t_eps: f64) -> Tensor {
     let sigmas = karras_sigmas(steps, sde.sigma_tilde(t_eps), sde.sigma_tilde(1.0));
-    let b = cond.batch();
     // ε̂ at scaled state x̃ and level σ̃: the network sees x = α(t) x̃ = x̃/√(1 + σ̃²).
     let eps_at = |xt: &Tensor, s: f64| {
         let t = sde.t_of_sigma_tilde(s);
         let x = cond.clamp(&(xt / (1.0 + s * s).sqrt()));
-        den.eps(&x, &cond.tau(t, b))
+        den.eps(&x, &cond.tau(t))
     };
     let mut xt = cond.clamp(&(cond.x0.randn_like() * sigmas[0]));
     for pair in sigmas.windows(2) {
@@ -229,11 +227,10 @@ pub fn heun(den: &dyn Denoiser, sde: &VpSde, cond: &Conditioning, steps: usize, 
 /// Ancestral sampling (DDIM, η = 1) on `steps` uniform times from t = 1 down to 0 (the last
 /// step returns the prediction x̂₀). Score evaluations: `steps`.
 pub fn ancestral(den: &dyn Denoiser, sde: &VpSde, cond: &Conditioning, steps: usize) -> Tensor {
-    let b = cond.batch();
     let mut x = cond.clamp(&(cond.x0.randn_like() * sde.sigma(1.0)));
     for i in (1..=steps).rev() {
         let (t, s) = (i as f64 / steps as f64, (i - 1) as f64 / steps as f64);
-        let eps = den.eps(&x, &cond.tau(t, b));
+        let eps = den.eps(&x, &cond.tau(t));
         let (a_t, sig_t) = (sde.alpha(t), sde.sigma(t));
         let x0_hat = (&x - &eps * sig_t) / a_t;
         x = if i == 1 {

@@ -7,16 +7,17 @@
 //! last block. The output layer starts at zero and predicts the noise ε of the forward process.
 
 use crate::config::ScoreConfig;
+use mmlatent_core::nets::norm::{group_norm, GroupNorm};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
 /// GroupNorm → SiLU → Linear, twice, with the time embedding added after the first linear map.
 #[derive(Debug)]
 struct ResBlock {
-    norm0: nn::GroupNorm,
+    norm0: GroupNorm,
     lin0: nn::Linear,
     time: nn::Linear,
-    norm1: nn::GroupNorm,
+    norm1: GroupNorm,
     lin1: nn::Linear,
     skip: Option<nn::Linear>,
 }
@@ -24,10 +25,10 @@ struct ResBlock {
 impl ResBlock {
     fn new(p: nn::Path, i: i64, o: i64, time_dim: i64, groups: i64) -> Self {
         Self {
-            norm0: nn::group_norm(&p / "n0", groups, i, Default::default()),
+            norm0: group_norm(&p / "n0", groups, i),
             lin0: nn::linear(&p / "l0", i, o, Default::default()),
             time: nn::linear(&p / "time", time_dim, o, Default::default()),
-            norm1: nn::group_norm(&p / "n1", groups, o, Default::default()),
+            norm1: group_norm(&p / "n1", groups, o),
             lin1: nn::linear(&p / "l1", o, o, Default::default()),
             skip: (i != o).then(|| nn::linear(&p / "skip", i, o, Default::default())),
         }
@@ -55,7 +56,7 @@ pub struct ScoreNet {
     mid1: ResBlock,
     ups: Vec<(ResBlock, nn::Linear)>,
     last: ResBlock,
-    out_norm: nn::GroupNorm,
+    out_norm: GroupNorm,
     out: nn::Linear,
 }
 
@@ -98,12 +99,12 @@ impl ScoreNet {
             mid1: ResBlock::new(p / "mid1", mid, mid, td, g),
             ups,
             last: ResBlock::new(p / "last", 2 * w, w, td, g),
-            out_norm: nn::group_norm(p / "out_norm", g, w, Default::default()),
+            out_norm: group_norm(p / "out_norm", g, w),
             out: nn::linear(p / "out", w, latent_dim, zero),
         }
     }
 
-    /// ε̂(x, τ): `x` `[B, D]`, `tau` `[B, M]` → `[B, D]`.
+    /// ε̂(x, τ): `x` `[B, D]`, `tau` `[B, M]` or `[1, M]` (broadcast over the batch) → `[B, D]`.
     pub fn forward(&self, x: &Tensor, tau: &Tensor) -> Tensor {
         let temb = self.time1.forward(&self.time0.forward(tau).gelu("none")).silu();
         let r = self.input.forward(x);

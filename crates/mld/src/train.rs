@@ -73,7 +73,7 @@ impl Ema {
     pub fn update(&mut self) {
         let _guard = tch::no_grad_guard();
         for (s, l) in &mut self.pairs {
-            let _ = s.g_mul_scalar_(self.decay).g_add_(&(&*l * (1.0 - self.decay)));
+            let _ = s.lerp_(l, 1.0 - self.decay);
         }
     }
 
@@ -97,9 +97,9 @@ pub fn train_score(
     seed: u64,
 ) -> anyhow::Result<()> {
     use crate::model::{build_score_net, SCORE, SCORE_EMA};
-    use anyhow::Context;
     use mmlatent_core::checkpoint::{load_varstore, save_varstore};
-    use tch::nn::{self, OptimizerConfig};
+    use mmlatent_core::optim::{Adam, AdamConfig};
+    use tch::nn;
 
     let mut stage = mmlatent_core::training::Stage::begin(run, SCORE, train_cfg.steps, train_cfg)?;
     if stage.is_done() {
@@ -117,12 +117,17 @@ pub fn train_score(
     } else {
         ema.copy_live();
     }
-    let save = |vs: &nn::VarStore, ema_vs: &nn::VarStore| -> anyhow::Result<()> {
+    let mut opt = Adam::new(&vs, AdamConfig::adam(train_cfg.lr));
+    let opt_path = run.optimizer_checkpoint(SCORE);
+    if stage.start_step() > 0 {
+        opt.restore_if_present(&opt_path)?;
+    }
+    let save = |vs: &nn::VarStore, ema_vs: &nn::VarStore, opt: &Adam| -> anyhow::Result<()> {
         save_varstore(vs, &run.checkpoint(SCORE))?;
-        save_varstore(ema_vs, &run.checkpoint(SCORE_EMA))
+        save_varstore(ema_vs, &run.checkpoint(SCORE_EMA))?;
+        opt.save(&opt_path)
     };
     let sde = VpSde::new(cfg.score.beta_min, cfg.score.beta_max);
-    let mut opt = nn::Adam::default().build(&vs, train_cfg.lr).context("cannot build the Adam optimiser")?;
     let n = latents.size()[0] as usize;
     let batch = train_cfg.batch_size.min(n).max(1);
     let per_epoch = (n / batch).max(1);
@@ -141,9 +146,9 @@ pub fn train_score(
         let z = x0.randn_like();
         let given = draw_condition(layout.num_modalities(), cfg.score.d);
         let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
-        opt.backward_step(&loss);
+        opt.backward_step(&loss)?;
         ema.update();
-        stage.record(step, &[("loss", loss.double_value(&[]))], || save(&vs, &ema_vs))?;
+        stage.record(step, &[("loss", loss.double_value(&[]))], || save(&vs, &ema_vs, &opt))?;
     }
-    stage.finish(|| save(&vs, &ema_vs))
+    stage.finish(|| save(&vs, &ema_vs, &opt))
 }

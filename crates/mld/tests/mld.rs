@@ -84,7 +84,7 @@ fn conditioned_modalities_see_time_zero_and_clean_latents() {
     // The denoiser checks what it is shown.
     let check = |x: &Tensor, tau: &Tensor| {
         assert!(x.narrow(1, 0, 3).equal(&x0.narrow(1, 0, 3)));
-        assert_eq!(tau.size(), vec![4, 2]);
+        assert_eq!(tau.size(), vec![1, 2], "one τ row shared by the batch");
         assert_eq!(tau.narrow(1, 0, 1).abs().max().double_value(&[]), 0.0);
         assert!(tau.narrow(1, 1, 1).min().double_value(&[]) > 0.0);
         x.zeros_like()
@@ -92,6 +92,31 @@ fn conditioned_modalities_see_time_zero_and_clean_latents() {
     let _ = heun(&check, &sde, &cond, 4, 1e-3);
     let _ = euler_maruyama(&check, &sde, &cond, 4, 1e-3, None);
     let _ = ancestral(&check, &sde, &cond, 4);
+}
+
+/// A τ row broadcast over the batch gives the network the same output as τ repeated per item.
+#[test]
+fn score_net_broadcasts_a_shared_time_row() {
+    use mmlatent_mld::config::ScoreConfig;
+    use mmlatent_mld::score_net::ScoreNet;
+    tch::manual_seed(4);
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let cfg = ScoreConfig { width: 32, time_dim: 16, mults: vec![1, 2], groups: 4, ..Default::default() };
+    let net = ScoreNet::new(&vs.root(), 8, 2, &cfg);
+    // The output layer starts at zero: perturb it so the comparison sees the whole network.
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            if name.starts_with("out.") {
+                t.copy_(&(t.randn_like() * 0.1));
+            }
+        }
+    });
+    let x = Tensor::randn([5, 8], (Kind::Float, Device::Cpu));
+    let row = Tensor::from_slice(&[0.3f32, 0.0]).view([1, 2]);
+    let shared = net.forward(&x, &row);
+    let repeated = net.forward(&x, &row.repeat([5, 1]));
+    assert!(shared.abs().max().double_value(&[]) > 0.0);
+    assert!((shared - repeated).abs().max().double_value(&[]) < 1e-5);
 }
 
 #[test]
@@ -186,6 +211,10 @@ fn tiny_end_to_end_run_is_coherent_and_resumable() {
     let ctx = TrainContext { experiment: &experiment, run: &run, dataset: &dataset, device: Device::Cpu };
     mmlatent_mld::FAMILY.train(&ctx).unwrap();
     assert!(run.root().join("plots/score.png").exists() && run.root().join("plots/ae_m0.png").exists());
+    // Each stage keeps its optimiser state beside its weights, for resumption.
+    for stage in ["ae_m0", "ae_m1", "score"] {
+        assert!(run.optimizer_checkpoint(stage).exists(), "no optimiser state for {stage}");
+    }
     // The score loss fell.
     let losses: Vec<f64> = run.read_metrics("score").unwrap().iter().map(|r| r["loss"].as_f64().unwrap()).collect();
     assert!(losses.last().unwrap() < &(0.8 * losses[0]), "{losses:?}");

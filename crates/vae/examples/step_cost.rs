@@ -2,10 +2,10 @@
 //! `cargo run --release -p mmlatent-vae --example step_cost -- <threads> <batch> <kind>… [key=value…]`.
 
 use mmlatent_core::config::DataConfig;
+use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_vae::config::{VaeConfig, VaeKind};
 use mmlatent_vae::VaeModel;
 use std::time::Instant;
-use tch::nn::{self, OptimizerConfig};
 use tch::Device;
 
 fn main() -> anyhow::Result<()> {
@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
         let kind = VaeKind::parse(kind)?;
         let cfg: VaeConfig = toml::from_str(&table)?;
         let model = VaeModel::new(kind, cfg, &ds.modalities, Device::Cpu)?;
-        let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
+        let mut opt = Adam::new(&model.vs, AdamConfig::adam(1e-3));
         let mut times = vec![];
         for step in 0..8 {
             let t0 = Instant::now();

@@ -12,10 +12,10 @@ use crate::config::{VaeConfig, VaeKind};
 use crate::VaeModel;
 use anyhow::{Context, Result};
 use mmlatent_core::config::DataConfig;
+use mmlatent_core::optim::{Adam, AdamConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 /// Settings of the benchmark.
@@ -61,7 +61,7 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<(String, f64)>> {
         let model = VaeModel::new(kind, cfg, &dataset.modalities, Device::Cpu)?;
         // The initial weights, so that the PyTorch side starts from the same point.
         mmlatent_core::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
-        let mut opt = nn::Adam::default().build(&model.vs, lr)?;
+        let mut opt = Adam::new(&model.vs, AdamConfig::adam(lr));
         let (mut times, mut losses) = (vec![], vec![]);
         for step in 0..opts.warmup + opts.iters {
             let start = (step as i64 * opts.batch) % n;

@@ -9,11 +9,12 @@ use anyhow::{Context, Result};
 use mmlatent_core::checkpoint;
 use mmlatent_core::config::TrainConfig;
 use mmlatent_core::model::check_given;
+use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::training::Stage;
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_data::BatchLoader;
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Tensor};
 
 /// The checkpoint stage name of every VAE run.
@@ -43,7 +44,7 @@ impl VaeModel {
     }
 
     /// One optimisation step; returns the loss and the model's metrics.
-    pub fn train_step(&self, opt: &mut nn::Optimizer, xs: &[Tensor], step: usize) -> Result<Vec<(&'static str, f64)>> {
+    pub fn train_step(&self, opt: &mut Adam, xs: &[Tensor], step: usize) -> Result<Vec<(&'static str, f64)>> {
         let out = self.loss(xs, step)?;
         opt.zero_grad();
         out.loss.f_backward().context("backward pass failed")?;
@@ -64,7 +65,11 @@ impl VaeModel {
         if stage.start_step() > 0 {
             checkpoint::load_varstore(&mut self.vs, &path)?;
         }
-        let mut opt = nn::Adam::default().build(&self.vs, train.lr).context("cannot build the Adam optimiser")?;
+        let mut opt = Adam::new(&self.vs, AdamConfig::adam(train.lr));
+        let opt_path = run.optimizer_checkpoint(STAGE);
+        if stage.start_step() > 0 {
+            opt.restore_if_present(&opt_path)?;
+        }
         let device = self.vs.device();
         let start = stage.start_step();
         let mut loader =
@@ -72,9 +77,15 @@ impl VaeModel {
         for step in start..train.steps {
             let batch = loader.next_batch();
             let metrics = self.train_step(&mut opt, &batch.items, step)?;
-            stage.record(step, &metrics, || checkpoint::save_varstore(&self.vs, &path))?;
+            stage.record(step, &metrics, || {
+                checkpoint::save_varstore(&self.vs, &path)?;
+                opt.save(&opt_path)
+            })?;
         }
-        stage.finish(|| checkpoint::save_varstore(&self.vs, &path))
+        stage.finish(|| {
+            checkpoint::save_varstore(&self.vs, &path)?;
+            opt.save(&opt_path)
+        })
     }
 
     /// The trained model of `run` (its config and the dataset's modalities fix the architecture).

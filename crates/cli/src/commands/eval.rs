@@ -69,15 +69,32 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Finds the classifiers of `dataset_name` (in `dir`, else the default folder); trains and
-/// saves them there when there are none.
+/// Finds the classifiers of `dataset` and trains (and saves) them when there are none. In a
+/// folder the user named they are used as they are; in the default folder they are used only
+/// when trained with the asked recipe (`options`), and retrained otherwise — so classifiers of
+/// a quick test run are never silently reused for real numbers.
 pub fn find_or_train_classifiers(
     dataset: &mmlatent_core::MultimodalDataset,
     dir: Option<&Path>,
     options: &ClassifierOptions,
 ) -> Result<Classifiers> {
+    let named = dir.is_some();
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| default_dir(&dataset.name));
-    if !Classifiers::exists(&dir) {
+    if Classifiers::exists(&dir) {
+        let found = Classifiers::load(&dir, options.device)?;
+        found.check_fits(dataset).with_context(|| format!("classifiers in {}", dir.display()))?;
+        match found.info().recipe_difference(options) {
+            Some(difference) if !named => {
+                eprintln!("the classifiers in {} were {difference}: training them again there", dir.display())
+            }
+            _ => {
+                let accuracy: Vec<String> =
+                    found.test_accuracy().iter().map(|a| format!("{:.1}%", 100.0 * a)).collect();
+                eprintln!("using the classifiers in {} (test accuracy {})", dir.display(), accuracy.join(", "));
+                return Ok(found);
+            }
+        }
+    } else {
         eprintln!(
             "no classifiers for dataset {} in {}: training them there ({} steps)",
             dataset.name,
@@ -85,11 +102,10 @@ pub fn find_or_train_classifiers(
             options.steps
         );
     }
-    let (classifiers, trained) = Classifiers::load_or_train(&dir, dataset, options)?;
-    if trained {
-        eprintln!("saved the classifiers to {}", dir.display());
-    }
-    Ok(classifiers)
+    let trained = Classifiers::train(dataset, options)?;
+    trained.save(&dir)?;
+    eprintln!("saved the classifiers to {}", dir.display());
+    Ok(trained)
 }
 
 /// Evaluates an opened run: classifiers found or trained, the report printed and written to

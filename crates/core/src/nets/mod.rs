@@ -12,6 +12,7 @@
 //! that the modality's [`crate::likelihood::Likelihood`] reads.
 
 pub mod image;
+pub mod norm;
 pub mod text;
 
 use crate::{ModalityKind, ModalitySpec};
