@@ -78,6 +78,24 @@ pub struct TrainConfig {
     /// libtorch CPU threads; default: libtorch's choice.
     #[serde(default)]
     pub threads: Option<usize>,
+    /// How the learning rate moves over the steps (see [`TrainConfig::lr_factor`]).
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// Steps of linear warm-up from lr/warmup_steps to lr (0: none).
+    #[serde(default)]
+    pub warmup_steps: usize,
+}
+
+/// Learning-rate schedules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `lr` throughout (after the warm-up).
+    #[default]
+    Constant,
+    /// Half a cosine from `lr` down to 0 at the last step (after the warm-up), as in SGDR
+    /// (Loshchilov & Hutter 2017) without restarts.
+    Cosine,
 }
 
 fn default_batch_size() -> usize {
@@ -105,7 +123,33 @@ impl Default for TrainConfig {
             checkpoint_every: default_checkpoint_every(),
             log_every: default_log_every(),
             threads: None,
+            lr_schedule: LrSchedule::Constant,
+            warmup_steps: 0,
         }
+    }
+}
+
+impl TrainConfig {
+    /// The factor multiplying the base learning rate(s) at 0-based `step`: a linear warm-up
+    /// (step + 1)/warmup_steps, then 1 (constant) or ½(1 + cos(π·progress)) (cosine), where
+    /// progress runs from 0 after the warm-up to 1 at the last step.
+    pub fn lr_factor(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        match self.lr_schedule {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Cosine => {
+                let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
+                let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+                0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+
+    /// `lr` scaled by [`TrainConfig::lr_factor`].
+    pub fn lr_at(&self, step: usize) -> f64 {
+        self.lr * self.lr_factor(step)
     }
 }
 
@@ -205,6 +249,23 @@ steps = 10
 kind = "mld"
 width = 64
 "#;
+
+    /// Warm-up climbs linearly to lr; cosine then falls through lr/2 at mid-way to 0 at the end.
+    #[test]
+    fn learning_rate_schedules() {
+        let e =
+            Experiment::parse(BASE, &["train.lr_schedule=\"cosine\"".into(), "train.warmup_steps=2".into()]).unwrap();
+        let t = TrainConfig { steps: 12, lr: 0.1, ..e.train };
+        assert_eq!(t.lr_schedule, LrSchedule::Cosine);
+        let lr: Vec<f64> = (0..12).map(|s| t.lr_at(s)).collect();
+        assert!((lr[0] - 0.05).abs() < 1e-12 && (lr[1] - 0.1).abs() < 1e-12, "{lr:?}");
+        assert!((lr[2] - 0.1).abs() < 1e-12 && (lr[7] - 0.05).abs() < 1e-12, "{lr:?}");
+        assert!(lr[2..].windows(2).all(|w| w[1] < w[0]) && lr[11] < 0.003, "{lr:?}");
+        let constant = TrainConfig { lr: 0.1, ..TrainConfig::default() };
+        assert!((0..50).all(|s| constant.lr_at(s) == 0.1));
+        let err = format!("{:#}", Experiment::parse(BASE, &["train.lr_schedule=\"linear\"".into()]).unwrap_err());
+        assert!(err.contains("linear"), "{err}");
+    }
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]

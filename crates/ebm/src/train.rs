@@ -132,6 +132,9 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
     );
     for step in stage.start_step()..train_cfg.steps {
         let batch = loader.next_batch();
+        let factor = train_cfg.lr_factor(step);
+        opt.generator.set_lr(train_cfg.lr * factor);
+        opt.prior.set_lr(config.ebm_lr * factor);
         let m = train_step(&model, &mut opt, &batch.items).map_err(|e| {
             e.context(format!("step {} of {}; the last good checkpoint is {}", step + 1, STAGE, checkpoint.display()))
         })?;

@@ -146,6 +146,7 @@ pub fn train_score(
         let z = x0.randn_like();
         let given = draw_condition(layout.num_modalities(), cfg.score.d);
         let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
+        opt.set_lr(train_cfg.lr_at(step));
         opt.backward_step(&loss)?;
         ema.update();
         stage.record(step, &[("loss", loss.double_value(&[]))], || save(&vs, &ema_vs, &opt))?;

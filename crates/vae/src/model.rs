@@ -76,6 +76,7 @@ impl VaeModel {
             BatchLoader::with_skip(&dataset.train, &dataset.modalities, train.batch_size, seed, device, start);
         for step in start..train.steps {
             let batch = loader.next_batch();
+            opt.set_lr(train.lr_at(step));
             let metrics = self.train_step(&mut opt, &batch.items, step)?;
             stage.record(step, &metrics, || {
                 checkpoint::save_varstore(&self.vs, &path)?;

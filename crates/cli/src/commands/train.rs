@@ -1,7 +1,7 @@
 //! `mmlatent train CONFIG`: trains every stage of the experiment's model in a run folder.
 
 use crate::families;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use mmlatent_core::config::Experiment;
 use mmlatent_core::device::{parse_device, seed_everything, set_threads};
 use mmlatent_core::family::TrainContext;
@@ -28,13 +28,28 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let mut experiment = Experiment::load(&args.config, &args.overrides)?;
+    let requested = experiment.to_toml()?;
     if let Some(d) = &args.device {
         experiment.device = d.clone();
     }
     let root = args.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(experiment.run_name()));
     let run = RunDir::create(&root, &experiment, args.resume)?;
-    // A resumed run keeps the experiment it was started with.
-    let experiment = if args.resume { run.experiment()? } else { experiment };
+    // A resumed run keeps the experiment it was started with; overrides that would change it
+    // are refused rather than silently ignored.
+    let experiment = if args.resume {
+        let stored = run.experiment()?;
+        if !args.overrides.is_empty() && stored.to_toml()? != requested {
+            bail!(
+                "--set cannot change the experiment of the run in {} when resuming (it keeps its stored \
+                 config); edit {} instead, or start a new run",
+                root.display(),
+                run.config_path().display()
+            );
+        }
+        stored
+    } else {
+        experiment
+    };
     train_experiment(&experiment, &run, args.device.as_deref())
 }
 
