@@ -57,6 +57,34 @@ fn wild(x: &Tensor, tau: &Tensor) -> Tensor {
     x.randn_like() * 1e3 + tau.sum_dim_intlist(1, true, Kind::Float)
 }
 
+/// With the exact noise predictor of a Gaussian data distribution N(μ, s²) — for which
+/// ε*(x, t) = σ(t)(x − α(t)μ)/(α(t)²s² + σ(t)²) — every sampler must return samples with mean μ
+/// and standard deviation s once the steps are fine enough: a check that each sampler converges to
+/// the reverse dynamics. (With few steps they are biased: measured std 0.444 for ancestral at 50
+/// steps, 0.533 for Heun at 18, against s = 0.5.)
+#[test]
+fn samplers_recover_a_gaussian_from_its_exact_score() {
+    tch::manual_seed(5);
+    let sde = VpSde::default();
+    let (mu, s) = (1.5, 0.5);
+    let exact = |x: &Tensor, tau: &Tensor| {
+        let t = tau.narrow(1, 0, 1).to_kind(Kind::Double).double_value(&[0, 0]);
+        let (a, sig) = (sde.alpha(t), sde.sigma(t));
+        (x - a * mu) * (sig / (a * a * s * s + sig * sig))
+    };
+    let layout = Layout::new(vec![1]);
+    let cond = Conditioning::joint(&layout, 20_000, Device::Cpu);
+    for (name, out) in [
+        ("euler", euler_maruyama(&exact, &sde, &cond, 500, 1e-3, None)),
+        ("heun", heun(&exact, &sde, &cond, 100, 1e-3)),
+        ("ancestral", ancestral(&exact, &sde, &cond, 500)),
+    ] {
+        let (mean, std) = (out.mean(Kind::Float).double_value(&[]), out.std(true).double_value(&[]));
+        eprintln!("{name}: mean {mean:.4}, std {std:.4}");
+        assert!((mean - mu).abs() < 0.02 && (std - s).abs() < 0.02, "{name}: mean {mean}, std {std}");
+    }
+}
+
 #[test]
 fn samplers_never_move_given_latents() {
     let (_, cond, x0) = two_modality_setup();
