@@ -89,10 +89,6 @@ impl Adam {
         Self { config, slots, step: 0 }
     }
 
-    pub fn config(&self) -> &AdamConfig {
-        &self.config
-    }
-
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
     }

@@ -130,6 +130,10 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
         ctx.device,
         stage.start_step(),
     );
+    let save = |model: &EbmModel, opt: &Optimisers| -> Result<()> {
+        model.save(&checkpoint)?;
+        opt.save(ctx.run)
+    };
     for step in stage.start_step()..train_cfg.steps {
         let batch = loader.next_batch();
         let factor = train_cfg.lr_factor(step);
@@ -147,15 +151,9 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
             ("energy_prior", m.energy_prior),
             ("energy_gap", m.energy_gap()),
         ];
-        stage.record(step, &metrics, || {
-            model.save(&checkpoint)?;
-            opt.save(ctx.run)
-        })?;
+        stage.record(step, &metrics, || save(&model, &opt))?;
     }
-    stage.finish(|| {
-        model.save(&checkpoint)?;
-        opt.save(ctx.run)
-    })?;
+    stage.finish(|| save(&model, &opt))?;
     write_joint_grid(&model, ctx)
 }
 

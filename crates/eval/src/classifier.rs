@@ -230,12 +230,20 @@ impl Classifiers {
         Ok(classifiers)
     }
 
+    /// The classifiers saved in `dir`, if there are any, checked to fit `dataset`.
+    pub fn load_if_present(dir: &Path, dataset: &MultimodalDataset, device: Device) -> Result<Option<Self>> {
+        if !Self::exists(dir) {
+            return Ok(None);
+        }
+        let c = Self::load(dir, device)?;
+        c.check_fits(dataset).with_context(|| format!("classifiers in {}", dir.display()))?;
+        Ok(Some(c))
+    }
+
     /// Loads the classifiers in `dir` if there are any (checking they fit `dataset`), otherwise
     /// trains them and saves them there. Returns whether they were trained now.
     pub fn load_or_train(dir: &Path, dataset: &MultimodalDataset, options: &ClassifierOptions) -> Result<(Self, bool)> {
-        if Self::exists(dir) {
-            let c = Self::load(dir, options.device)?;
-            c.check_fits(dataset).with_context(|| format!("classifiers in {}", dir.display()))?;
+        if let Some(c) = Self::load_if_present(dir, dataset, options.device)? {
             return Ok((c, false));
         }
         let c = Self::train(dataset, options)?;

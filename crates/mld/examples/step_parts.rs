@@ -1,6 +1,8 @@
-//! Where the time of one score-network training step goes (forward, backward, Adam).
+//! Where the time of one score-network training step goes (forward, backward, Adam), at the
+//! benchmark's sizes, one thread.
+//! `cargo run --release -p mmlatent-mld --example step_parts [-- small]`
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_mld::config::ScoreConfig;
+use mmlatent_mld::bench::score_sizes;
 use mmlatent_mld::score_net::ScoreNet;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
@@ -8,11 +10,8 @@ use tch::{nn, Device, Kind, Tensor};
 fn main() -> anyhow::Result<()> {
     tch::set_num_threads(1);
     let big: bool = std::env::args().nth(1).as_deref() != Some("small");
-    let (m, per, cfg) = if big {
-        (5, 160, ScoreConfig { width: 1536, time_dim: 512, mults: vec![1, 1], groups: 32, ..Default::default() })
-    } else {
-        (3, 32, ScoreConfig { width: 256, time_dim: 128, mults: vec![1, 1], groups: 8, ..Default::default() })
-    };
+    let (m, per, cfg) = score_sizes(big);
+    let m = m as i64;
     let vs = nn::VarStore::new(Device::Cpu);
     let net = ScoreNet::new(&vs.root(), m * per, m, &cfg);
     let mut opt = Adam::new(&vs, AdamConfig::adam(1e-4));

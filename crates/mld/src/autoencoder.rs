@@ -126,17 +126,15 @@ pub fn train_autoencoder(
     if stage.start_step() > 0 {
         opt.restore_if_present(&opt_path)?;
     }
+    let save = |opt: &Adam| -> Result<()> {
+        checkpoint::save_varstore(&ae.vs, &path)?;
+        opt.save(&opt_path)
+    };
     for step in stage.start_step()..cfg.steps {
         let batch = loader.next_batch();
         let loss = ae.loss(&batch.items[0]);
         opt.backward_step(&loss)?;
-        stage.record(step, &[("nll", loss.double_value(&[]))], || {
-            checkpoint::save_varstore(&ae.vs, &path)?;
-            opt.save(&opt_path)
-        })?;
+        stage.record(step, &[("nll", loss.double_value(&[]))], || save(&opt))?;
     }
-    stage.finish(|| {
-        checkpoint::save_varstore(&ae.vs, &path)?;
-        opt.save(&opt_path)
-    })
+    stage.finish(|| save(&opt))
 }

@@ -58,8 +58,9 @@ fn few(opts: &BenchOptions) -> BenchOptions {
     BenchOptions { warmup: 1, iters: opts.iters.div_ceil(4).max(3), ..opts.clone() }
 }
 
-/// The score network sizes of the benchmark: (modalities, latent per modality, config).
-fn score_sizes(big: bool) -> (usize, i64, ScoreConfig) {
+/// The score network sizes of the benchmark: (modalities, latent per modality, config); `big`
+/// is the reference's PolyMNIST size, otherwise the default config's.
+pub fn score_sizes(big: bool) -> (usize, i64, ScoreConfig) {
     if big {
         (5, 160, ScoreConfig { width: 1536, time_dim: 512, mults: vec![1, 1], groups: 32, ..Default::default() })
     } else {

@@ -74,19 +74,17 @@ impl VaeModel {
         let start = stage.start_step();
         let mut loader =
             BatchLoader::with_skip(&dataset.train, &dataset.modalities, train.batch_size, seed, device, start);
+        let save = |vs: &nn::VarStore, opt: &Adam| -> Result<()> {
+            checkpoint::save_varstore(vs, &path)?;
+            opt.save(&opt_path)
+        };
         for step in start..train.steps {
             let batch = loader.next_batch();
             opt.set_lr(train.lr_at(step));
             let metrics = self.train_step(&mut opt, &batch.items, step)?;
-            stage.record(step, &metrics, || {
-                checkpoint::save_varstore(&self.vs, &path)?;
-                opt.save(&opt_path)
-            })?;
+            stage.record(step, &metrics, || save(&self.vs, &opt))?;
         }
-        stage.finish(|| {
-            checkpoint::save_varstore(&self.vs, &path)?;
-            opt.save(&opt_path)
-        })
+        stage.finish(|| save(&self.vs, &opt))
     }
 
     /// The trained model of `run` (its config and the dataset's modalities fix the architecture).

@@ -80,9 +80,7 @@ pub fn find_or_train_classifiers(
 ) -> Result<Classifiers> {
     let named = dir.is_some();
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| default_dir(&dataset.name));
-    if Classifiers::exists(&dir) {
-        let found = Classifiers::load(&dir, options.device)?;
-        found.check_fits(dataset).with_context(|| format!("classifiers in {}", dir.display()))?;
+    if let Some(found) = Classifiers::load_if_present(&dir, dataset, options.device)? {
         match found.info().recipe_difference(options) {
             Some(difference) if !named => {
                 eprintln!("the classifiers in {} were {difference}: training them again there", dir.display())
