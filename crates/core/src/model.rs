@@ -27,6 +27,29 @@ pub trait MultimodalModel {
     /// Returns one tensor per modality, in data space (images `f32` in `[0, 1]`, text `i64`
     /// token ids, vectors `f32`), on the model's device. Given modalities are returned as given.
     fn generate(&self, given: &[Option<Tensor>], n: i64) -> anyhow::Result<Vec<Tensor>>;
+
+    /// For a two-stage latent model (MLD): its latent space, which evaluation uses to tell a
+    /// failed first stage (the autoencoders) from a failed second one (the latent generator).
+    fn latent_view(&self) -> Option<&dyn LatentView> {
+        None
+    }
+}
+
+/// The latent space of a two-stage model: per-modality encoders and decoders trained first,
+/// then a generative model of the concatenated latents.
+pub trait LatentView {
+    /// `(offset, size)` of each modality's block in the concatenated latent vector.
+    fn latent_spans(&self) -> Vec<(i64, i64)>;
+
+    /// Encodes a batch of tuples (one data-space tensor per modality, as `generate` takes them)
+    /// into the space the generator models, `[n, D]` (for MLD: the standardised latents).
+    fn encode(&self, inputs: &[Tensor]) -> anyhow::Result<Tensor>;
+
+    /// Encodes and decodes each modality: the first stage's reconstructions, in data space.
+    fn reconstruct(&self, inputs: &[Tensor]) -> anyhow::Result<Vec<Tensor>>;
+
+    /// Draws `n` joint samples of the generator in the same space as [`LatentView::encode`].
+    fn sample_joint_latents(&self, n: i64) -> anyhow::Result<Tensor>;
 }
 
 /// Checks the `given` argument of [`MultimodalModel::generate`] against the model and returns

@@ -12,6 +12,7 @@ pub mod classifier;
 pub mod coherence;
 pub mod fid;
 pub mod inception;
+pub mod latent;
 pub mod oracle;
 pub mod report;
 

@@ -14,6 +14,7 @@ use crate::coherence::{
 };
 use crate::fid::{frechet_distance, Stats};
 use crate::inception::InceptionV3;
+use crate::latent::{self, LatentDiagnostics};
 use anyhow::{ensure, Context, Result};
 use mmlatent_core::grid::save_image_grid;
 use mmlatent_core::progress::Progress;
@@ -94,6 +95,12 @@ pub struct Report {
     pub fid: Option<FrechetScores>,
     /// Items per set that entered the FID.
     pub fid_samples: Option<usize>,
+    /// Stage-1 ceiling and stage-2 fit, for two-stage latent models (MLD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latent: Option<LatentDiagnostics>,
+    /// Problems the numbers point to (e.g. generation at chance while reconstructions are not).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub seconds: f64,
 }
 
@@ -192,7 +199,7 @@ pub fn evaluate(
     let joint_batches = (options.joint_samples + batch - 1) / batch;
     let mut progress = options
         .progress
-        .then(|| Progress::new("evaluation", (joint_batches + per_subset * subsets.len() as i64 + 1) as u64));
+        .then(|| Progress::new("evaluation", (joint_batches + per_subset * subsets.len() as i64 + 2) as u64));
     let mut step = |message: &str| {
         if let Some(p) = &mut progress {
             p.set_message(message.to_string());
@@ -284,6 +291,16 @@ pub fn evaluate(
     if let Some(f) = fid.as_mut() {
         f.conditional = SubsetScores::new(fid_entries);
     }
+    let conditional_coherence = SubsetScores::new(coherence_entries);
+    let latent = match model.latent_view() {
+        Some(view) => Some(latent::diagnose(view, classifiers, &names, &real, options.joint_samples)?),
+        None => None,
+    };
+    step("latent diagnostics");
+    let warnings = latent
+        .as_ref()
+        .map(|d| latent::warnings(d, tally.value(), conditional_coherence.average(1), dataset.num_classes))
+        .unwrap_or_default();
     if let Some(p) = progress {
         p.finish();
     }
@@ -297,10 +314,12 @@ pub fn evaluate(
         conditional_samples: n_test,
         classifier_accuracy: names.iter().cloned().zip(classifiers.test_accuracy().iter().copied()).collect(),
         joint_coherence: tally.value(),
-        conditional_coherence: SubsetScores::new(coherence_entries),
+        conditional_coherence,
         fd,
         fid_samples: inception.as_ref().map(|_| options.fid_samples.min(n_test)),
         fid,
+        latent,
+        warnings,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -483,6 +502,45 @@ impl Report {
             }
             let _ = writeln!(out, "{}", table(&rows));
         }
+        if let Some(d) = &self.latent {
+            let _ = writeln!(
+                out,
+                "Latent model: stage-1 ceiling on {} test tuples, stage-2 fit of {} joint latent samples",
+                d.test_tuples, d.samples
+            );
+            let mut rows = vec![vec!["Latent (standardised)".to_string()]];
+            rows[0].extend(self.modalities.iter().cloned());
+            rows[0].push("all".to_string());
+            let per = |label: &str, f: &dyn Fn(&str) -> String, all: String| {
+                let mut row = vec![label.to_string()];
+                row.extend(self.modalities.iter().map(|m| f(m)));
+                row.push(all);
+                row
+            };
+            let get = |map: &BTreeMap<String, f64>, m: &str, fmt: fn(f64) -> String| {
+                map.get(m).map(|v| fmt(*v)).unwrap_or_else(|| "-".into())
+            };
+            rows.push(per(
+                "classifier % on reconstructions",
+                &|m| get(&d.reconstruction_accuracy, m, pct),
+                format!("agree {}", pct(d.reconstruction_agreement)),
+            ));
+            rows.push(per("FD sampled vs encoded", &|m| get(&d.latent_fd, m, num), num(d.latent_fd_joint)));
+            rows.push(per(
+                "FD N(0, I) vs encoded",
+                &|m| get(&d.standard_normal_fd, m, num),
+                num(d.standard_normal_fd_joint),
+            ));
+            let moments = |map: &BTreeMap<String, latent::BlockMoments>, m: &str| {
+                map.get(m).map(|b| format!("{:.2} ± {:.2}", b.mean, b.std)).unwrap_or_else(|| "-".into())
+            };
+            rows.push(per("encoded mean ± std", &|m| moments(&d.encoded_moments, m), String::new()));
+            rows.push(per("sampled mean ± std", &|m| moments(&d.sampled_moments, m), String::new()));
+            let _ = writeln!(out, "{}", table(&rows));
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
         let _ = writeln!(out, "evaluated in {:.1}s", self.seconds);
         out
     }
@@ -519,6 +577,20 @@ impl Report {
                 }
                 subset_rows(&format!("{prefix}_conditional"), &s.conditional, &mut line);
             }
+        }
+        if let Some(d) = &self.latent {
+            for (m, v) in &d.reconstruction_accuracy {
+                line("reconstruction_accuracy", "", m, *v);
+            }
+            line("reconstruction_agreement", "", "", d.reconstruction_agreement);
+            for (m, v) in &d.latent_fd {
+                line("latent_fd", "", m, *v);
+            }
+            line("latent_fd", "", "all", d.latent_fd_joint);
+            for (m, v) in &d.standard_normal_fd {
+                line("standard_normal_latent_fd", "", m, *v);
+            }
+            line("standard_normal_latent_fd", "", "all", d.standard_normal_fd_joint);
         }
         out
     }
@@ -577,6 +649,8 @@ mod tests {
             fd: FrechetScores { joint: BTreeMap::new(), conditional: coherence },
             fid: None,
             fid_samples: None,
+            latent: None,
+            warnings: vec![],
             seconds: 1.0,
         };
         let table = report.to_table();

@@ -3,6 +3,7 @@
 //! `cargo run --release -p mmlatent-mld --example step_parts [-- small]`
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_mld::bench::score_sizes;
+use mmlatent_mld::sampler::Layout;
 use mmlatent_mld::score_net::ScoreNet;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
@@ -13,7 +14,7 @@ fn main() -> anyhow::Result<()> {
     let (m, per, cfg) = score_sizes(big);
     let m = m as i64;
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = ScoreNet::new(&vs.root(), m * per, m, &cfg);
+    let net = ScoreNet::new(&vs.root(), &Layout::new(vec![per; m as usize]), &cfg);
     let mut opt = Adam::new(&vs, AdamConfig::adam(1e-4));
     let x = Tensor::randn([128, m * per], (Kind::Float, Device::Cpu));
     let tau = Tensor::rand([128, m], (Kind::Float, Device::Cpu));

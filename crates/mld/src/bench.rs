@@ -10,7 +10,7 @@
 //! one warm-up for `score_step` and `sample_em100`), in milliseconds.
 
 use crate::autoencoder::Autoencoder;
-use crate::config::ScoreConfig;
+use crate::config::{ScoreConfig, ScoreParameterization};
 use crate::sampler::{euler_maruyama, Conditioning, Layout};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
@@ -59,20 +59,26 @@ fn few(opts: &BenchOptions) -> BenchOptions {
 }
 
 /// The score network sizes of the benchmark: (modalities, latent per modality, config); `big`
-/// is the reference's PolyMNIST size, otherwise the default config's.
+/// is the reference's PolyMNIST size, otherwise the default config's. The output is the plain
+/// (`direct`) one of the PyTorch script it is compared with.
 pub fn score_sizes(big: bool) -> (usize, i64, ScoreConfig) {
-    if big {
-        (5, 160, ScoreConfig { width: 1536, time_dim: 512, mults: vec![1, 1], groups: 32, ..Default::default() })
-    } else {
-        (3, 32, ScoreConfig { width: 256, time_dim: 128, mults: vec![1, 1], groups: 8, ..Default::default() })
-    }
+    let (m, per, width, time_dim, groups) = if big { (5, 160, 1536, 512, 32) } else { (3, 32, 256, 128, 8) };
+    let cfg = ScoreConfig {
+        width: Some(width),
+        time_dim,
+        mults: vec![1, 1],
+        groups,
+        parameterization: ScoreParameterization::Direct,
+        ..Default::default()
+    };
+    (m, per, cfg)
 }
 
 fn time_score_step(opts: &BenchOptions, big: bool) -> Result<f64> {
     let (m, per, cfg) = score_sizes(big);
     let layout = Layout::new(vec![per; m]);
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = ScoreNet::new(&vs.root(), layout.total(), m as i64, &cfg);
+    let net = ScoreNet::new(&vs.root(), &layout, &cfg);
     let mut opt = Adam::new(&vs, AdamConfig::adam(1e-4));
     let sde = VpSde::default();
     let x0 = Tensor::randn([opts.batch, layout.total()], (Kind::Float, Device::Cpu));
@@ -102,7 +108,7 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Timing>> {
     let (m, per, cfg) = score_sizes(false);
     let layout = Layout::new(vec![per; m]);
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = ScoreNet::new(&vs.root(), layout.total(), m as i64, &cfg);
+    let net = ScoreNet::new(&vs.root(), &layout, &cfg);
     let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
     let sde = VpSde::default();
     let sample_ms = {

@@ -85,9 +85,15 @@ impl Default for AeConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreConfig {
-    /// Width of the first level of the MLP U-Net (reference: 1536 PolyMNIST/CUB, 256 MNIST-SVHN).
-    #[serde(default = "score_width")]
-    pub width: i64,
+    /// Width of the first level of the MLP U-Net (reference: 1536 PolyMNIST/CUB for 800 latent
+    /// dimensions, 256 MNIST-SVHN for 80). Absent: derived from the total latent size D by
+    /// [`ScoreConfig::width_for`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+    /// How the network's output becomes ε̂ (see `score_net`): `residual` adds the exact noise
+    /// predictor of standard-normal latents, σ(τ)·x; `direct` is the reference's plain output.
+    #[serde(default)]
+    pub parameterization: ScoreParameterization,
     /// Width of the learned embedding of the multi-time vector τ.
     #[serde(default = "score_time_dim")]
     pub time_dim: i64,
@@ -112,9 +118,18 @@ pub struct ScoreConfig {
     pub beta_max: f64,
 }
 
-fn score_width() -> i64 {
-    256
+/// The score network's output parameterisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreParameterization {
+    #[default]
+    Residual,
+    Direct,
 }
+
+/// Smallest derived width, and the multiple derived widths are rounded up to.
+const MIN_WIDTH: i64 = 256;
+const WIDTH_STEP: i64 = 128;
 fn score_time_dim() -> i64 {
     128
 }
@@ -143,7 +158,8 @@ fn beta_max() -> f64 {
 impl Default for ScoreConfig {
     fn default() -> Self {
         Self {
-            width: score_width(),
+            width: None,
+            parameterization: ScoreParameterization::default(),
             time_dim: score_time_dim(),
             mults: score_mults(),
             groups: score_groups(),
@@ -175,10 +191,12 @@ pub enum SamplerMethod {
 pub struct SamplerConfig {
     #[serde(default = "sampler_method")]
     pub method: SamplerMethod,
-    /// Number of time steps (reference: 250 Euler–Maruyama steps).
+    /// Number of time steps (reference: 250 Euler–Maruyama steps under RePaint; its plain
+    /// Euler–Maruyama path takes 1,000).
     #[serde(default = "sampler_steps")]
     pub steps: usize,
-    /// RePaint-style resampling for conditional generation (Euler–Maruyama only).
+    /// RePaint-style resampling (Euler–Maruyama only), for joint and conditional generation alike
+    /// (the reference samples both this way).
     #[serde(default)]
     pub repaint: bool,
     /// RePaint: how many steps each jump goes back up.
@@ -214,6 +232,16 @@ impl Default for SamplerConfig {
     }
 }
 
+impl ScoreConfig {
+    /// The width used for latents of total size `latent_dim`: the configured one, or the rule
+    /// w = max(256, 2·D rounded up to a multiple of 128). A width below D is a bottleneck
+    /// between the D-dimensional input and the D-dimensional ε̂; the reference's ratios are
+    /// 1536/800 ≈ 1.9 (PolyMNIST) and 256/80 = 3.2 (MNIST-SVHN).
+    pub fn width_for(&self, latent_dim: i64) -> i64 {
+        self.width.unwrap_or_else(|| ((2 * latent_dim + WIDTH_STEP - 1) / WIDTH_STEP * WIDTH_STEP).max(MIN_WIDTH))
+    }
+}
+
 impl MldConfig {
     /// Checks the values and that every per-modality key names a modality of the dataset.
     pub fn validate(&self, modalities: &[ModalitySpec]) -> Result<()> {
@@ -230,12 +258,10 @@ impl MldConfig {
         ensure!(a.latent_dim > 0 && a.width > 0, "[model.autoencoder] latent_dim and width must be positive");
         ensure!(a.batch_size > 0 && a.lr > 0.0, "[model.autoencoder] batch_size and lr must be positive");
         let s = &self.score;
-        ensure!(
-            s.width > 0 && s.time_dim > 0 && s.groups > 0,
-            "[model.score] width, time_dim, groups must be positive"
-        );
+        let width = s.width_for(self.latent_sizes(modalities).iter().sum());
+        ensure!(width > 0 && s.time_dim > 0 && s.groups > 0, "[model.score] width, time_dim, groups must be positive");
         ensure!(!s.mults.is_empty() && s.mults.iter().all(|&m| m > 0), "[model.score] mults must be positive");
-        for w in std::iter::once(s.width).chain(s.mults.iter().map(|m| m * s.width)) {
+        for w in std::iter::once(width).chain(s.mults.iter().map(|m| m * width)) {
             ensure!(w % s.groups == 0, "[model.score] groups = {} does not divide the width {w}", s.groups);
         }
         ensure!((0.0..=1.0).contains(&s.d), "[model.score] d must lie in [0, 1], got {}", s.d);

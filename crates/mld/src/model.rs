@@ -8,7 +8,7 @@ use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use anyhow::{ensure, Result};
 use mmlatent_core::checkpoint;
-use mmlatent_core::model::check_given;
+use mmlatent_core::model::{check_given, LatentView};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use tch::{nn, Device, Kind, Tensor};
@@ -91,7 +91,7 @@ pub fn build_autoencoders(cfg: &MldConfig, modalities: &[ModalitySpec], device: 
 
 /// Builds a score network for `layout` in `vs`.
 pub fn build_score_net(vs: &nn::VarStore, layout: &Layout, cfg: &MldConfig) -> ScoreNet {
-    ScoreNet::new(&(vs.root() / "score"), layout.total(), layout.num_modalities() as i64, &cfg.score)
+    ScoreNet::new(&(vs.root() / "score"), layout, &cfg.score)
 }
 
 impl MldModel {
@@ -149,16 +149,23 @@ impl MldModel {
         }
     }
 
+    /// A data-space batch of modality `m`, on the model's device in the encoder's dtype.
+    fn model_input(&self, m: usize, x: &Tensor) -> Tensor {
+        let x = x.to_device(self.device);
+        if self.autoencoders[m].spec.is_text() {
+            x.to_kind(Kind::Int64)
+        } else {
+            x.to_kind(Kind::Float)
+        }
+    }
+
     fn generate_chunk(&self, given: &[Option<Tensor>], n: i64) -> Vec<Tensor> {
         let parts: Vec<Tensor> = given
             .iter()
             .zip(&self.autoencoders)
-            .map(|(g, ae)| match g {
-                Some(x) => {
-                    let x = x.to_device(self.device);
-                    let x = if ae.spec.is_text() { x.to_kind(Kind::Int64) } else { x.to_kind(Kind::Float) };
-                    ae.encode(&x)
-                }
+            .enumerate()
+            .map(|(m, (g, ae))| match g {
+                Some(x) => ae.encode(&self.model_input(m, x)),
                 None => Tensor::zeros([n, ae.latent_dim], (Kind::Float, self.device)),
             })
             .collect();
@@ -184,7 +191,56 @@ impl MldModel {
 /// Largest batch sampled at once by `generate`.
 const CHUNK: i64 = 2048;
 
+impl LatentView for MldModel {
+    fn latent_spans(&self) -> Vec<(i64, i64)> {
+        (0..self.layout.num_modalities()).map(|m| self.layout.span(m)).collect()
+    }
+
+    fn encode(&self, inputs: &[Tensor]) -> Result<Tensor> {
+        ensure!(
+            inputs.len() == self.autoencoders.len(),
+            "encode: {} inputs for {} modalities",
+            inputs.len(),
+            self.autoencoders.len()
+        );
+        let _guard = tch::no_grad_guard();
+        let parts: Vec<Tensor> =
+            self.autoencoders.iter().enumerate().map(|(m, ae)| ae.encode(&self.model_input(m, &inputs[m]))).collect();
+        Ok(self.standardizer.forward(&Tensor::cat(&parts, 1)))
+    }
+
+    fn reconstruct(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        ensure!(
+            inputs.len() == self.autoencoders.len(),
+            "reconstruct: {} inputs for {} modalities",
+            inputs.len(),
+            self.autoencoders.len()
+        );
+        let _guard = tch::no_grad_guard();
+        Ok(self
+            .autoencoders
+            .iter()
+            .enumerate()
+            .map(|(m, ae)| ae.decode(&ae.encode(&self.model_input(m, &inputs[m]))))
+            .collect())
+    }
+
+    fn sample_joint_latents(&self, n: i64) -> Result<Tensor> {
+        ensure!(n > 0, "sample_joint_latents: asked for {n} samples");
+        let _guard = tch::no_grad_guard();
+        let chunks: Vec<Tensor> = (0..n)
+            .step_by(CHUNK as usize)
+            .map(|start| self.sample_latents(&Conditioning::joint(&self.layout, CHUNK.min(n - start), self.device)))
+            .collect();
+        Ok(Tensor::cat(&chunks, 0))
+    }
+}
+
 impl MultimodalModel for MldModel {
+    fn latent_view(&self) -> Option<&dyn LatentView> {
+        Some(self)
+    }
+
     fn name(&self) -> &str {
         "mld"
     }

@@ -134,13 +134,14 @@ pub fn renoise(sde: &VpSde, cond: &Conditioning, x: &Tensor, t: f64, t_up: f64) 
 }
 
 /// The RePaint schedule over `n` integer time indices: a sequence of indices starting at `n`
-/// and ending at 0; every `jump_length` steps down (before the last stretch), the walk jumps
-/// back up `jump_length` steps, `jump_n_sample − 1` times.
+/// and ending at 0. On reaching an index j ∈ {0, L, 2L, …} with j < n − L (L = `jump_length`),
+/// the walk jumps back up L steps and walks down again, `jump_n_sample − 1` times per index —
+/// the reference's schedule (its `get_schedule_jump`, whose indices are ours plus one), so the
+/// last stretch, down to the end, is resampled too and the first one is not.
 pub fn repaint_schedule(n: usize, jump_length: usize, jump_n_sample: usize) -> Vec<usize> {
-    let mut jumps: std::collections::BTreeMap<usize, usize> = (1..n / jump_length)
-        .map(|k| (n - k * jump_length, jump_n_sample.saturating_sub(1)))
-        .filter(|&(i, _)| i + jump_length <= n)
-        .collect();
+    let length = jump_length.max(1);
+    let mut jumps: std::collections::BTreeMap<usize, usize> =
+        (0..n.saturating_sub(length)).step_by(length).map(|j| (j, jump_n_sample.saturating_sub(1))).collect();
     let mut walk = vec![n];
     let mut i = n;
     while i > 0 {
@@ -261,6 +262,11 @@ mod tests {
         }
         let ups = walk.windows(2).filter(|w| w[1] > w[0]).count();
         assert_eq!(ups, 3 * 5, "{walk:?}");
+        // The jumps start at 0, 5 and 10 (the reference's schedule), not at 15: the walk ends
+        // with a jump from 0 back up to 5 and the final descent.
+        let turns: Vec<usize> = walk.windows(3).filter(|w| w[1] < w[0] && w[2] > w[1]).map(|w| w[1]).collect();
+        assert_eq!(turns, vec![10, 5, 0], "{walk:?}");
+        assert_eq!(&walk[walk.len() - 6..], &[5, 4, 3, 2, 1, 0]);
         assert_eq!(repaint_schedule(20, 5, 1), (0..=20).rev().collect::<Vec<_>>());
     }
 

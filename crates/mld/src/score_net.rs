@@ -4,12 +4,25 @@
 //! Every block is residual: GroupNorm → SiLU → Linear, plus the projected time embedding, then
 //! GroupNorm → SiLU → Linear, plus a (linear) skip. Down levels keep their activations for skip
 //! connections that the up levels concatenate; the input projection is concatenated before the
-//! last block. The output layer starts at zero and predicts the noise ε of the forward process.
+//! last block. The output layer starts at zero.
+//!
+//! Output parameterisation (`[model.score] parameterization`):
+//! - `residual` (default): ε̂(x, τ) = σ(τ) ⊙ x + F(x, τ), where σ(τ) is each dimension's
+//!   marginal std σ(t_m) of its modality's time. σ(t)·x is the exact noise predictor E[z | x_t]
+//!   when the (standardised) latents are N(0, I) — since x_t = α x₀ + σ z with α² + σ² = 1,
+//!   Cov(z, x_t) = σ I and Var(x_t) = I — so the network only learns the departure from a
+//!   standard Gaussian. Without it, at high noise (ε ≈ x) the output must reproduce the identity
+//!   through the width-`w` bottleneck, which a network narrower than the latent cannot: the
+//!   residual ε − F(x) then keeps at least (D − w)/D of its variance in the directions the
+//!   output layer cannot reach, and sampling is pulled off the data there.
+//! - `direct`: ε̂ = F(x, τ), as in the reference implementation.
 
-use crate::config::ScoreConfig;
+use crate::config::{ScoreConfig, ScoreParameterization};
+use crate::sampler::Layout;
+use crate::sde::VpSde;
 use mmlatent_core::nets::norm::{group_norm, GroupNorm};
 use tch::nn::{self, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// GroupNorm → SiLU → Linear, twice, with the time embedding added after the first linear map.
 #[derive(Debug)]
@@ -58,12 +71,16 @@ pub struct ScoreNet {
     last: ResBlock,
     out_norm: GroupNorm,
     out: nn::Linear,
+    /// For the residual parameterisation: the SDE and the `[M, D]` 0/1 matrix that spreads
+    /// a per-modality value over that modality's latent dimensions.
+    gaussian_skip: Option<(VpSde, Tensor)>,
 }
 
 impl ScoreNet {
-    /// A network for latents of total size `latent_dim` and `n_modalities` entries of τ.
-    pub fn new(p: &nn::Path, latent_dim: i64, n_modalities: i64, cfg: &ScoreConfig) -> Self {
-        let (w, td, g) = (cfg.width, cfg.time_dim, cfg.groups);
+    /// A network for latents laid out as `layout` (one entry of τ per modality).
+    pub fn new(p: &nn::Path, layout: &Layout, cfg: &ScoreConfig) -> Self {
+        let (latent_dim, n_modalities) = (layout.total(), layout.num_modalities() as i64);
+        let (w, td, g) = (cfg.width_for(latent_dim), cfg.time_dim, cfg.groups);
         let mut dims = vec![w];
         dims.extend(cfg.mults.iter().map(|m| m * w));
         let levels: Vec<(i64, i64)> = dims.windows(2).map(|d| (d[0], d[1])).collect();
@@ -90,6 +107,12 @@ impl ScoreNet {
             })
             .collect();
         let zero = nn::LinearConfig { ws_init: nn::Init::Const(0.0), bs_init: Some(nn::Init::Const(0.0)), bias: true };
+        let gaussian_skip = (cfg.parameterization == ScoreParameterization::Residual).then(|| {
+            let spread: Vec<Tensor> = (0..layout.num_modalities())
+                .map(|m| layout.dim_mask(&(0..layout.num_modalities()).map(|k| k == m).collect::<Vec<_>>(), p.device()))
+                .collect();
+            (VpSde::new(cfg.beta_min, cfg.beta_max), Tensor::cat(&spread, 0).to_kind(Kind::Float))
+        });
         Self {
             input: nn::linear(p / "input", latent_dim, w, Default::default()),
             time0: nn::linear(p / "time0", n_modalities, td, Default::default()),
@@ -101,6 +124,7 @@ impl ScoreNet {
             last: ResBlock::new(p / "last", 2 * w, w, td, g),
             out_norm: group_norm(p / "out_norm", g, w),
             out: nn::linear(p / "out", w, latent_dim, zero),
+            gaussian_skip,
         }
     }
 
@@ -121,6 +145,11 @@ impl ScoreNet {
             h = up.forward(&block.forward(&Tensor::cat(&[h, skip], 1), &temb));
         }
         h = self.last.forward(&Tensor::cat(&[h, r], 1), &temb);
-        self.out.forward(&self.out_norm.forward(&h).silu())
+        let f = self.out.forward(&self.out_norm.forward(&h).silu());
+        match &self.gaussian_skip {
+            // σ(τ) per modality, spread over its dimensions: [B or 1, M] · [M, D].
+            Some((sde, spread)) => f + sde.sigma_of(&tau.to_kind(Kind::Float)).matmul(spread) * x,
+            None => f,
+        }
     }
 }

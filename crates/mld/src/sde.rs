@@ -52,10 +52,20 @@ impl VpSde {
 
     /// α(t) and σ(t) for a batch of times `t` (`[B]`), as `[B, 1]` columns.
     pub fn marginal(&self, t: &Tensor) -> (Tensor, Tensor) {
-        let log_alpha = t.square() * (-0.25 * (self.beta_max - self.beta_min)) - t * (0.5 * self.beta_min);
+        let log_alpha = self.log_alpha_of(t);
         let alpha = log_alpha.exp().unsqueeze(-1);
         let sigma = (-(log_alpha * 2.0).expm1()).sqrt().unsqueeze(-1);
         (alpha, sigma)
+    }
+
+    /// σ(t) elementwise, for a tensor of times of any shape.
+    pub fn sigma_of(&self, t: &Tensor) -> Tensor {
+        (-(self.log_alpha_of(t) * 2.0).expm1()).sqrt()
+    }
+
+    /// log α(t) elementwise.
+    fn log_alpha_of(&self, t: &Tensor) -> Tensor {
+        t.square() * (-0.25 * (self.beta_max - self.beta_min)) - t * (0.5 * self.beta_min)
     }
 
     /// The noise-to-signal ratio σ̃(t) = σ(t)/α(t), the time variable of the probability-flow

@@ -38,6 +38,84 @@ pub fn denoising_error(eps: &Tensor, z: &Tensor, given_mask: &Tensor) -> Tensor 
     ((eps - z).square() * keep).sum(Kind::Float) / count
 }
 
+/// The masked loss of `den` on held-out latents `x0` `[N, D]` at fixed times `t` (`[N]`) and
+/// fixed noise, for the given subset: no gradients, batches of `batch`. Deterministic for a
+/// set of draws (see [`fixed_draws`]).
+pub fn evaluation_loss(
+    den: &dyn Denoiser,
+    sde: &VpSde,
+    layout: &Layout,
+    x0: &Tensor,
+    t: &Tensor,
+    z: &Tensor,
+    given: &[bool],
+    batch: i64,
+) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let n = x0.size()[0];
+    let mut total = 0.0;
+    for start in (0..n).step_by(batch.max(1) as usize) {
+        let len = batch.min(n - start);
+        let part = |x: &Tensor| x.narrow(0, start, len);
+        total += masked_loss(den, sde, layout, &part(x0), &part(t), &part(z), given).double_value(&[]) * len as f64;
+    }
+    total / n as f64
+}
+
+/// The held-out score loss of the training objective: held-out latents `x0`, times uniform on
+/// [t_ε, 1], joint (nothing given) and every single-modality-given subset averaged — the same
+/// draws every call (a private generator seeded by `seed`), so values along training compare.
+pub fn held_out_loss(den: &dyn Denoiser, sde: &VpSde, layout: &Layout, x0: &Tensor, t_eps: f64, seed: u64) -> f64 {
+    let n = x0.size()[0];
+    let (t, z) = fixed_draws(n, x0.size()[1], t_eps, seed, x0.device());
+    let m = layout.num_modalities();
+    let mut subsets = vec![vec![false; m]];
+    if m > 1 {
+        subsets.extend((0..m).map(|k| (0..m).map(|i| i == k).collect()));
+    }
+    let joint = evaluation_loss(den, sde, layout, x0, &t, &z, &subsets[0], 512);
+    if m == 1 {
+        return joint;
+    }
+    let given_one: f64 =
+        subsets[1..].iter().map(|g| evaluation_loss(den, sde, layout, x0, &t, &z, g, 512)).sum::<f64>() / m as f64;
+    0.5 * (joint + given_one)
+}
+
+/// Times uniform on [t_ε, 1] and standard normal noise for `n` items of `d` dimensions, drawn
+/// from a throw-away generator seeded by `seed` (libtorch's global generator is left as it was).
+pub fn fixed_draws(n: i64, d: i64, t_eps: f64, seed: u64, device: tch::Device) -> (Tensor, Tensor) {
+    let mut rng = SplitMix(seed);
+    let t: Vec<f32> = (0..n).map(|_| (t_eps + (1.0 - t_eps) * rng.uniform()) as f32).collect();
+    let z: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
+    (Tensor::from_slice(&t).to_device(device), Tensor::from_slice(&z).view([n, d]).to_device(device))
+}
+
+/// A small deterministic generator (SplitMix64) for evaluation draws that must not disturb
+/// libtorch's seeded stream.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform on (0, 1).
+    fn uniform(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
 /// Draws which modalities a training batch conditions on: with probability `d` a uniformly
 /// random non-empty proper subset (as a flag per modality), otherwise none. Uses libtorch's
 /// seeded generator so that runs repeat.

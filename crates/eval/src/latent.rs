@@ -1,0 +1,171 @@
+//! Diagnostics of two-stage latent models (MLD): is a poor result the first stage's fault (the
+//! autoencoders lose the class) or the second's (the latent generator misses the latents)?
+//!
+//! - **Stage-1 ceiling**: the classifiers' accuracy on the autoencoders' reconstructions of the
+//!   test tuples, and how often all of a tuple's reconstructions get one class (the joint
+//!   coherence a perfect stage 2 would reach, roughly).
+//! - **Stage-2 fit**: Fréchet distance between joint samples of the generator and the encoded
+//!   test tuples in the generator's (standardised) latent space, per modality block and over
+//!   the whole vector, beside the distance a standard normal would get (a generator that learnt
+//!   nothing but the standardisation), and the per-block mean and std of both sets.
+//! - **Warnings** when generation is near chance while reconstructions are not.
+
+use crate::classifier::Classifiers;
+use crate::fid::frechet_distance_of_features;
+use anyhow::{Context, Result};
+use mmlatent_core::model::LatentView;
+use mmlatent_core::Batch;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tch::{Device, Kind, Tensor};
+
+/// First and second moments of one latent block, averaged over its dimensions.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BlockMoments {
+    /// Mean over dimensions of the per-dimension mean.
+    pub mean: f64,
+    /// Mean over dimensions of the per-dimension standard deviation.
+    pub std: f64,
+}
+
+impl BlockMoments {
+    fn of(x: &Tensor) -> Self {
+        let x = x.to_kind(Kind::Double);
+        Self {
+            mean: x.mean_dim(0, false, Kind::Double).mean(Kind::Double).double_value(&[]),
+            std: x.std_dim(0, true, false).mean(Kind::Double).double_value(&[]),
+        }
+    }
+}
+
+/// Stage-1 ceiling and stage-2 fit of a latent model.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatentDiagnostics {
+    /// Test tuples reconstructed and encoded.
+    pub test_tuples: i64,
+    /// Joint latent samples drawn.
+    pub samples: i64,
+    /// Modality → classifier accuracy on its reconstructions.
+    pub reconstruction_accuracy: BTreeMap<String, f64>,
+    /// Fraction of test tuples whose reconstructions all get one class.
+    pub reconstruction_agreement: f64,
+    /// Modality → FD between sampled and encoded latents of its block.
+    pub latent_fd: BTreeMap<String, f64>,
+    /// FD over the whole concatenated latent.
+    pub latent_fd_joint: f64,
+    /// Modality → FD between N(0, I) and the encoded latents of its block (the scale of "learnt
+    /// nothing"; standardised latents have mean 0 and std 1 per dimension, so only their shape
+    /// and correlations separate them from it).
+    pub standard_normal_fd: BTreeMap<String, f64>,
+    pub standard_normal_fd_joint: f64,
+    /// Modality → moments of the encoded test latents.
+    pub encoded_moments: BTreeMap<String, BlockMoments>,
+    /// Modality → moments of the sampled latents.
+    pub sampled_moments: BTreeMap<String, BlockMoments>,
+}
+
+/// Measures `view` on the test tuples `real` with `samples` joint latent samples.
+pub fn diagnose(
+    view: &dyn LatentView,
+    classifiers: &Classifiers,
+    names: &[String],
+    real: &Batch,
+    samples: i64,
+) -> Result<LatentDiagnostics> {
+    let _guard = tch::no_grad_guard();
+    let recon = view.reconstruct(&real.items).context("reconstructing the test tuples")?;
+    let labels = real.labels.to_device(classifiers.device());
+    let mut out = LatentDiagnostics { test_tuples: labels.size()[0], samples, ..Default::default() };
+    let predictions: Vec<Tensor> = (0..recon.len())
+        .map(|m| classifiers.logits(m, &recon[m]).map(|l| l.argmax(-1, false)))
+        .collect::<Result<_>>()?;
+    let mut agree = predictions[0].ones_like().to_kind(Kind::Bool);
+    for (m, p) in predictions.iter().enumerate() {
+        let acc = p.eq_tensor(&labels).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+        out.reconstruction_accuracy.insert(names[m].clone(), acc);
+        agree = agree.logical_and(&p.eq_tensor(&predictions[0]));
+    }
+    out.reconstruction_agreement = agree.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+
+    let encoded = view.encode(&real.items).context("encoding the test tuples")?.to_device(Device::Cpu);
+    let sampled = view.sample_joint_latents(samples).context("sampling joint latents")?.to_device(Device::Cpu);
+    let normal = sampled.randn_like();
+    for (m, &(offset, size)) in view.latent_spans().iter().enumerate() {
+        let block = |x: &Tensor| x.narrow(1, offset, size);
+        let name = &names[m];
+        out.latent_fd.insert(name.clone(), frechet_distance_of_features(&block(&sampled), &block(&encoded))?);
+        out.standard_normal_fd.insert(name.clone(), frechet_distance_of_features(&block(&normal), &block(&encoded))?);
+        out.encoded_moments.insert(name.clone(), BlockMoments::of(&block(&encoded)));
+        out.sampled_moments.insert(name.clone(), BlockMoments::of(&block(&sampled)));
+    }
+    out.latent_fd_joint = frechet_distance_of_features(&sampled, &encoded)?;
+    out.standard_normal_fd_joint = frechet_distance_of_features(&normal, &encoded)?;
+    Ok(out)
+}
+
+/// Warnings when generation sits near chance although the first stage keeps the class:
+/// `given_one` is the mean coherence of generation from one given modality (if measured),
+/// `joint` the joint coherence, `classes` the number of classes.
+pub fn warnings(diag: &LatentDiagnostics, joint: f64, given_one: Option<f64>, classes: i64) -> Vec<String> {
+    let mut out = vec![];
+    let k = classes.max(2) as f64;
+    let m = diag.reconstruction_accuracy.len().max(1) as i32;
+    let recon = diag.reconstruction_accuracy.values().sum::<f64>() / m as f64;
+    let stage2 = "the autoencoders keep the class, so the latent generator (stage 2) is what fails";
+    if let Some(g) = given_one {
+        if g < 1.5 / k && recon > 3.0 / k {
+            out.push(format!(
+                "conditional generation from one modality is at chance ({:.1} %, chance {:.1} %) while the classifiers \
+                 score {:.1} % on reconstructions: {stage2}",
+                100.0 * g,
+                100.0 / k,
+                100.0 * recon
+            ));
+        }
+    }
+    // All M classifiers agreeing by chance: K · K^−M.
+    let joint_chance = k.powi(1 - m);
+    if joint < 2.0 * joint_chance + 0.02 && diag.reconstruction_agreement > 5.0 * joint_chance + 0.1 {
+        out.push(format!(
+            "joint coherence is near chance ({:.1} %) while {:.1} % of reconstructed test tuples agree: {stage2}",
+            100.0 * joint,
+            100.0 * diag.reconstruction_agreement
+        ));
+    }
+    if diag.latent_fd_joint > 0.8 * diag.standard_normal_fd_joint {
+        out.push(format!(
+            "joint latent samples are about as far from the encoded latents (FD {:.2}) as a standard normal is ({:.2}): \
+             the latent generator has learnt little beyond the standardisation",
+            diag.latent_fd_joint, diag.standard_normal_fd_joint
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diag(recon: f64, agreement: f64, fd: f64, normal_fd: f64) -> LatentDiagnostics {
+        LatentDiagnostics {
+            reconstruction_accuracy: (0..3).map(|m| (format!("m{m}"), recon)).collect(),
+            reconstruction_agreement: agreement,
+            latent_fd_joint: fd,
+            standard_normal_fd_joint: normal_fd,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn warns_only_when_generation_fails_and_reconstruction_does_not() {
+        // Stage 2 failed: chance-level generation, good reconstructions, samples no better than N(0, I).
+        let w = warnings(&diag(0.7, 0.4, 9.0, 10.0), 0.01, Some(0.1), 10);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("chance") && w[0].contains("stage 2"), "{}", w[0]);
+        // A working model: no warning.
+        assert!(warnings(&diag(0.7, 0.4, 1.0, 10.0), 0.3, Some(0.5), 10).is_empty());
+        // Stage 1 failed too (reconstructions at chance): generation at chance is not blamed on stage 2.
+        let w = warnings(&diag(0.1, 0.01, 1.0, 10.0), 0.01, Some(0.1), 10);
+        assert!(w.is_empty(), "{w:?}");
+    }
+}
