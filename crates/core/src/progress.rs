@@ -1,5 +1,6 @@
 //! Progress reporting for long work: an indicatif bar with rate and ETA on a terminal, plain
-//! lines (about every 10%) when stderr is not a terminal (CI logs, pipes).
+//! lines (about every 10%) when stderr is not a terminal (CI logs, pipes). A resumed stage
+//! starts the bar at its step; rate and ETA count only the steps run in this process.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -10,6 +11,8 @@ pub struct Progress {
     label: String,
     total: u64,
     done: u64,
+    /// Where this process started counting (a resumed stage starts past 0).
+    first: u64,
     next_report: u64,
     start: Instant,
     message: String,
@@ -34,6 +37,7 @@ impl Progress {
             label: label.to_string(),
             total,
             done: 0,
+            first: 0,
             next_report: 0,
             start: Instant::now(),
             message: String::new(),
@@ -43,10 +47,24 @@ impl Progress {
     /// Starts counting at `position` (a resumed run).
     pub fn start_at(&mut self, position: u64) {
         self.done = position;
+        self.first = position;
         self.next_report = position;
         if let Some(bar) = &self.bar {
             bar.set_position(position);
+            // set_length records the position in indicatif's rate estimator (set_position alone
+            // may not, and the first step would then count as `position` steps); the estimator
+            // then restarts from here.
+            bar.set_length(self.total);
             bar.reset_eta();
+            bar.reset_elapsed();
+        }
+    }
+
+    /// Prints a line above the bar (or as a plain line without one).
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -64,13 +82,11 @@ impl Progress {
             None => {
                 if self.done >= self.next_report || self.done >= self.total {
                     let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+                    let rate = (self.done - self.first) as f64 / secs;
+                    let eta = if rate > 0.0 { (self.total.saturating_sub(self.done)) as f64 / rate } else { 0.0 };
                     eprintln!(
-                        "{}: {}/{} ({:.1}/s) {}",
-                        self.label,
-                        self.done,
-                        self.total,
-                        self.done as f64 / secs,
-                        self.message
+                        "{}: {}/{} ({rate:.1}/s, ETA {eta:.0}s) {}",
+                        self.label, self.done, self.total, self.message
                     );
                     self.next_report = self.done + (self.total / 10).max(1);
                 }

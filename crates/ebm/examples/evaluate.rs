@@ -41,7 +41,7 @@ fn main() -> Result<()> {
     let mut config: EbmConfig = experiment.model_config()?;
     config.langevin_steps = 0;
     let mut base_prior = EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, Device::Cpu)?;
-    base_prior.load(&run.checkpoint(STAGE))?;
+    mmlatent_ebm::train::load_trained(&base_prior, &run)?;
     tch::manual_seed(options.seed as i64);
     let p0 = joint_coherence(&base_prior, &classifiers, options.joint_samples, options.batch_size)?;
     println!("joint coherence with z ~ N(0, I) instead of p_α: {:.2} %", 100.0 * p0);

@@ -79,8 +79,7 @@ fn train(args: TrainArgs) -> Result<()> {
         dataset.test.len(),
         out.display()
     );
-    let classifiers = Classifiers::train(&dataset, &args.options.options(device))?;
-    classifiers.save(&out)?;
+    let classifiers = Classifiers::train_in(&out, &dataset, &args.options.options(device))?;
     for (spec, acc) in dataset.modalities.iter().zip(classifiers.test_accuracy()) {
         println!("{:<12} {:<32} test accuracy {:.2}%", spec.name, spec.describe(), 100.0 * acc);
     }

@@ -100,8 +100,7 @@ pub fn find_or_train_classifiers(
             options.steps
         );
     }
-    let trained = Classifiers::train(dataset, options)?;
-    trained.save(&dir)?;
+    let trained = Classifiers::train_in(&dir, dataset, options)?;
     eprintln!("saved the classifiers to {}", dir.display());
     Ok(trained)
 }

@@ -26,7 +26,24 @@ pub struct Args {
     pub device: Option<String>,
 }
 
+/// The most samples one call draws into one grid.
+pub const MAX_SAMPLES: i64 = 4096;
+
 pub fn run(args: Args) -> Result<()> {
+    // Arguments first: nothing is loaded for a call that cannot succeed.
+    if args.out.is_dir() {
+        bail!("--out {} is a folder: name the PNG file to write, e.g. {}/samples.png", args.out.display(), args.out.display());
+    }
+    if args.out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("png") {
+        bail!("--out {}: the grid is written as PNG; name a .png file", args.out.display());
+    }
+    for (flag, value) in [("--joint", args.joint), ("--per-input", args.given.as_ref().map(|_| args.per_input))] {
+        if let Some(n) = value {
+            if !(1..=MAX_SAMPLES).contains(&n) {
+                bail!("{flag} {n}: draw between 1 and {MAX_SAMPLES} samples per call");
+            }
+        }
+    }
     let opened = open_run(&args.run, args.device.as_deref())?;
     let model = &opened.model;
     let specs = model.modalities().to_vec();
