@@ -119,7 +119,8 @@ fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
         assert!(bytes == &b[name], "{name} differs between the straight and the killed run");
     }
     // A finished run extended with more steps continues from its final checkpoint.
-    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "train.steps=10"], None);
+    let out =
+        mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "train.steps=10"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming at step 8/10"), "{}", stderr(&out));
 }
@@ -161,7 +162,9 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("exp.toml"), EBM).unwrap();
-    let train = |set: &str| vec!["train", "exp.toml", "--run", "r", "--set", set].into_iter().map(String::from).collect::<Vec<_>>();
+    let train = |set: &str| {
+        vec!["train", "exp.toml", "--run", "r", "--set", set].into_iter().map(String::from).collect::<Vec<_>>()
+    };
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (train("train.steps=0"), vec!["train.steps must be at least 1", "--set"]),
         (train("train.checkpoint_every=0"), vec!["train.checkpoint_every"]),
@@ -195,12 +198,17 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
     }
     refused(d, &["train", "exp.toml", "--run", "r", "--set", &format!("data.path=\"{}\"", idx.display())], &["idx"]);
 
-    // A warm-up longer than the run is a warning, not an error; the run then trains and a
-    // second process on the same folder is refused while the first holds it (checked by
-    // core's lock test); `sample` checks its arguments before loading anything.
+    // A warm-up longer than the run is a warning, not an error; `sample` checks its arguments
+    // before loading anything.
     let out = mmlatent(d, &["train", "exp.toml", "--run", "ok", "--set", "train.warmup_steps=20"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("warning: train.warmup_steps"), "{}", stderr(&out));
+    // While another process holds the run (here: this test), training into it is refused.
+    let held = mmlatent_core::run::RunDir::open(&d.join("ok")).unwrap().lock().unwrap();
+    let out = mmlatent(d, &["train", "exp.toml", "--run", "ok", "--resume"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("in use by another mmlatent process"), "{}", stderr(&out));
+    drop(held);
     let png = d.join("m0.png");
     mmlatent_data::image_file::write_png(&png, &[0u8; 28 * 28], 1, 28, 28).unwrap();
     let given = format!("m0={}", png.display());

@@ -126,7 +126,9 @@ pub fn write_text_atomically(text: &str, path: &Path) -> Result<()> {
     let tmp = path.with_file_name(format!(".{name}.partial"));
     {
         let mut f = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
     }
     fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
 }
@@ -213,7 +215,8 @@ pub fn write_set(stage_dir: &Path, prefix: &str, manifest: &SetManifest, parts: 
     if target.exists() {
         fs::remove_dir_all(&target).with_context(|| format!("cannot replace {}", target.display()))?;
     }
-    fs::rename(&partial, &target).with_context(|| format!("cannot move checkpoint set into place at {}", target.display()))?;
+    fs::rename(&partial, &target)
+        .with_context(|| format!("cannot move checkpoint set into place at {}", target.display()))?;
     sync_dir(stage_dir);
     fault_point("abort_after_checkpoint", &manifest.stage, manifest.step);
     Ok(target)
@@ -266,11 +269,17 @@ pub fn list_sets(stage_dir: &Path, prefix: &str) -> Result<Vec<(usize, PathBuf)>
 
 /// The newest set of `stage_dir` that verifies, with its manifest. Each newer set that fails
 /// is reported through `warn` (why, and that the previous one is used) and left out.
-pub fn latest_set(stage_dir: &Path, prefix: &str, warn: &mut dyn FnMut(String)) -> Result<Option<(PathBuf, SetManifest)>> {
+pub fn latest_set(
+    stage_dir: &Path,
+    prefix: &str,
+    warn: &mut dyn FnMut(String),
+) -> Result<Option<(PathBuf, SetManifest)>> {
     for (_, dir) in list_sets(stage_dir, prefix)?.into_iter().rev() {
         match read_set(&dir) {
             Ok(manifest) => return Ok(Some((dir, manifest))),
-            Err(e) => warn(format!("checkpoint set {} is unusable ({e:#}); falling back to the previous one", dir.display())),
+            Err(e) => {
+                warn(format!("checkpoint set {} is unusable ({e:#}); falling back to the previous one", dir.display()))
+            }
         }
     }
     Ok(None)
@@ -285,10 +294,12 @@ pub fn remove_sets(stage_dir: &Path, prefix: &str, remove: impl Fn(usize) -> boo
         }
     }
     if stage_dir.exists() {
-        for entry in fs::read_dir(stage_dir).with_context(|| format!("cannot list {}", stage_dir.display()))?.flatten() {
+        for entry in fs::read_dir(stage_dir).with_context(|| format!("cannot list {}", stage_dir.display()))?.flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') && name.ends_with(".partial") && entry.path().is_dir() {
-                fs::remove_dir_all(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+                fs::remove_dir_all(entry.path())
+                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
             }
         }
     }
@@ -364,16 +375,16 @@ mod tests {
         save_varstore(&vs, &path).unwrap();
         assert!(!temp_path(&path).exists());
 
-        let mut other = VarStore::new(Device::Cpu);
+        let other = VarStore::new(Device::Cpu);
         let _ = nn::linear(other.root() / "layer", 4, 3, Default::default());
-        load_varstore(&mut other, &path).unwrap();
+        load_varstore(&other, &path).unwrap();
         let a = &vs.variables()["layer.weight"];
         let b = &other.variables()["layer.weight"];
         assert!(a.allclose(b, 0.0, 0.0, false));
 
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        let err = load_varstore(&mut other, &path).unwrap_err();
+        let err = load_varstore(&other, &path).unwrap_err();
         assert!(format!("{err:#}").contains("model.safetensors"), "{err:#}");
     }
 

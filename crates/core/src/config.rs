@@ -220,7 +220,9 @@ impl Experiment {
             Err(e) if overrides.is_empty() || Self::parse(&text, &[]).is_err() => {
                 Err(e.context(format!("in config {}", path.display())))
             }
-            Err(e) => Err(e.context(format!("in --set {} (applied to config {})", overrides.join(" "), path.display()))),
+            Err(e) => {
+                Err(e.context(format!("in --set {} (applied to config {})", overrides.join(" "), path.display())))
+            }
         }
     }
 

@@ -231,10 +231,11 @@ impl<'a> Stage<'a> {
                 }
             }
             let mut val_loss = None;
-            if self.validation.is_some() && (completed.is_multiple_of(validate_every) || completed == self.total) {
+            let validate_due = completed.is_multiple_of(validate_every) || completed == self.total;
+            if let (Some(validate), true) = (self.validation.as_mut(), validate_due) {
                 seed_step(self.seed, &self.name, s, 1);
-                let validate = self.validation.as_mut().expect("checked above");
-                let v = validate().with_context(|| format!("stage {}: held-out loss at step {completed}", self.name))?;
+                let v =
+                    validate().with_context(|| format!("stage {}: held-out loss at step {completed}", self.name))?;
                 if !v.is_finite() {
                     bail!(
                         "stage {}: the held-out loss became {v} at step {completed} — training stopped. {}.",
@@ -310,16 +311,14 @@ impl<'a> Stage<'a> {
         parts
     }
 
-    fn manifest(&self, step: usize, last_loss: Option<f64>, val_loss: Option<f64>, best_val: Option<f64>) -> SetManifest {
-        SetManifest {
-            stage: self.name.clone(),
-            step,
-            total: self.total,
-            last_loss,
-            val_loss,
-            best_val,
-            files: vec![],
-        }
+    fn manifest(
+        &self,
+        step: usize,
+        last_loss: Option<f64>,
+        val_loss: Option<f64>,
+        best_val: Option<f64>,
+    ) -> SetManifest {
+        SetManifest { stage: self.name.clone(), step, total: self.total, last_loss, val_loss, best_val, files: vec![] }
     }
 
     /// The NaN guard on the weights after step `step`: finite sums per tensor (cheap), or with
@@ -337,8 +336,9 @@ impl<'a> Stage<'a> {
                 vars.iter().map(|t| t.sum(Kind::Double)).collect()
             };
             let stacked = Tensor::stack(&per_tensor, 0);
-            let value = if full { stacked.max().double_value(&[]) } else { stacked.sum(Kind::Double).double_value(&[]) };
-            let bad = if full { !(value <= MAX_PARAMETER) } else { !value.is_finite() };
+            let value =
+                if full { stacked.max().double_value(&[]) } else { stacked.sum(Kind::Double).double_value(&[]) };
+            let bad = !value.is_finite() || (full && value > MAX_PARAMETER);
             if bad {
                 bail!(
                     "stage {}: the weights `{name}` hold NaN, infinite or exploding values (beyond {MAX_PARAMETER:e}) \
@@ -527,11 +527,8 @@ mod tests {
         assert!(vs1.variables()["w"].equal(&vs3.variables()["w"]));
         let log = |r: &RunDir| std::fs::read_to_string(r.root().join("metrics.jsonl")).unwrap();
         assert_eq!(log(&straight), log(&resumed));
-        let sets: Vec<usize> = checkpoint::list_sets(&resumed.stage_dir("toy"), SET_PREFIX)
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+        let sets: Vec<usize> =
+            checkpoint::list_sets(&resumed.stage_dir("toy"), SET_PREFIX).unwrap().into_iter().map(|(s, _)| s).collect();
         assert_eq!(sets, vec![8, 10]);
         assert!(resumed.root().join("plots/toy.png").exists());
         let vs4 = store();
@@ -556,9 +553,8 @@ mod tests {
         bytes[last] ^= 0xff;
         std::fs::write(&newest, bytes).unwrap();
         let mut notes = vec![];
-        let (dir6, m) = checkpoint::latest_set(&run.stage_dir("toy"), SET_PREFIX, &mut |n| notes.push(n))
-            .unwrap()
-            .unwrap();
+        let (dir6, m) =
+            checkpoint::latest_set(&run.stage_dir("toy"), SET_PREFIX, &mut |n| notes.push(n)).unwrap().unwrap();
         assert_eq!(m.step, 4, "{dir6:?}");
         assert!(notes.len() == 1 && notes[0].contains("step-00000006") && notes[0].contains("checksum"), "{notes:?}");
         assert_eq!(train(&run, &store(), &cfg, None).unwrap().start, 4);

@@ -23,7 +23,13 @@ impl BatchLoader {
     /// an epoch is dropped); the order is a seeded permutation per epoch; `prefetch` batches are
     /// prepared ahead. Starts from batch number `skip` (for resumed runs to keep the stream).
     /// An empty split is an error.
-    pub fn new(split: &Split, modalities: &[ModalitySpec], batch_size: usize, seed: u64, device: Device) -> Result<Self> {
+    pub fn new(
+        split: &Split,
+        modalities: &[ModalitySpec],
+        batch_size: usize,
+        seed: u64,
+        device: Device,
+    ) -> Result<Self> {
         Self::with_skip(split, modalities, batch_size, seed, device, 0)
     }
 
@@ -93,11 +99,20 @@ pub struct StepLoader {
 impl StepLoader {
     /// Batches of `batch_size` tuples of `split` (at most the split's size; an empty split is an
     /// error), in the seeded order of [`BatchLoader`].
-    pub fn new(split: &Split, modalities: &[ModalitySpec], batch_size: usize, seed: u64, device: Device) -> Result<Self> {
+    pub fn new(
+        split: &Split,
+        modalities: &[ModalitySpec],
+        batch_size: usize,
+        seed: u64,
+        device: Device,
+    ) -> Result<Self> {
         if split.is_empty() {
             bail!("no training tuples to draw batches from (an empty split; check data.max_train and the dataset)");
         }
-        let split = Split { items: split.items.iter().map(|t| t.shallow_clone()).collect(), labels: split.labels.shallow_clone() };
+        let split = Split {
+            items: split.items.iter().map(|t| t.shallow_clone()).collect(),
+            labels: split.labels.shallow_clone(),
+        };
         Ok(Self { split, modalities: modalities.to_vec(), batch_size, seed, device, running: None })
     }
 

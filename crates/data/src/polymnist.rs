@@ -128,7 +128,12 @@ fn load_split(
                 let img = image_file::decode(path)?;
                 sizes.push((img.height() as usize, img.width() as usize));
             }
-            let (h, w) = sizes.iter().copied().rev().max_by_key(|s| sizes.iter().filter(|t| *t == s).count()).expect("non-empty");
+            let (h, w) = sizes
+                .iter()
+                .copied()
+                .rev()
+                .max_by_key(|s| sizes.iter().filter(|t| *t == s).count())
+                .expect("non-empty");
             (3, h, w)
         }
     };

@@ -142,7 +142,12 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
 
 /// Loads the trained weights of stage [`STAGE`] of `run` into `model`.
 pub fn load_trained(model: &EbmModel, run: &RunDir) -> Result<()> {
-    training::load_weights(run, STAGE, Which::Latest, &[(WEIGHTS[0], &model.generator_vs), (WEIGHTS[1], &model.prior_vs)])?;
+    training::load_weights(
+        run,
+        STAGE,
+        Which::Latest,
+        &[(WEIGHTS[0], &model.generator_vs), (WEIGHTS[1], &model.prior_vs)],
+    )?;
     Ok(())
 }
 

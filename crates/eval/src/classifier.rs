@@ -14,8 +14,8 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::checkpoint;
-use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::config::TrainConfig;
+use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::training::Stage;
@@ -205,7 +205,8 @@ impl Classifiers {
         if std::fs::read_to_string(&recipe_file).ok().as_deref() != Some(recipe.as_str()) {
             let stage_dir = run.stage_dir(STAGE);
             if stage_dir.exists() {
-                std::fs::remove_dir_all(&stage_dir).with_context(|| format!("cannot remove {}", stage_dir.display()))?;
+                std::fs::remove_dir_all(&stage_dir)
+                    .with_context(|| format!("cannot remove {}", stage_dir.display()))?;
             }
             std::fs::create_dir_all(&stage_dir).with_context(|| format!("cannot create {}", stage_dir.display()))?;
             std::fs::write(&recipe_file, &recipe).with_context(|| format!("cannot write {}", recipe_file.display()))?;
@@ -281,8 +282,8 @@ impl Classifiers {
             info.test_accuracy.len(),
             info.modalities.len()
         );
-        let mut classifiers = Self::build(info, device)?;
-        checkpoint::load_varstore(&mut classifiers.vs, &dir.join(WEIGHTS))?;
+        let classifiers = Self::build(info, device)?;
+        checkpoint::load_varstore(&classifiers.vs, &dir.join(WEIGHTS))?;
         Ok(classifiers)
     }
 

@@ -61,8 +61,8 @@ impl VaeModel {
     pub fn fit(&mut self, run: &RunDir, dataset: &MultimodalDataset, train: &TrainConfig, seed: u64) -> Result<()> {
         let device = self.vs.device();
         let mut loader = StepLoader::new(&dataset.train, &dataset.modalities, train.batch_size, seed, device)?;
-        let held_out = (!dataset.test.is_empty())
-            .then(|| dataset.test.head(&dataset.modalities, VALIDATION_TUPLES, device));
+        let held_out =
+            (!dataset.test.is_empty()).then(|| dataset.test.head(&dataset.modalities, VALIDATION_TUPLES, device));
         let this = &*self;
         let mut stage = Stage::new(run, STAGE, train.steps, train, seed)
             .weights(WEIGHTS, &this.vs)

@@ -32,7 +32,11 @@ pub const MAX_SAMPLES: i64 = 4096;
 pub fn run(args: Args) -> Result<()> {
     // Arguments first: nothing is loaded for a call that cannot succeed.
     if args.out.is_dir() {
-        bail!("--out {} is a folder: name the PNG file to write, e.g. {}/samples.png", args.out.display(), args.out.display());
+        bail!(
+            "--out {} is a folder: name the PNG file to write, e.g. {}/samples.png",
+            args.out.display(),
+            args.out.display()
+        );
     }
     if args.out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("png") {
         bail!("--out {}: the grid is written as PNG; name a .png file", args.out.display());

@@ -129,7 +129,9 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
         dataset.train.len(),
         dataset.name
     );
-    family.check(experiment, &dataset).with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;
+    family
+        .check(experiment, &dataset)
+        .with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;
     Ok(Prepared { device, dataset, family })
 }
 
