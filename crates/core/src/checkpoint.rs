@@ -49,14 +49,25 @@ pub fn save_varstore(vs: &VarStore, path: &Path) -> Result<()> {
 /// Loads `path` into `vs`; every variable of `vs` must be in the file with the right shape and
 /// finite values (errors name the file and the tensor).
 pub fn load_varstore(vs: &VarStore, path: &Path) -> Result<()> {
+    load_varstore_prefixed(vs, path, None)
+}
+
+/// [`load_varstore`] where a variable `v` missing from the file may also be stored as
+/// `<prefix>.v` (files that hold several stores, as older run folders did).
+pub fn load_varstore_prefixed(vs: &VarStore, path: &Path, prefix: Option<&str>) -> Result<()> {
     ensure_safetensors(path)?;
     let tensors = load_tensors(path)?;
     let _guard = tch::no_grad_guard();
     let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     variables.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, mut var) in variables {
-        let saved = take_tensor(&tensors, &name, path)
-            .context("the checkpoint does not match this model (another architecture or config?)")?;
+        let prefixed = prefix.map(|p| format!("{p}.{name}"));
+        let found = match (take_tensor(&tensors, &name, path), prefixed) {
+            (Ok(t), _) => Ok(t),
+            (Err(_), Some(prefixed)) => take_tensor(&tensors, &prefixed, path),
+            (Err(e), None) => Err(e),
+        };
+        let saved = found.context("the checkpoint does not match this model (another architecture or config?)")?;
         if saved.size() != var.size() {
             bail!(
                 "{}: tensor `{name}` has shape {:?}, the model expects {:?} (another architecture or config?)",

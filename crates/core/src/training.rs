@@ -147,6 +147,14 @@ impl<'a> Stage<'a> {
         let stage_dir = self.run.stage_dir(&self.name);
         let mut notes: Vec<String> = vec![];
         let latest = checkpoint::latest_set(&stage_dir, SET_PREFIX, &mut |m| notes.push(m))?;
+        if latest.is_none() && legacy_checkpoint(self.run, &self.name).is_some() {
+            bail!(
+                "run {} was written by an older mmlatent (checkpoints/{}.safetensors, no checkpoint sets): it \
+                 cannot be resumed by this version; its trained weights can still be sampled and evaluated",
+                self.run.root().display(),
+                self.name
+            );
+        }
         let (start, mut best_val, mut last_set) = match &latest {
             Some((dir, manifest)) => {
                 self.restore(dir)?;
@@ -425,6 +433,9 @@ pub fn load_weights(run: &RunDir, stage: &str, which: Which, parts: &[(&str, &Va
         None => checkpoint::latest_set(&stage_dir, SET_PREFIX, &mut warn)?,
     };
     let Some((dir, manifest)) = found else {
+        if let Some(legacy) = legacy_checkpoint(run, stage) {
+            return load_legacy(run, stage, &legacy, parts);
+        }
         bail!(
             "run {} has no complete checkpoint of stage {stage} (in {}): train it first",
             run.root().display(),
@@ -445,6 +456,28 @@ pub fn load_weights(run: &RunDir, stage: &str, which: Which, parts: &[(&str, &Va
             .with_context(|| format!("stage {stage} of run {}", run.root().display()))?;
     }
     Ok(manifest)
+}
+
+/// `checkpoints/<stage>.safetensors` of a run folder written before checkpoint sets existed.
+fn legacy_checkpoint(run: &RunDir, stage: &str) -> Option<PathBuf> {
+    Some(run.checkpoint(stage)).filter(|p| p.exists())
+}
+
+/// Loads a finished stage of an older run folder: part `name` from `checkpoints/<name>.safetensors`
+/// when that file exists, else from `checkpoints/<stage>.safetensors` (as `v` or `<name>.v`).
+fn load_legacy(run: &RunDir, stage: &str, legacy: &Path, parts: &[(&str, &VarStore)]) -> Result<SetManifest> {
+    eprintln!(
+        "warning: run {} predates checkpoint sets; loading stage {stage} from {}",
+        run.root().display(),
+        legacy.display()
+    );
+    for (name, vs) in parts {
+        let own = run.checkpoint(name);
+        let (path, prefix) = if own.exists() { (own, None) } else { (legacy.to_path_buf(), Some(*name)) };
+        checkpoint::load_varstore_prefixed(vs, &path, prefix)
+            .with_context(|| format!("stage {stage} of run {}", run.root().display()))?;
+    }
+    Ok(SetManifest { stage: stage.to_string(), ..SetManifest::default() })
 }
 
 /// Plots every metric logged for `stage` into `plots/<stage>.png`.
@@ -537,6 +570,23 @@ mod tests {
         let loaded = store();
         let manifest = load_weights(&resumed, "toy", Which::Latest, &[("w", &loaded)]).unwrap();
         assert!(manifest.is_final() && loaded.variables()["w"].equal(&vs1.variables()["w"]));
+    }
+
+    /// A run folder of an older mmlatent (`checkpoints/<stage>.safetensors`) still loads for
+    /// sampling, but is not resumed from scratch silently.
+    #[test]
+    fn older_run_folders_load_but_do_not_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(dir.path());
+        let vs = store();
+        checkpoint::save_varstore(&vs, &run.checkpoint("toy")).unwrap();
+        let loaded = VarStore::new(Device::Cpu);
+        let _ = loaded.root().var("w", &[4], nn::Init::Const(0.0));
+        load_weights(&run, "toy", Which::Latest, &[("w", &loaded)]).unwrap();
+        assert!(loaded.variables()["w"].equal(&vs.variables()["w"]));
+        let cfg = TrainConfig::default();
+        let err = format!("{:#}", train(&run, &store(), &cfg, None).unwrap_err());
+        assert!(err.contains("older mmlatent"), "{err}");
     }
 
     /// A damaged newest set is reported and the previous one used.

@@ -93,6 +93,12 @@ pub const WEIGHTS: [&str; 2] = [crate::model::SCORE, crate::model::SCORE_EMA];
 /// as stage `score` through core's training loop; its checkpoint sets hold the training weights
 /// (`score`), the EMA (`score_ema`) and the Adam moments. The learning rate follows `train_cfg`'s
 /// schedule.
+///
+/// A held-out loss plugs in with one call before `.run(...)`:
+/// `.validation(|| { let _g = tch::no_grad_guard(); Ok(held_out_score_loss(...)) })` — measured
+/// every `train.validate_every` steps (default: at each checkpoint) with a reseeded generator,
+/// logged as `val_loss`, its best weights kept as `checkpoints/score/best-<N>/` and loaded with
+/// `training::load_weights(run, SCORE, Which::Best, ...)`.
 pub fn train_score(
     run: &mmlatent_core::run::RunDir,
     latents: &Tensor,
