@@ -38,6 +38,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    super::common::check_count("--samples", args.samples as i64, i64::MAX)?;
+    args.classifier.check()?;
     let mut experiment = Experiment::parse(DEFAULT_MLD, &args.overrides)?;
     if let Some(d) = &args.device {
         experiment.device = d.clone();
