@@ -144,6 +144,21 @@ fn a_killed_ebm_run_resumes_bit_identically() {
     killed_runs_resume_bit_identically(EBM, &["abort_mid_checkpoint:ebm:6", "abort_after_step:ebm:5"]);
 }
 
+/// A PolyMNIST-format folder of two modalities, 16 train and 2 test tuples of `size`² images.
+fn write_polymnist(dir: &Path, size: usize) {
+    for (split, n) in [("train", 16), ("test", 2)] {
+        for m in 0..2 {
+            let folder = dir.join(split).join(format!("m{m}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            for i in 0..n {
+                let pixels: Vec<u8> = (0..3 * size * size).map(|p| ((p * 7 + i * 13 + m) % 251) as u8).collect();
+                let path = folder.join(format!("{i}.{}.png", i % 2));
+                mmlatent_data::image_file::write_png(&path, &pixels, 3, size, size).unwrap();
+            }
+        }
+    }
+}
+
 /// Asserts that `args` fails with exit status 1 (an error, not a panic) and a message holding
 /// every one of `needles`, and that no run folder `r` was left behind.
 fn refused(dir: &Path, args: &[&str], needles: &[&str]) {
@@ -197,6 +212,18 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
         mmlatent_data::idx::write(&idx.join(format!("{prefix}-labels-idx1-ubyte")), &labels).unwrap();
     }
     refused(d, &["train", "exp.toml", "--run", "r", "--set", &format!("data.path=\"{}\"", idx.display())], &["idx"]);
+
+    // A PolyMNIST folder of 20×20 images: no network for that size, found before any folder.
+    let poly = d.join("poly20");
+    write_polymnist(&poly, 20);
+    let set = format!("data.path=\"{}\"", poly.display());
+    refused(d, &["train", "exp.toml", "--run", "r", "--set", &set], &["20×20", "m0"]);
+    // An odd first image is the one blamed, not every good image after it.
+    write_polymnist(&d.join("poly28"), 28);
+    let odd = d.join("poly28/train/m0/0.0.png");
+    mmlatent_data::image_file::write_png(&odd, &[0u8; 3 * 20 * 20], 3, 20, 20).unwrap();
+    let set = format!("data.path=\"{}\"", d.join("poly28").display());
+    refused(d, &["train", "exp.toml", "--run", "r", "--set", &set], &["0.0.png: image is 20×20, expected 28×28"]);
 
     // A warm-up longer than the run is a warning, not an error; `sample` checks its arguments
     // before loading anything.

@@ -25,7 +25,8 @@
 //! Metrics are logged at every `log_every` steps *and* at each checkpoint, so no partial
 //! average is lost across a resume, and on resume `metrics.jsonl` is cut back to the
 //! checkpoint's step: the resumed run's log and weights are bit-identical to an uninterrupted
-//! run's (on the same device and thread count).
+//! run's on the same machine and thread count (tested on the CPU; CUDA kernels that use atomic
+//! additions are not bit-reproducible even without a resume).
 //!
 //! **NaN guard.** After every step the loss and metrics must be finite and so must the
 //! parameters (a cheap sum per tensor); before any checkpoint is written every parameter must
