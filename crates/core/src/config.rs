@@ -195,12 +195,6 @@ impl TrainConfig {
                 self.warmup_steps, self.steps
             ));
         }
-        if self.checkpoint_every > self.steps {
-            out.push(format!(
-                "train.checkpoint_every = {} exceeds train.steps = {}: only the final checkpoint is written",
-                self.checkpoint_every, self.steps
-            ));
-        }
         out
     }
 
@@ -367,6 +361,29 @@ width = 64
         assert!(Experiment::parse(BASE, &["seed.x=1".into()]).is_err());
         let err = Experiment::parse(BASE, &["train.lr=-1".into()]).unwrap_err().to_string();
         assert!(err.contains("train.lr"), "{err}");
+    }
+
+    /// Settings no run can use are errors naming the key; a warm-up as long as the run is a
+    /// warning.
+    #[test]
+    fn unusable_settings_are_named() {
+        for key in [
+            "train.steps",
+            "train.checkpoint_every",
+            "train.log_every",
+            "train.keep_checkpoints",
+            "train.threads",
+            "train.validate_every",
+            "train.batch_size",
+            "data.max_train",
+            "data.max_test",
+        ] {
+            let err = Experiment::parse(BASE, &[format!("{key}=0")]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let e = Experiment::parse(BASE, &["train.warmup_steps=10".into()]).unwrap();
+        assert!(e.train.warnings()[0].contains("train.warmup_steps"));
+        assert!(Experiment::parse(BASE, &[]).unwrap().train.warnings().is_empty());
     }
 
     #[test]
