@@ -123,6 +123,10 @@ fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
         mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "train.steps=10"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming at step 8/10"), "{}", stderr(&out));
+    // Other changes to a resumed run's experiment are refused.
+    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "seed=1"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot change the experiment"), "{}", stderr(&out));
 }
 
 #[test]

@@ -4,8 +4,9 @@
 //! device, the dataset and the model's config against it (modality sizes, batch sizes). Only
 //! then is `runs/<name>/` created, and locked for the duration of training, so a failed start
 //! leaves nothing behind that blocks the fixed command. `--resume` needs an existing run folder;
-//! it keeps the stored experiment but accepts `--set` of the settings that do not change what is
-//! learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to extend a finished run).
+//! it keeps the stored experiment (not the config file's) and applies to it only `--set` of the
+//! settings that do not change what is learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to
+//! extend a finished run).
 
 use crate::families;
 use anyhow::{bail, ensure, Context, Result};
@@ -58,7 +59,10 @@ pub fn run(args: Args) -> Result<()> {
         let run = RunDir::open(&root)?;
         let _lock = run.lock()?;
         let stored = run.experiment()?;
-        let experiment = if args.overrides.is_empty() { stored.clone() } else { resumed(&stored, &requested, &run)? };
+        // The overrides apply to the stored experiment (the config file may have changed since).
+        let requested = Experiment::parse(&stored.to_toml()?, &args.overrides)
+            .with_context(|| format!("in --set {}", args.overrides.join(" ")))?;
+        let experiment = resumed(&stored, &requested, &run)?;
         let prepared = prepare(&experiment, args.device.as_deref())?;
         if experiment.to_toml()? != stored.to_toml()? {
             eprintln!("updating {} with the new [train] settings", run.config_path().display());
@@ -77,8 +81,9 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// The stored experiment of a resumed run with the resumable `[train]` settings of `requested`;
-/// any other difference is refused rather than silently ignored.
+/// The stored experiment of a resumed run with the resumable `[train]` settings of `requested`
+/// (the stored one with the `--set` overrides); any other change is refused rather than
+/// silently ignored.
 fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<Experiment> {
     let mut experiment = stored.clone();
     let (t, r) = (&mut experiment.train, &requested.train);
