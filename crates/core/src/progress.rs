@@ -2,7 +2,7 @@
 //! lines (about every 10%) when stderr is not a terminal (CI logs, pipes). A resumed stage
 //! starts the bar at its step; rate and ETA count only the steps run in this process.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Instant;
 
@@ -50,13 +50,15 @@ impl Progress {
         self.first = position;
         self.next_report = position;
         if let Some(bar) = &self.bar {
+            // Hidden while it jumps: set_length records the position in indicatif's rate
+            // estimator (set_position alone may not, and the first step would then count as
+            // `position` steps), and the estimator and clock then restart from here.
+            bar.set_draw_target(ProgressDrawTarget::hidden());
             bar.set_position(position);
-            // set_length records the position in indicatif's rate estimator (set_position alone
-            // may not, and the first step would then count as `position` steps); the estimator
-            // then restarts from here.
             bar.set_length(self.total);
             bar.reset_eta();
             bar.reset_elapsed();
+            bar.set_draw_target(ProgressDrawTarget::stderr());
         }
     }
 
@@ -95,10 +97,11 @@ impl Progress {
     }
 
     pub fn finish(self) {
-        if let Some(bar) = self.bar {
-            bar.finish();
-        } else {
-            eprintln!("{}: done in {:.1}s {}", self.label, self.start.elapsed().as_secs_f64(), self.message);
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
+        let secs = self.start.elapsed().as_secs_f64();
+        let rate = (self.done - self.first) as f64 / secs.max(1e-9);
+        eprintln!("{}: done in {secs:.1}s ({rate:.1}/s) {}", self.label, self.message);
     }
 }
