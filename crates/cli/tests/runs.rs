@@ -252,6 +252,12 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
     }
     let out = mmlatent(d, &["sample", "ok", "--joint", "4", "--out", "s.png"], None);
     assert!(out.status.success() && d.join("s.png").exists(), "{}", stderr(&out));
+    // An unfinished run samples from its newest checkpoint, with a warning that says so.
+    let out = mmlatent(d, &["train", "exp.toml", "--run", "half"], Some("abort_after_checkpoint:ebm:3"));
+    assert!(!out.status.success());
+    let out = mmlatent(d, &["sample", "half", "--joint", "2", "--out", "h.png"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not finished (step 3 of 8)"), "{}", stderr(&out));
     // A colour PNG for a greyscale modality is refused, naming the file.
     let rgb = d.join("rgb.png");
     mmlatent_data::image_file::write_png(&rgb, &[0u8; 3 * 28 * 28], 3, 28, 28).unwrap();
