@@ -84,6 +84,13 @@ pub struct TrainConfig {
     /// Steps of linear warm-up from lr/warmup_steps to lr (0: none).
     #[serde(default)]
     pub warmup_steps: usize,
+    /// How many checkpoint sets of each stage are kept (the newest ones; at least 1).
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: usize,
+    /// Measure the held-out loss every this many steps, for stages that have one (logged as
+    /// `val_loss`, the best set kept as `best-<step>`); default: at every checkpoint.
+    #[serde(default)]
+    pub validate_every: Option<usize>,
 }
 
 /// Learning-rate schedules.
@@ -113,6 +120,9 @@ fn default_checkpoint_every() -> usize {
 fn default_log_every() -> usize {
     25
 }
+fn default_keep_checkpoints() -> usize {
+    2
+}
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -125,6 +135,8 @@ impl Default for TrainConfig {
             threads: None,
             lr_schedule: LrSchedule::Constant,
             warmup_steps: 0,
+            keep_checkpoints: default_keep_checkpoints(),
+            validate_every: None,
         }
     }
 }
@@ -147,6 +159,45 @@ impl TrainConfig {
         }
     }
 
+    /// Errors for settings no run can use, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("train.batch_size", self.batch_size),
+            ("train.steps", self.steps),
+            ("train.checkpoint_every", self.checkpoint_every),
+            ("train.log_every", self.log_every),
+            ("train.keep_checkpoints", self.keep_checkpoints),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                bail!("{key} must be at least 1, got 0");
+            }
+        }
+        if self.threads == Some(0) {
+            bail!("train.threads must be at least 1 (or left out for libtorch's choice), got 0");
+        }
+        if self.validate_every == Some(0) {
+            bail!("train.validate_every must be at least 1 (or left out: at every checkpoint), got 0");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("train.lr must be a positive number, got {}", self.lr);
+        }
+        Ok(())
+    }
+
+    /// Settings a run accepts but a user probably did not mean, as warnings.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = vec![];
+        if self.warmup_steps >= self.steps {
+            out.push(format!(
+                "train.warmup_steps = {} is not shorter than train.steps = {}: the learning rate never reaches \
+                 train.lr",
+                self.warmup_steps, self.steps
+            ));
+        }
+        out
+    }
+
     /// `lr` scaled by [`TrainConfig::lr_factor`].
     pub fn lr_at(&self, step: usize) -> f64 {
         self.lr * self.lr_factor(step)
@@ -154,10 +205,19 @@ impl TrainConfig {
 }
 
 impl Experiment {
-    /// Reads a TOML file, applies `key.path=value` overrides, and parses it strictly.
+    /// Reads a TOML file, applies `key.path=value` overrides, and parses it strictly. Errors
+    /// name their source: the file, or the `--set` overrides when the file alone is fine.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-        Self::parse(&text, overrides).with_context(|| format!("in config {}", path.display()))
+        match Self::parse(&text, overrides) {
+            Ok(e) => Ok(e),
+            Err(e) if overrides.is_empty() || Self::parse(&text, &[]).is_err() => {
+                Err(e.context(format!("in config {}", path.display())))
+            }
+            Err(e) => {
+                Err(e.context(format!("in --set {} (applied to config {})", overrides.join(" "), path.display())))
+            }
+        }
     }
 
     /// Parses TOML text with overrides (see [`Experiment::load`]).
@@ -177,11 +237,11 @@ impl Experiment {
         if self.model_kind().is_err() {
             bail!("[model] needs `kind = \"...\"` naming the model (e.g. \"mld\", \"ebm\", \"mopoe\")");
         }
-        if self.train.batch_size == 0 {
-            bail!("train.batch_size must be positive");
-        }
-        if !(self.train.lr > 0.0 && self.train.lr.is_finite()) {
-            bail!("train.lr must be a positive number, got {}", self.train.lr);
+        self.train.validate()?;
+        for (key, value) in [("data.max_train", self.data.max_train), ("data.max_test", self.data.max_test)] {
+            if value == Some(0) {
+                bail!("{key} must be at least 1 (or left out for the whole split), got 0");
+            }
         }
         Ok(())
     }
@@ -301,6 +361,29 @@ width = 64
         assert!(Experiment::parse(BASE, &["seed.x=1".into()]).is_err());
         let err = Experiment::parse(BASE, &["train.lr=-1".into()]).unwrap_err().to_string();
         assert!(err.contains("train.lr"), "{err}");
+    }
+
+    /// Settings no run can use are errors naming the key; a warm-up as long as the run is a
+    /// warning.
+    #[test]
+    fn unusable_settings_are_named() {
+        for key in [
+            "train.steps",
+            "train.checkpoint_every",
+            "train.log_every",
+            "train.keep_checkpoints",
+            "train.threads",
+            "train.validate_every",
+            "train.batch_size",
+            "data.max_train",
+            "data.max_test",
+        ] {
+            let err = Experiment::parse(BASE, &[format!("{key}=0")]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let e = Experiment::parse(BASE, &["train.warmup_steps=10".into()]).unwrap();
+        assert!(e.train.warnings()[0].contains("train.warmup_steps"));
+        assert!(Experiment::parse(BASE, &[]).unwrap().train.warnings().is_empty());
     }
 
     #[test]

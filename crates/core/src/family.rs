@@ -20,6 +20,10 @@ pub trait ModelFamily: Sync {
     /// The `[model] kind` values this family handles, e.g. `["mld"]`.
     fn kinds(&self) -> &'static [&'static str];
 
+    /// Checks the experiment's `[model]` table against the dataset (values, modality kinds and
+    /// sizes, batch sizes) without training: the CLI calls it before creating a run folder.
+    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()>;
+
     /// Trains (or, when the run folder holds checkpoints, resumes) every stage of the model.
     fn train(&self, ctx: &TrainContext) -> Result<()>;
 

@@ -5,15 +5,16 @@
 //! - [`modality`]: what a modality is (image, text, vector) and its tensor shape;
 //! - [`dataset`]: a multimodal dataset in memory (aligned tuples + labels) and batches;
 //! - [`family`]: what the CLI needs from a model family (train, load);
-//! - [`training`]: the bookkeeping every training stage shares (resume, logging, NaN guard,
-//!   checkpoints, loss plots);
+//! - [`training`]: the one training loop every stage of every family runs through (learning-rate
+//!   schedule, logging, progress, NaN guard, checkpoint sets, exact resume, validation);
 //! - [`model`]: the [`model::MultimodalModel`] trait through which evaluation and sampling
 //!   talk to any trained model;
 //! - [`nets`]: encoders and decoders chosen by modality kind and size;
 //! - [`optim`]: Adam / AdamW with checkpointable state and a fused CPU update;
 //! - [`likelihood`]: per-modality likelihoods (Laplace, Gaussian, Bernoulli, categorical);
 //! - [`config`], [`run`], [`checkpoint`], [`progress`], [`plot`], [`grid`]: experiments as TOML
-//!   files, run folders, atomic safetensors checkpoints, progress bars, loss plots, PNG grids;
+//!   files, run folders (with their lock), atomic checkpoint sets, progress bars, loss plots,
+//!   PNG grids;
 //! - [`device`]: CPU/CUDA selection and thread settings.
 
 pub mod checkpoint;

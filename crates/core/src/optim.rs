@@ -89,6 +89,11 @@ impl Adam {
         Self { config, slots, step: 0 }
     }
 
+    /// The learning rate of the next update.
+    pub fn lr(&self) -> f64 {
+        self.config.lr
+    }
+
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
     }
@@ -166,27 +171,26 @@ impl Adam {
         }
     }
 
-    /// Writes the step count and moments (atomically) to a `.safetensors` file.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let step = Tensor::from_slice(&[self.step]);
-        let mut names: Vec<(String, &Tensor)> = vec![("step".into(), &step)];
+    /// The step count and moments as named tensors (`step`, `exp_avg.<var>`, `exp_avg_sq.<var>`),
+    /// for a checkpoint.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut named: Vec<(String, Tensor)> = vec![("step".into(), Tensor::from_slice(&[self.step]))];
         for slot in &self.slots {
-            names.push((format!("exp_avg.{}", slot.name), &slot.exp_avg));
-            names.push((format!("exp_avg_sq.{}", slot.name), &slot.exp_avg_sq));
+            named.push((format!("exp_avg.{}", slot.name), slot.exp_avg.shallow_clone()));
+            named.push((format!("exp_avg_sq.{}", slot.name), slot.exp_avg_sq.shallow_clone()));
         }
-        let refs: Vec<(&str, &Tensor)> = names.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-        save_tensors(&refs, path)
+        named
     }
 
-    /// Restores the state written by [`Adam::save`]; every variable must be there with its shape.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
-        let tensors = load_tensors(path)?;
-        let step = take_tensor(&tensors, "step", path)?;
+    /// Restores a state returned by [`Adam::state`] (read from `path`, named in errors); every
+    /// variable must be there with its shape.
+    pub fn restore_state(&mut self, tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
+        let step = take_tensor(tensors, "step", path)?;
         ensure!(step.numel() == 1, "{}: `step` is not a scalar", path.display());
         let _guard = tch::no_grad_guard();
         for slot in &mut self.slots {
             for (prefix, moment) in [("exp_avg", &mut slot.exp_avg), ("exp_avg_sq", &mut slot.exp_avg_sq)] {
-                let saved = take_tensor(&tensors, &format!("{prefix}.{}", slot.name), path)?;
+                let saved = take_tensor(tensors, &format!("{prefix}.{}", slot.name), path)?;
                 if saved.size() != moment.size() {
                     bail!(
                         "{}: {prefix}.{} has shape {:?}, the model's variable {:?} (another architecture?)",
@@ -201,6 +205,19 @@ impl Adam {
         }
         self.step = step.int64_value(&[0]);
         Ok(())
+    }
+
+    /// Writes the step count and moments (atomically) to a `.safetensors` file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let state = self.state();
+        let refs: Vec<(&str, &Tensor)> = state.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        save_tensors(&refs, path)
+    }
+
+    /// Restores the state written by [`Adam::save`]; every variable must be there with its shape.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let tensors = load_tensors(path)?;
+        self.restore_state(&tensors, path)
     }
 
     /// [`Adam::load`] when `path` exists; returns whether it did.

@@ -3,17 +3,18 @@
 //! ```text
 //! runs/<name>/
 //!   config.toml          the resolved experiment (after overrides)
-//!   checkpoints/         <stage>.safetensors + <stage>.state.json (step reached)
+//!   run.lock             held (flock) by the process training into the folder
+//!   checkpoints/<stage>/ checkpoint sets step-<N>/ and best-<N>/ (see [`crate::checkpoint`])
+//!   checkpoints/*.safetensors  derived files (e.g. MLD's latent statistics)
 //!   metrics.jsonl        one JSON object per logged step
 //!   plots/, samples/     PNG loss curves and sample grids
 //! ```
 
-use crate::checkpoint;
 use crate::config::Experiment;
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// A run folder on disk.
@@ -22,14 +23,11 @@ pub struct RunDir {
     root: PathBuf,
 }
 
-/// How far a training stage got; saved beside its checkpoint.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct StageState {
-    pub step: usize,
-    pub done: bool,
-    /// The last logged loss, for resuming plots and reports.
-    #[serde(default)]
-    pub last_loss: Option<f64>,
+/// The exclusive hold of one process on a run folder (released when dropped or when the
+/// process ends, however it ends).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: fs::File,
 }
 
 impl RunDir {
@@ -78,14 +76,46 @@ impl RunDir {
         self.root.join("config.toml")
     }
 
-    /// `checkpoints/<stage>.safetensors`.
-    pub fn checkpoint(&self, stage: &str) -> PathBuf {
-        self.root.join("checkpoints").join(format!("{stage}.safetensors"))
+    /// A folder used only for training checkpoints and metrics, without an experiment (e.g.
+    /// the evaluation classifiers' folder); created if needed.
+    pub fn scratch(root: &Path) -> Result<Self> {
+        fs::create_dir_all(root.join("checkpoints"))
+            .with_context(|| format!("cannot create {}", root.join("checkpoints").display()))?;
+        Ok(Self { root: root.to_path_buf() })
     }
 
-    /// `checkpoints/<stage>.adam.safetensors`: the optimiser state saved beside the weights.
-    pub fn optimizer_checkpoint(&self, stage: &str) -> PathBuf {
-        self.root.join("checkpoints").join(format!("{stage}.adam.safetensors"))
+    /// Takes the folder's lock (`run.lock`, with this process's id), or fails naming the process
+    /// that holds it: two processes never train into one folder.
+    pub fn lock(&self) -> Result<RunLock> {
+        let path = self.root.join("run.lock");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "run folder {} is in use by another mmlatent process (pid {}); wait for it to end or stop it first",
+                self.root.display(),
+                holder.trim()
+            );
+        }
+        file.set_len(0).and_then(|_| write!(file, "{}", std::process::id())).and_then(|_| file.flush()).ok();
+        Ok(RunLock { _file: file })
+    }
+
+    /// `checkpoints/<name>.safetensors`: a derived file kept beside the checkpoint sets.
+    pub fn checkpoint(&self, name: &str) -> PathBuf {
+        self.root.join("checkpoints").join(format!("{name}.safetensors"))
+    }
+
+    /// `checkpoints/<stage>/`: the checkpoint sets of a training stage.
+    pub fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.root.join("checkpoints").join(stage)
     }
 
     /// Any other file of the run (created folders included).
@@ -97,18 +127,43 @@ impl RunDir {
         Ok(path)
     }
 
-    /// The saved state of a stage, if any.
-    pub fn stage_state(&self, stage: &str) -> Result<Option<StageState>> {
-        let path = self.root.join("checkpoints").join(format!("{stage}.state.json"));
-        if !path.exists() {
-            return Ok(None);
-        }
-        checkpoint::load_json(&path).map(Some)
+    fn metrics_path(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
     }
 
-    /// Records a stage's state; call after its checkpoint is written.
-    pub fn save_stage_state(&self, stage: &str, state: &StageState) -> Result<()> {
-        checkpoint::save_json(state, &self.root.join("checkpoints").join(format!("{stage}.state.json")))
+    /// Rewrites `metrics.jsonl` (atomically) without the records of `stage` after step `step`
+    /// and without lines that are not JSON objects (a kill mid-line), saying how many went.
+    pub fn truncate_metrics(&self, stage: &str, step: usize, report: &mut dyn FnMut(String)) -> Result<()> {
+        let path = self.metrics_path();
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (mut kept, mut later, mut broken) = (String::new(), 0, 0);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(v) if v.is_object() => {
+                    let after = v.get("stage").and_then(|s| s.as_str()) == Some(stage)
+                        && v.get("step").and_then(|s| s.as_u64()).is_some_and(|s| s as usize > step);
+                    if after {
+                        later += 1;
+                    } else {
+                        kept.push_str(line);
+                        kept.push('\n');
+                    }
+                }
+                _ => broken += 1,
+            }
+        }
+        if later == 0 && broken == 0 {
+            return Ok(());
+        }
+        if broken > 0 {
+            report(format!("{}: dropped {broken} line(s) that are not JSON records", path.display()));
+        }
+        let tmp = self.root.join(".metrics.jsonl.partial");
+        fs::write(&tmp, kept).with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
     }
 
     /// Appends one JSON object to `metrics.jsonl`.
@@ -122,17 +177,20 @@ impl RunDir {
         writeln!(f, "{record}").with_context(|| format!("cannot append to {}", path.display()))
     }
 
-    /// Every record of `metrics.jsonl` whose `stage` field equals `stage`.
+    /// Every record of `metrics.jsonl` whose `stage` field equals `stage`; lines that are not
+    /// JSON are skipped with a warning naming the file and line.
     pub fn read_metrics(&self, stage: &str) -> Result<Vec<serde_json::Value>> {
-        let path = self.root.join("metrics.jsonl");
+        let path = self.metrics_path();
         if !path.exists() {
             return Ok(vec![]);
         }
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut out = vec![];
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: serde_json::Value =
-                serde_json::from_str(line).with_context(|| format!("{} line {}: not JSON", path.display(), i + 1))?;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                eprintln!("warning: {} line {}: not JSON, skipped", path.display(), i + 1);
+                continue;
+            };
             if v.get("stage").and_then(|s| s.as_str()) == Some(stage) {
                 out.push(v);
             }
@@ -160,15 +218,35 @@ mod tests {
     }
 
     #[test]
-    fn metrics_and_state_round_trip() {
+    fn metrics_are_truncated_and_bad_lines_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path(), &experiment(), false).unwrap();
-        run.log_metrics(&serde_json::json!({"stage": "a", "step": 1, "loss": 2.0})).unwrap();
-        run.log_metrics(&serde_json::json!({"stage": "b", "step": 1, "loss": 3.0})).unwrap();
-        assert_eq!(run.read_metrics("a").unwrap().len(), 1);
-        assert_eq!(run.stage_state("a").unwrap(), None);
-        let s = StageState { step: 7, done: false, last_loss: Some(1.5) };
-        run.save_stage_state("a", &s).unwrap();
-        assert_eq!(run.stage_state("a").unwrap(), Some(s));
+        for step in 1..=4 {
+            run.log_metrics(&serde_json::json!({"stage": "a", "step": step, "loss": 2.0})).unwrap();
+        }
+        run.log_metrics(&serde_json::json!({"stage": "b", "step": 9, "loss": 3.0})).unwrap();
+        let path = run.root().join("metrics.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        write!(f, "{{\"stage\": \"a\", \"st").unwrap();
+        drop(f);
+        assert_eq!(run.read_metrics("a").unwrap().len(), 4);
+        let mut reports = vec![];
+        run.truncate_metrics("a", 2, &mut |m| reports.push(m)).unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let steps: Vec<u64> = run.read_metrics("a").unwrap().iter().map(|r| r["step"].as_u64().unwrap()).collect();
+        assert_eq!(steps, vec![1, 2]);
+        assert_eq!(run.read_metrics("b").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_second_lock_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path(), &experiment(), false).unwrap();
+        let held = run.lock().unwrap();
+        // flock locks belong to open files: a second open in this process conflicts too.
+        let err = run.lock().unwrap_err().to_string();
+        assert!(err.contains("in use") && err.contains(&std::process::id().to_string()), "{err}");
+        drop(held);
+        run.lock().unwrap();
     }
 }

@@ -1,143 +1,484 @@
-//! Bookkeeping shared by every training stage: where to resume, metrics lines, a progress bar,
-//! a guard against non-finite losses, periodic atomic checkpoints and a loss plot at the end.
+//! The one training loop of mmlatent. Every stage of every model family (MLD's autoencoders
+//! and score network, the EBM, the VAE baselines) and the evaluation classifiers run through
+//! [`Stage::run`]; a model supplies only its step (loss, backward pass, extra updates such as an
+//! EMA) and declares what its checkpoint holds:
 //!
 //! ```text
-//! let mut stage = Stage::begin(run, "score", cfg.steps, &cfg)?;
-//! if !stage.is_done() {
-//!     if stage.start_step() > 0 { checkpoint::load_varstore(&mut vs, &run.checkpoint("score"))?; }
-//!     for step in stage.start_step()..cfg.steps {
-//!         let loss = ...;
-//!         stage.record(step, &[("loss", loss)], || checkpoint::save_varstore(&vs, &run.checkpoint("score")))?;
-//!     }
-//!     stage.finish(|| checkpoint::save_varstore(&vs, &run.checkpoint("score")))?;
-//! }
+//! let mut opt = Adam::new(&vs, AdamConfig::adam(cfg.lr));
+//! Stage::new(run, "score", cfg.steps, cfg, seed)
+//!     .weights("score", &vs)              // saved, restored, checked for NaN/∞
+//!     .weights("score_ema", &ema_vs)
+//!     .optimiser("adam", opt)             // moments saved; lr set per step by the schedule
+//!     .validation(|| held_out_loss())     // optional: logged as val_loss, keeps a best set
+//!     .run(|step, opts| { ...; opts[0].backward_step(&loss)?; Ok(vec![("loss", l)]) })?;
 //! ```
+//!
+//! The loop owns the learning-rate schedule, logging (`metrics.jsonl`), the progress bar, the
+//! NaN guard, checkpoint sets (see [`crate::checkpoint`]) and resumption.
+//!
+//! **Exact resume.** Nothing random is carried from one step to the next: before each step the
+//! loop reseeds libtorch's global generator (CPU and CUDA) from a hash of (run seed, stage, step)
+//! — [`seed_step`] — and the data loaders draw each epoch's order from (seed, epoch) alone, with
+//! the position in the epoch derived from the step (`BatchLoader::with_skip`). So a checkpoint
+//! only has to hold weights, optimiser moments and extra state such as EMA weights: a run
+//! resumed from step N draws exactly the noise, batches and masks of an uninterrupted run.
+//! Metrics are logged at every `log_every` steps *and* at each checkpoint, so no partial
+//! average is lost across a resume, and on resume `metrics.jsonl` is cut back to the
+//! checkpoint's step: the resumed run's log and weights are bit-identical to an uninterrupted
+//! run's on the same machine and thread count (tested on the CPU; CUDA kernels that use atomic
+//! additions are not bit-reproducible even without a resume).
+//!
+//! **NaN guard.** After every step the loss and metrics must be finite and so must the
+//! parameters (a cheap sum per tensor); before any checkpoint is written every parameter must
+//! be finite and below [`MAX_PARAMETER`] in magnitude. On failure training stops naming the last
+//! complete checkpoint (or saying that none exists yet); non-finite weights are never saved.
 
+use crate::checkpoint::{self, SetManifest, SetPart};
 use crate::config::TrainConfig;
+use crate::optim::Adam;
 use crate::plot::{plot_curves, Series};
 use crate::progress::Progress;
-use crate::run::{RunDir, StageState};
-use anyhow::{bail, Result};
+use crate::run::RunDir;
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+use tch::{Kind, Tensor};
 
-/// One training stage of a run (e.g. `ae_m0`, `score`, `vae`).
+/// The metrics of one step as (name, value); the first one is the loss.
+pub type Metrics = Vec<(&'static str, f64)>;
+
+/// Folder prefix of the regular checkpoint sets (`step-<N>`).
+pub const SET_PREFIX: &str = "step";
+/// Folder prefix of the set with the lowest held-out loss (`best-<N>`).
+pub const BEST_PREFIX: &str = "best";
+/// Parameters larger than this in magnitude count as diverged: never saved.
+pub const MAX_PARAMETER: f64 = 1e15;
+
+/// A held-out loss measured by the caller (see [`Stage::validation`]).
+type Validation<'a> = Box<dyn FnMut() -> Result<f64> + 'a>;
+
+/// One training stage of a run (e.g. `ae_m0`, `score`, `ebm`, `vae`, `classifiers`).
 pub struct Stage<'a> {
     run: &'a RunDir,
     name: String,
     total: usize,
-    start: usize,
-    done: bool,
-    log_every: usize,
-    checkpoint_every: usize,
-    progress: Option<Progress>,
-    /// Running sums of the metrics since the last log line.
-    pending: BTreeMap<String, (f64, usize)>,
-    last_loss: Option<f64>,
+    cfg: TrainConfig,
+    seed: u64,
+    schedule: bool,
+    progress: bool,
+    weights: Vec<(String, &'a VarStore)>,
+    optimiser_names: Vec<String>,
+    optimisers: Vec<Adam>,
+    base_lrs: Vec<f64>,
+    validation: Option<Validation<'a>>,
+}
+
+/// What [`Stage::run`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The step training started from (0: fresh; the checkpoint's step when resumed).
+    pub start: usize,
+    /// False when the stage had already finished (its final weights were loaded).
+    pub trained: bool,
 }
 
 impl<'a> Stage<'a> {
-    /// Opens stage `name` of `run` for `total` steps, resuming from its saved state if any.
-    pub fn begin(run: &'a RunDir, name: &str, total: usize, cfg: &TrainConfig) -> Result<Self> {
-        let state = run.stage_state(name)?.unwrap_or_default();
-        let done = state.done && state.step >= total;
-        let start = state.step.min(total);
-        let progress = (!done).then(|| {
-            let mut p = Progress::new(name, total as u64);
-            p.start_at(start as u64);
-            p
-        });
-        if start > 0 && !done {
-            eprintln!("{name}: resuming at step {start}/{total}");
-        }
-        Ok(Self {
+    /// Stage `name` of `run`, `total` steps long, with the logging, checkpointing and schedule
+    /// settings of `cfg` (its `steps` is replaced by `total`) and the run's `seed`.
+    pub fn new(run: &'a RunDir, name: &str, total: usize, cfg: &TrainConfig, seed: u64) -> Self {
+        Self {
             run,
             name: name.to_string(),
             total,
-            start,
-            done,
-            log_every: cfg.log_every.max(1),
-            checkpoint_every: cfg.checkpoint_every.max(1),
-            progress,
-            pending: BTreeMap::new(),
-            last_loss: state.last_loss,
-        })
+            cfg: TrainConfig { steps: total, ..cfg.clone() },
+            seed,
+            schedule: true,
+            progress: true,
+            weights: vec![],
+            optimiser_names: vec![],
+            optimisers: vec![],
+            base_lrs: vec![],
+            validation: None,
+        }
     }
 
-    /// True when the stage already finished in an earlier invocation.
-    pub fn is_done(&self) -> bool {
-        self.done
+    /// Adds a set of weights to the checkpoint (`<name>.safetensors`): restored on resume,
+    /// checked by the NaN guard, saved in every set.
+    pub fn weights(mut self, name: &str, vs: &'a VarStore) -> Self {
+        self.weights.push((name.to_string(), vs));
+        self
     }
 
-    /// The first step to run (0 for a fresh stage); when > 0 the caller restores its checkpoint.
-    pub fn start_step(&self) -> usize {
-        self.start
+    /// Adds an optimiser (its moments saved as `<name>.adam.safetensors`). Its learning rate at
+    /// creation is the base rate the schedule scales; the step closure gets it by index.
+    pub fn optimiser(mut self, name: &str, adam: Adam) -> Self {
+        self.optimiser_names.push(name.to_string());
+        self.base_lrs.push(adam.lr());
+        self.optimisers.push(adam);
+        self
     }
 
-    /// Records the metrics of step `step` (0-based). The first metric is the loss. A non-finite
-    /// value stops training with an error; the last checkpoint on disk is left untouched. Every
-    /// `checkpoint_every` steps `save` writes a checkpoint and the stage state is recorded.
-    pub fn record(&mut self, step: usize, metrics: &[(&str, f64)], save: impl FnOnce() -> Result<()>) -> Result<()> {
-        for (k, v) in metrics {
-            if !v.is_finite() {
-                bail!(
-                    "stage {}: {k} became {v} at step {} — training stopped; the last good checkpoint ({}) is kept. \
-                     Lower the learning rate or check the data.",
-                    self.name,
-                    step + 1,
-                    self.run.checkpoint(&self.name).display()
+    /// Keeps the optimisers' learning rates constant (no warm-up or cosine schedule).
+    pub fn constant_lr(mut self) -> Self {
+        self.schedule = false;
+        self
+    }
+
+    /// No progress bar (tests, nested work).
+    pub fn quiet(mut self) -> Self {
+        self.progress = false;
+        self
+    }
+
+    /// A held-out loss, measured every `train.validate_every` steps (default: at each checkpoint)
+    /// and at the end, with libtorch's generator reseeded so that it does not disturb resumption.
+    /// It is logged as `val_loss`, must be finite, and the lowest one's weights are kept as the
+    /// set `best-<step>` (see [`load_weights`] with [`Which::Best`]). The closure should not
+    /// train: run it under `tch::no_grad`.
+    pub fn validation(mut self, held_out_loss: impl FnMut() -> Result<f64> + 'a) -> Self {
+        self.validation = Some(Box::new(held_out_loss));
+        self
+    }
+
+    /// Runs the stage: resumes from its newest complete checkpoint set (falling back to older
+    /// ones when it is damaged), or returns at once with the final weights loaded when it has
+    /// finished, else calls `step(step, optimisers)` for each remaining step.
+    pub fn run(mut self, mut step: impl FnMut(usize, &mut [Adam]) -> Result<Metrics>) -> Result<Outcome> {
+        let stage_dir = self.run.stage_dir(&self.name);
+        let mut notes: Vec<String> = vec![];
+        let latest = checkpoint::latest_set(&stage_dir, SET_PREFIX, &mut |m| notes.push(m))?;
+        if latest.is_none() && legacy_checkpoint(self.run, &self.name).is_some() {
+            bail!(
+                "run {} was written by an older mmlatent (checkpoints/{}.safetensors, no checkpoint sets): it \
+                 cannot be resumed by this version; its trained weights can still be sampled and evaluated",
+                self.run.root().display(),
+                self.name
+            );
+        }
+        let (start, mut best_val, mut last_set) = match &latest {
+            Some((dir, manifest)) => {
+                self.restore(dir)?;
+                (manifest.step, manifest.best_val, Some((manifest.step, dir.clone())))
+            }
+            None => (0, None, None),
+        };
+        if start >= self.total {
+            for note in notes {
+                eprintln!("warning: {note}");
+            }
+            if start > self.total {
+                eprintln!(
+                    "warning: stage {} already ran {start} steps, more than the {} asked for; keeping its weights",
+                    self.name, self.total
                 );
             }
-            let e = self.pending.entry(k.to_string()).or_insert((0.0, 0));
-            e.0 += v;
-            e.1 += 1;
+            return Ok(Outcome { start, trained: false });
         }
-        if let Some((_, loss)) = metrics.first() {
-            self.last_loss = Some(*loss);
+        // Whatever lies beyond the resume point (sets that failed verification, partial sets,
+        // best sets and log lines of steps to be run again) goes.
+        checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s > start)?;
+        checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
+        self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))?;
+
+        let mut progress = self.progress.then(|| {
+            let mut p = Progress::new(&self.name, self.total as u64);
+            p.start_at(start as u64);
+            p
+        });
+        let say = |progress: &Option<Progress>, line: String| match progress {
+            Some(p) => p.println(&line),
+            None => eprintln!("{line}"),
+        };
+        for note in notes {
+            say(&progress, format!("warning: {note}"));
         }
-        let completed = step + 1;
-        if completed.is_multiple_of(self.log_every) || completed == self.total {
-            let mut record = serde_json::Map::new();
-            record.insert("stage".into(), self.name.clone().into());
-            record.insert("step".into(), completed.into());
-            let mut message = String::new();
-            for (k, (sum, count)) in std::mem::take(&mut self.pending) {
-                let mean = sum / count as f64;
-                if message.is_empty() {
-                    message = format!("{k} {mean:.4}");
+        if let Some((step, dir)) = &last_set {
+            say(&progress, format!("{}: resuming at step {step}/{} from {}", self.name, self.total, dir.display()));
+        }
+
+        let log_every = self.cfg.log_every.max(1);
+        let checkpoint_every = self.cfg.checkpoint_every.max(1);
+        let validate_every = self.cfg.validate_every.unwrap_or(checkpoint_every).max(1);
+        let mut pending: Vec<(&'static str, f64, usize)> = vec![];
+        let mut last_loss = None;
+        for s in start..self.total {
+            seed_step(self.seed, &self.name, s, 0);
+            let factor = if self.schedule { self.cfg.lr_factor(s) } else { 1.0 };
+            for (opt, base) in self.optimisers.iter_mut().zip(&self.base_lrs) {
+                opt.set_lr(base * factor);
+            }
+            let metrics = step(s, &mut self.optimisers)
+                .with_context(|| format!("stage {}, step {}; {}", self.name, s + 1, last_checkpoint(&last_set)))?;
+            for (k, v) in &metrics {
+                if !v.is_finite() {
+                    bail!(
+                        "stage {}: {k} became {v} at step {} — training stopped. {}. Lower the learning rate or \
+                         check the data.",
+                        self.name,
+                        s + 1,
+                        last_checkpoint(&last_set)
+                    );
                 }
-                record.insert(k, mean.into());
+                match pending.iter_mut().find(|(name, _, _)| name == k) {
+                    Some(entry) => {
+                        entry.1 += v;
+                        entry.2 += 1;
+                    }
+                    None => pending.push((k, *v, 1)),
+                }
             }
-            self.run.log_metrics(&serde_json::Value::Object(record))?;
-            if let Some(p) = &mut self.progress {
-                p.set_message(message);
+            last_loss = metrics.first().map(|(_, v)| *v).or(last_loss);
+            self.check_weights(s + 1, false, &last_set)?;
+
+            let completed = s + 1;
+            let checkpoint_due = completed.is_multiple_of(checkpoint_every) || completed == self.total;
+            if completed.is_multiple_of(log_every) || checkpoint_due {
+                let message = self.log(completed, std::mem::take(&mut pending))?;
+                if let Some(p) = &mut progress {
+                    p.set_message(message);
+                }
+            }
+            let mut val_loss = None;
+            let validate_due = completed.is_multiple_of(validate_every) || completed == self.total;
+            if let (Some(validate), true) = (self.validation.as_mut(), validate_due) {
+                seed_step(self.seed, &self.name, s, 1);
+                let v =
+                    validate().with_context(|| format!("stage {}: held-out loss at step {completed}", self.name))?;
+                if !v.is_finite() {
+                    bail!(
+                        "stage {}: the held-out loss became {v} at step {completed} — training stopped. {}.",
+                        self.name,
+                        last_checkpoint(&last_set)
+                    );
+                }
+                let mut record = serde_json::Map::new();
+                record.insert("stage".into(), self.name.clone().into());
+                record.insert("step".into(), completed.into());
+                record.insert("val_loss".into(), v.into());
+                self.run.log_metrics(&serde_json::Value::Object(record))?;
+                val_loss = Some(v);
+                if best_val.is_none_or(|b| v < b) {
+                    best_val = Some(v);
+                    self.check_weights(completed, true, &last_set)?;
+                    let manifest = self.manifest(completed, last_loss, val_loss, best_val);
+                    checkpoint::write_set(&stage_dir, BEST_PREFIX, &manifest, &self.parts())?;
+                    checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |b| b < completed)?;
+                }
+            }
+            if let Some(p) = &mut progress {
+                p.inc(1);
+            }
+            checkpoint::fault_point("abort_after_step", &self.name, completed);
+            if checkpoint_due {
+                self.check_weights(completed, true, &last_set)?;
+                let manifest = self.manifest(completed, last_loss, val_loss, best_val);
+                let dir = checkpoint::write_set(&stage_dir, SET_PREFIX, &manifest, &self.parts())?;
+                last_set = Some((completed, dir));
+                let steps: Vec<usize> =
+                    checkpoint::list_sets(&stage_dir, SET_PREFIX)?.into_iter().map(|(s, _)| s).collect();
+                let keep = self.cfg.keep_checkpoints.max(1);
+                if steps.len() > keep {
+                    let oldest_kept = steps[steps.len() - keep];
+                    checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
+                }
             }
         }
-        if let Some(p) = &mut self.progress {
-            p.inc(1);
+        if let Some(p) = progress {
+            p.finish();
         }
-        if completed.is_multiple_of(self.checkpoint_every) && completed < self.total {
-            save()?;
-            self.run.save_stage_state(
-                &self.name,
-                &StageState { step: completed, done: false, last_loss: self.last_loss },
-            )?;
+        if let Err(e) = plot_stage(self.run, &self.name) {
+            eprintln!("warning: no loss plot for stage {}: {e:#}", self.name);
+        }
+        Ok(Outcome { start, trained: true })
+    }
+
+    /// Loads every part of the set in `dir` into the stage's weights and optimisers.
+    fn restore(&mut self, dir: &Path) -> Result<()> {
+        for (name, vs) in &self.weights {
+            checkpoint::load_varstore(vs, &dir.join(format!("{name}.safetensors")))?;
+        }
+        for (name, opt) in self.optimiser_names.iter().zip(&mut self.optimisers) {
+            let path = dir.join(format!("{name}.adam.safetensors"));
+            let tensors = checkpoint::load_tensors(&path)?;
+            opt.restore_state(&tensors, &path)?;
         }
         Ok(())
     }
 
-    /// Writes the final checkpoint, marks the stage done and plots its metrics.
-    pub fn finish(mut self, save: impl FnOnce() -> Result<()>) -> Result<()> {
-        if self.done {
-            return Ok(());
+    /// The files of a checkpoint set of the current state.
+    fn parts(&self) -> Vec<SetPart> {
+        let mut parts: Vec<SetPart> = vec![];
+        for (name, vs) in &self.weights {
+            let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            parts.push((format!("{name}.safetensors"), vars));
         }
-        save()?;
-        self.run
-            .save_stage_state(&self.name, &StageState { step: self.total, done: true, last_loss: self.last_loss })?;
-        if let Some(p) = self.progress.take() {
-            p.finish();
+        for (name, opt) in self.optimiser_names.iter().zip(&self.optimisers) {
+            parts.push((format!("{name}.adam.safetensors"), opt.state()));
         }
-        plot_stage(self.run, &self.name)
+        parts
     }
+
+    fn manifest(
+        &self,
+        step: usize,
+        last_loss: Option<f64>,
+        val_loss: Option<f64>,
+        best_val: Option<f64>,
+    ) -> SetManifest {
+        SetManifest { stage: self.name.clone(), step, total: self.total, last_loss, val_loss, best_val, files: vec![] }
+    }
+
+    /// The NaN guard on the weights after step `step`: finite sums per tensor (cheap), or with
+    /// `full` every element finite and below [`MAX_PARAMETER`] (before a checkpoint).
+    fn check_weights(&self, step: usize, full: bool, last_set: &Option<(usize, PathBuf)>) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        for (name, vs) in &self.weights {
+            let vars: Vec<Tensor> = vs.trainable_variables().into_iter().filter(|t| t.numel() > 0).collect();
+            if vars.is_empty() {
+                continue;
+            }
+            let per_tensor: Vec<Tensor> = if full {
+                vars.iter().map(|t| t.abs().max().to_kind(Kind::Double)).collect()
+            } else {
+                vars.iter().map(|t| t.sum(Kind::Double)).collect()
+            };
+            let stacked = Tensor::stack(&per_tensor, 0);
+            let value =
+                if full { stacked.max().double_value(&[]) } else { stacked.sum(Kind::Double).double_value(&[]) };
+            let bad = !value.is_finite() || (full && value > MAX_PARAMETER);
+            if bad {
+                bail!(
+                    "stage {}: the weights `{name}` hold NaN, infinite or exploding values (beyond {MAX_PARAMETER:e}) \
+                     after step {step} — training stopped without saving them. {}. Lower the learning rate or check \
+                     the data.",
+                    self.name,
+                    last_checkpoint(last_set)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the means of `pending` as the record of step `step`; returns the progress message.
+    fn log(&self, step: usize, pending: Vec<(&'static str, f64, usize)>) -> Result<String> {
+        let mut record = serde_json::Map::new();
+        record.insert("stage".into(), self.name.clone().into());
+        record.insert("step".into(), step.into());
+        let mut message = String::new();
+        for (k, sum, count) in pending {
+            let mean = sum / count as f64;
+            if message.is_empty() {
+                message = format!("{k} {mean:.4}");
+            }
+            record.insert(k.to_string(), mean.into());
+        }
+        self.run.log_metrics(&serde_json::Value::Object(record))?;
+        Ok(message)
+    }
+}
+
+/// "The last complete checkpoint is step N (path); --resume continues from it", or that none
+/// was written yet.
+fn last_checkpoint(last_set: &Option<(usize, PathBuf)>) -> String {
+    match last_set {
+        Some((step, dir)) => {
+            format!("The last complete checkpoint is step {step} ({}); `--resume` continues from it", dir.display())
+        }
+        None => "No checkpoint of this stage was written yet".to_string(),
+    }
+}
+
+/// Reseeds libtorch's global generator (CPU and CUDA) for step `step` of `stage`: a hash of
+/// (seed, stage, step, purpose), purpose 0 for the training step and 1 for validation.
+pub fn seed_step(seed: u64, stage: &str, step: usize, purpose: u64) {
+    tch::manual_seed(step_seed(seed, stage, step, purpose));
+}
+
+/// The seed [`seed_step`] uses (63 bits).
+pub fn step_seed(seed: u64, stage: &str, step: usize, purpose: u64) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in stage.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut x = seed ^ h.rotate_left(17) ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ purpose.rotate_left(40);
+    // splitmix64's output mix.
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x ^ (x >> 31)) >> 1) as i64
+}
+
+/// Which set of a stage to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// The newest complete set (the final weights of a finished stage).
+    Latest,
+    /// The set with the lowest held-out loss; the newest set when the stage never validated.
+    Best,
+}
+
+/// Loads the weights `parts` (`(name, store)` as given to [`Stage::weights`]) of a trained
+/// stage of `run` — the one place through which sampling, evaluation and later stages find
+/// trained weights. A stage that has not finished is used with a warning; a stage without any
+/// complete set is an error.
+pub fn load_weights(run: &RunDir, stage: &str, which: Which, parts: &[(&str, &VarStore)]) -> Result<SetManifest> {
+    let stage_dir = run.stage_dir(stage);
+    let mut warn = |m: String| eprintln!("warning: {m}");
+    let best = match which {
+        Which::Best => checkpoint::latest_set(&stage_dir, BEST_PREFIX, &mut warn)?,
+        Which::Latest => None,
+    };
+    let found = match best {
+        Some(found) => Some(found),
+        None => checkpoint::latest_set(&stage_dir, SET_PREFIX, &mut warn)?,
+    };
+    let Some((dir, manifest)) = found else {
+        if let Some(legacy) = legacy_checkpoint(run, stage) {
+            return load_legacy(run, stage, &legacy, parts);
+        }
+        bail!(
+            "run {} has no complete checkpoint of stage {stage} (in {}): train it first",
+            run.root().display(),
+            stage_dir.display()
+        );
+    };
+    if !manifest.is_final() {
+        eprintln!(
+            "warning: stage {stage} of run {} is not finished (step {} of {}); using its checkpoint of step {}",
+            run.root().display(),
+            manifest.step,
+            manifest.total,
+            manifest.step
+        );
+    }
+    for (name, vs) in parts {
+        checkpoint::load_varstore(vs, &dir.join(format!("{name}.safetensors")))
+            .with_context(|| format!("stage {stage} of run {}", run.root().display()))?;
+    }
+    Ok(manifest)
+}
+
+/// `checkpoints/<stage>.safetensors` of a run folder written before checkpoint sets existed.
+fn legacy_checkpoint(run: &RunDir, stage: &str) -> Option<PathBuf> {
+    Some(run.checkpoint(stage)).filter(|p| p.exists())
+}
+
+/// Loads a finished stage of an older run folder: part `name` from `checkpoints/<name>.safetensors`
+/// when that file exists, else from `checkpoints/<stage>.safetensors` (as `v` or `<name>.v`).
+fn load_legacy(run: &RunDir, stage: &str, legacy: &Path, parts: &[(&str, &VarStore)]) -> Result<SetManifest> {
+    eprintln!(
+        "warning: run {} predates checkpoint sets; loading stage {stage} from {}",
+        run.root().display(),
+        legacy.display()
+    );
+    for (name, vs) in parts {
+        let own = run.checkpoint(name);
+        let (path, prefix) = if own.exists() { (own, None) } else { (legacy.to_path_buf(), Some(*name)) };
+        checkpoint::load_varstore_prefixed(vs, &path, prefix)
+            .with_context(|| format!("stage {stage} of run {}", run.root().display()))?;
+    }
+    Ok(SetManifest { stage: stage.to_string(), ..SetManifest::default() })
 }
 
 /// Plots every metric logged for `stage` into `plots/<stage>.png`.
@@ -167,39 +508,149 @@ pub fn plot_stage(run: &RunDir, stage: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::config::Experiment;
-    use std::cell::Cell;
+    use crate::optim::AdamConfig;
+    use tch::{nn, Device};
 
-    fn run_dir(dir: &std::path::Path) -> RunDir {
+    fn run_dir(dir: &Path) -> RunDir {
         let e = Experiment::parse("[data]\npath = \"x\"\n[model]\nkind = \"toy\"\n", &[]).unwrap();
         RunDir::create(dir, &e, false).unwrap()
     }
 
+    /// A deterministic toy (no random generator: other tests share it): fit w to a target.
+    fn store() -> VarStore {
+        let vs = VarStore::new(Device::Cpu);
+        let _ = vs.root().var("w", &[4], nn::Init::Const(0.5));
+        vs
+    }
+
+    fn toy_step(vs: &VarStore, step: usize, opts: &mut [Adam]) -> Result<Metrics> {
+        let w = &vs.variables()["w"];
+        let target = Tensor::from_slice(&[1.0f32, -2.0, 3.0, (step % 3) as f32]);
+        let loss = (w - target).square().sum(Kind::Float);
+        opts[0].backward_step(&loss)?;
+        Ok(vec![("loss", loss.double_value(&[]))])
+    }
+
+    fn train(run: &RunDir, vs: &VarStore, cfg: &TrainConfig, fail_at: Option<usize>) -> Result<Outcome> {
+        Stage::new(run, "toy", 10, cfg, 1)
+            .quiet()
+            .weights("w", vs)
+            .optimiser("adam", Adam::new(vs, AdamConfig::adam(0.1)))
+            .run(|step, opts| {
+                if Some(step) == fail_at {
+                    bail!("interrupted");
+                }
+                toy_step(vs, step, opts)
+            })
+    }
+
+    /// A stage interrupted after its checkpoint of step 4 (and after logging step 6) resumes
+    /// to the same weights and the same metrics log as an uninterrupted one; old sets are
+    /// pruned to `keep_checkpoints`; a finished stage trains nothing again.
     #[test]
-    fn resumes_where_it_stopped_and_refuses_nan() {
+    fn resume_is_exact_and_sets_are_pruned() {
+        let cfg = TrainConfig { checkpoint_every: 4, log_every: 3, keep_checkpoints: 2, ..Default::default() };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (straight, resumed) = (run_dir(a.path()), run_dir(b.path()));
+        let (vs1, vs2) = (store(), store());
+        assert_eq!(train(&straight, &vs1, &cfg, None).unwrap(), Outcome { start: 0, trained: true });
+        let err = format!("{:#}", train(&resumed, &vs2, &cfg, Some(6)).unwrap_err());
+        assert!(err.contains("step 7") && err.contains("step 4") && err.contains("step-00000004"), "{err}");
+        let vs3 = store();
+        assert_eq!(train(&resumed, &vs3, &cfg, None).unwrap(), Outcome { start: 4, trained: true });
+        assert!(vs1.variables()["w"].equal(&vs3.variables()["w"]));
+        let log = |r: &RunDir| std::fs::read_to_string(r.root().join("metrics.jsonl")).unwrap();
+        assert_eq!(log(&straight), log(&resumed));
+        let sets: Vec<usize> =
+            checkpoint::list_sets(&resumed.stage_dir("toy"), SET_PREFIX).unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(sets, vec![8, 10]);
+        assert!(resumed.root().join("plots/toy.png").exists());
+        let vs4 = store();
+        assert_eq!(train(&resumed, &vs4, &cfg, Some(0)).unwrap(), Outcome { start: 10, trained: false });
+        assert!(vs4.variables()["w"].equal(&vs1.variables()["w"]));
+        let loaded = store();
+        let manifest = load_weights(&resumed, "toy", Which::Latest, &[("w", &loaded)]).unwrap();
+        assert!(manifest.is_final() && loaded.variables()["w"].equal(&vs1.variables()["w"]));
+    }
+
+    /// A run folder of an older mmlatent (`checkpoints/<stage>.safetensors`) still loads for
+    /// sampling, but is not resumed from scratch silently.
+    #[test]
+    fn older_run_folders_load_but_do_not_resume() {
         let dir = tempfile::tempdir().unwrap();
         let run = run_dir(dir.path());
-        let cfg = TrainConfig { checkpoint_every: 4, log_every: 2, ..Default::default() };
-        let saves = Cell::new(0);
-        let save = || {
-            saves.set(saves.get() + 1);
-            Ok(())
-        };
-        let mut stage = Stage::begin(&run, "s", 10, &cfg).unwrap();
-        for step in 0..6 {
-            stage.record(step, &[("loss", 1.0 / (1.0 + step as f64))], save).unwrap();
-        }
-        assert_eq!(saves.get(), 1);
-        // A NaN stops the stage without saving.
-        let err = stage.record(6, &[("loss", f64::NAN)], save).unwrap_err().to_string();
-        assert!(err.contains("NaN") && err.contains("s.safetensors"), "{err}");
-        assert_eq!(saves.get(), 1);
-        drop(stage);
+        let vs = store();
+        checkpoint::save_varstore(&vs, &run.checkpoint("toy")).unwrap();
+        let loaded = VarStore::new(Device::Cpu);
+        let _ = loaded.root().var("w", &[4], nn::Init::Const(0.0));
+        load_weights(&run, "toy", Which::Latest, &[("w", &loaded)]).unwrap();
+        assert!(loaded.variables()["w"].equal(&vs.variables()["w"]));
+        let cfg = TrainConfig::default();
+        let err = format!("{:#}", train(&run, &store(), &cfg, None).unwrap_err());
+        assert!(err.contains("older mmlatent"), "{err}");
+    }
 
-        let stage = Stage::begin(&run, "s", 10, &cfg).unwrap();
-        assert_eq!(stage.start_step(), 4);
-        stage.finish(save).unwrap();
-        assert!(Stage::begin(&run, "s", 10, &cfg).unwrap().is_done());
-        assert_eq!(run.read_metrics("s").unwrap().len(), 3);
-        assert!(run.root().join("plots/s.png").exists());
+    /// A damaged newest set is reported and the previous one used.
+    #[test]
+    fn a_damaged_set_falls_back_to_the_previous_one() {
+        let cfg = TrainConfig { checkpoint_every: 2, log_every: 1, keep_checkpoints: 3, ..Default::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(dir.path());
+        let vs = store();
+        assert!(train(&run, &vs, &cfg, Some(7)).is_err());
+        let newest = run.stage_dir("toy").join("step-00000006").join("w.safetensors");
+        let mut bytes = std::fs::read(&newest).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&newest, bytes).unwrap();
+        let mut notes = vec![];
+        let (dir6, m) =
+            checkpoint::latest_set(&run.stage_dir("toy"), SET_PREFIX, &mut |n| notes.push(n)).unwrap().unwrap();
+        assert_eq!(m.step, 4, "{dir6:?}");
+        assert!(notes.len() == 1 && notes[0].contains("step-00000006") && notes[0].contains("checksum"), "{notes:?}");
+        assert_eq!(train(&run, &store(), &cfg, None).unwrap().start, 4);
+    }
+
+    /// The toy step, after which step `at` leaves a NaN in the weights.
+    fn blow_up_at(vs: &VarStore, at: usize) -> impl FnMut(usize, &mut [Adam]) -> Result<Metrics> + '_ {
+        move |step, opts| {
+            let m = toy_step(vs, step, opts)?;
+            if step == at {
+                let mut w = vs.variables()["w"].shallow_clone();
+                tch::no_grad(|| w.copy_(&Tensor::from_slice(&[f32::NAN, 0.0, 0.0, 0.0])));
+            }
+            Ok(m)
+        }
+    }
+
+    /// Non-finite weights stop the stage naming the last complete set, and are never saved; a
+    /// file holding NaN is refused on loading, naming the file and the tensor.
+    #[test]
+    fn the_nan_guard_checks_weights_and_names_existing_checkpoints() {
+        let cfg = TrainConfig { checkpoint_every: 3, log_every: 1, ..Default::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(dir.path());
+        let vs = store();
+        let first = Stage::new(&run, "toy", 10, &cfg, 1)
+            .quiet()
+            .weights("w", &vs)
+            .optimiser("adam", Adam::new(&vs, AdamConfig::adam(0.1)))
+            .run(blow_up_at(&vs, 1));
+        let err = format!("{:#}", first.unwrap_err());
+        assert!(err.contains("`w`") && err.contains("after step 2") && err.contains("No checkpoint"), "{err}");
+        assert!(checkpoint::list_sets(&run.stage_dir("toy"), SET_PREFIX).unwrap().is_empty());
+        let vs = store();
+        let second = Stage::new(&run, "toy", 10, &cfg, 1)
+            .quiet()
+            .weights("w", &vs)
+            .optimiser("adam", Adam::new(&vs, AdamConfig::adam(0.1)))
+            .run(blow_up_at(&vs, 4));
+        let err = format!("{:#}", second.unwrap_err());
+        assert!(err.contains("step 3 (") && err.contains("step-00000003"), "{err}");
+
+        let path = dir.path().join("nan.safetensors");
+        checkpoint::save_tensors(&[("w", &Tensor::from_slice(&[1.0f32, f32::INFINITY]))], &path).unwrap();
+        let err = format!("{:#}", checkpoint::load_tensors(&path).unwrap_err());
+        assert!(err.contains("nan.safetensors") && err.contains("`w`"), "{err}");
     }
 }

@@ -14,8 +14,22 @@ pub fn read_item(path: &Path, spec: &ModalitySpec) -> Result<Tensor> {
     let ModalityKind::Image { channels, height, width } = spec.kind else {
         bail!("modality {} is not an image; cannot read {}", spec.name, path.display());
     };
-    let data = read_u8(path, channels as usize, height as usize, width as usize)
-        .with_context(|| format!("cannot use {} as modality {}", path.display(), spec.name))?;
+    let context = || format!("cannot use {} as modality {}", path.display(), spec.name);
+    let img = decode(path).with_context(context)?;
+    let colour = img.color();
+    let grey = colour.channel_count() <= 2;
+    if grey && channels == 3 {
+        bail!("{}: a greyscale image, but modality {} holds colour (RGB) images", path.display(), spec.name);
+    }
+    if !grey && channels == 1 {
+        bail!("{}: a colour image, but modality {} holds greyscale images", path.display(), spec.name);
+    }
+    if colour.has_alpha() {
+        eprintln!("warning: {}: its alpha channel is ignored (modality {} has none)", path.display(), spec.name);
+    }
+    let data = check_size(&img, path, height as usize, width as usize)
+        .map(|_| to_chw(&img, channels as usize))
+        .with_context(context)?;
     Ok(Tensor::from_slice(&data).view([channels, height, width]).to_kind(Kind::Float) / 255.0)
 }
 
@@ -48,10 +62,15 @@ pub fn to_chw(img: &DynamicImage, channels: usize) -> Vec<u8> {
 /// Reads an image file of exactly `height × width` pixels as `[C, H, W]` bytes.
 pub fn read_u8(path: &Path, channels: usize, height: usize, width: usize) -> Result<Vec<u8>> {
     let img = decode(path)?;
+    check_size(&img, path, height, width)?;
+    Ok(to_chw(&img, channels))
+}
+
+fn check_size(img: &DynamicImage, path: &Path, height: usize, width: usize) -> Result<()> {
     if img.width() as usize != width || img.height() as usize != height {
         bail!("{}: image is {}×{}, expected {width}×{height}", path.display(), img.width(), img.height());
     }
-    Ok(to_chw(&img, channels))
+    Ok(())
 }
 
 /// Reads an image file of any size, resized (bilinear) to `height × width`, as `[C, H, W]` bytes.

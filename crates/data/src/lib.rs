@@ -22,7 +22,7 @@ pub mod rng;
 pub mod svhn;
 pub mod synthetic;
 
-pub use loader::BatchLoader;
+pub use loader::{BatchLoader, StepLoader};
 pub use mmlatent_core::dataset::{self, Batch, MultimodalDataset, Split};
 
 use anyhow::{bail, Context, Result};

@@ -1,7 +1,11 @@
 //! Batches produced beside training: a thread shuffles (seeded, a new permutation per epoch),
 //! gathers and converts the next batches while the model trains on the current one.
+//!
+//! The order is a pure function of (seed, epoch) and the position in it a function of the step,
+//! so a resumed run gets exactly the batches of an uninterrupted one ([`StepLoader`]).
 
 use crate::rng::SplitMix64;
+use anyhow::{bail, Context, Result};
 use mmlatent_core::dataset::{Batch, Split};
 use mmlatent_core::ModalitySpec;
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -18,7 +22,14 @@ impl BatchLoader {
     /// Starts a loader over `split`. Batches have `batch_size` tuples (the last, smaller batch of
     /// an epoch is dropped); the order is a seeded permutation per epoch; `prefetch` batches are
     /// prepared ahead. Starts from batch number `skip` (for resumed runs to keep the stream).
-    pub fn new(split: &Split, modalities: &[ModalitySpec], batch_size: usize, seed: u64, device: Device) -> Self {
+    /// An empty split is an error.
+    pub fn new(
+        split: &Split,
+        modalities: &[ModalitySpec],
+        batch_size: usize,
+        seed: u64,
+        device: Device,
+    ) -> Result<Self> {
         Self::with_skip(split, modalities, batch_size, seed, device, 0)
     }
 
@@ -29,8 +40,11 @@ impl BatchLoader {
         seed: u64,
         device: Device,
         skip: usize,
-    ) -> Self {
+    ) -> Result<Self> {
         let n = split.len();
+        if n == 0 {
+            bail!("no training tuples to draw batches from (an empty split; check data.max_train and the dataset)");
+        }
         let batch_size = batch_size.min(n).max(1);
         // The thread owns shallow clones: the storage is shared with `split`, never copied, and
         // only read (index_select) on the thread.
@@ -58,12 +72,60 @@ impl BatchLoader {
                 epoch += 1;
             }
         });
-        Self { receiver: Some(receiver), worker: Some(worker) }
+        Ok(Self { receiver: Some(receiver), worker: Some(worker) })
     }
 
     /// The next batch.
-    pub fn next_batch(&mut self) -> Batch {
-        self.receiver.as_ref().expect("loader alive").recv().expect("loader thread stopped")
+    pub fn next_batch(&mut self) -> Result<Batch> {
+        self.receiver
+            .as_ref()
+            .and_then(|r| r.recv().ok())
+            .context("the batch loader's thread stopped (out of memory while gathering a batch?)")
+    }
+}
+
+/// The batches of a training loop by step: started on the first step asked for (a resumed
+/// stage starts past 0), restarted if a step is skipped.
+pub struct StepLoader {
+    split: Split,
+    modalities: Vec<ModalitySpec>,
+    batch_size: usize,
+    seed: u64,
+    device: Device,
+    /// The loader and the step of its next batch.
+    running: Option<(BatchLoader, usize)>,
+}
+
+impl StepLoader {
+    /// Batches of `batch_size` tuples of `split` (at most the split's size; an empty split is an
+    /// error), in the seeded order of [`BatchLoader`].
+    pub fn new(
+        split: &Split,
+        modalities: &[ModalitySpec],
+        batch_size: usize,
+        seed: u64,
+        device: Device,
+    ) -> Result<Self> {
+        if split.is_empty() {
+            bail!("no training tuples to draw batches from (an empty split; check data.max_train and the dataset)");
+        }
+        let split = Split {
+            items: split.items.iter().map(|t| t.shallow_clone()).collect(),
+            labels: split.labels.shallow_clone(),
+        };
+        Ok(Self { split, modalities: modalities.to_vec(), batch_size, seed, device, running: None })
+    }
+
+    /// The batch of step `step`.
+    pub fn batch(&mut self, step: usize) -> Result<Batch> {
+        if !matches!(&self.running, Some((_, next)) if *next == step) {
+            let loader =
+                BatchLoader::with_skip(&self.split, &self.modalities, self.batch_size, self.seed, self.device, step)?;
+            self.running = Some((loader, step));
+        }
+        let (loader, next) = self.running.as_mut().expect("set above");
+        *next += 1;
+        loader.next_batch()
     }
 }
 
@@ -99,20 +161,35 @@ mod tests {
     #[test]
     fn loader_yields_converted_batches_in_a_repeatable_order() {
         let ds = synthetic::squares(64, 16, 2, 1);
-        let mut a = BatchLoader::new(&ds.train, &ds.modalities, 16, 3, Device::Cpu);
-        let mut b = BatchLoader::new(&ds.train, &ds.modalities, 16, 3, Device::Cpu);
+        let mut a = BatchLoader::new(&ds.train, &ds.modalities, 16, 3, Device::Cpu).unwrap();
+        let mut b = BatchLoader::new(&ds.train, &ds.modalities, 16, 3, Device::Cpu).unwrap();
         for _ in 0..6 {
-            let (x, y) = (a.next_batch(), b.next_batch());
+            let (x, y) = (a.next_batch().unwrap(), b.next_batch().unwrap());
             assert_eq!(x.items[0].size(), vec![16, 1, 28, 28]);
             assert_eq!(x.items[0].kind(), Kind::Float);
             assert!(x.labels.equal(&y.labels));
         }
         // Skipping 5 batches lands on the 6th batch of a fresh stream.
-        let mut c = BatchLoader::with_skip(&ds.train, &ds.modalities, 16, 3, Device::Cpu, 5);
-        let mut d = BatchLoader::new(&ds.train, &ds.modalities, 16, 3, Device::Cpu);
+        let mut c = BatchLoader::with_skip(&ds.train, &ds.modalities, 16, 3, Device::Cpu, 5).unwrap();
+        let mut d = BatchLoader::new(&ds.train, &ds.modalities, 16, 3, Device::Cpu).unwrap();
         for _ in 0..5 {
-            d.next_batch();
+            d.next_batch().unwrap();
         }
-        assert!(c.next_batch().labels.equal(&d.next_batch().labels));
+        let sixth = d.next_batch().unwrap().labels;
+        assert!(c.next_batch().unwrap().labels.equal(&sixth));
+        // A step loader started at step 5 gives the same batch.
+        let mut e = StepLoader::new(&ds.train, &ds.modalities, 16, 3, Device::Cpu).unwrap();
+        assert!(e.batch(5).unwrap().labels.equal(&sixth));
+    }
+
+    /// An empty split is an error, not a panic on the loader's thread.
+    #[test]
+    fn an_empty_split_is_an_error() {
+        let mut ds = synthetic::squares(8, 4, 2, 1);
+        ds.train.items = ds.train.items.iter().map(|t| t.narrow(0, 0, 0)).collect();
+        ds.train.labels = ds.train.labels.narrow(0, 0, 0);
+        let err = BatchLoader::new(&ds.train, &ds.modalities, 4, 0, Device::Cpu).err().unwrap().to_string();
+        assert!(err.contains("no training tuples"), "{err}");
+        assert!(StepLoader::new(&ds.train, &ds.modalities, 4, 0, Device::Cpu).is_err());
     }
 }

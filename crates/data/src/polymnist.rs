@@ -121,9 +121,20 @@ fn load_split(
     let shape = match shape {
         Some(s) => s,
         None => {
-            let first = &reference.values().next().expect("non-empty").1;
-            let img = image_file::decode(first)?;
-            (3, img.height() as usize, img.width() as usize)
+            // The size most of the first three images share, so that one odd first file is the
+            // one reported rather than every good file after it.
+            let mut sizes = vec![];
+            for (_, path) in reference.values().take(3) {
+                let img = image_file::decode(path)?;
+                sizes.push((img.height() as usize, img.width() as usize));
+            }
+            let (h, w) = sizes
+                .iter()
+                .copied()
+                .rev()
+                .max_by_key(|s| sizes.iter().filter(|t| *t == s).count())
+                .expect("non-empty");
+            (3, h, w)
         }
     };
     let (c, h, w) = shape;

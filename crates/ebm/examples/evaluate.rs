@@ -12,7 +12,6 @@
 use anyhow::{Context, Result};
 use mmlatent_core::family::ModelFamily;
 use mmlatent_core::run::RunDir;
-use mmlatent_ebm::train::STAGE;
 use mmlatent_ebm::{EbmConfig, EbmModel, FAMILY};
 use mmlatent_eval::coherence::joint_coherence;
 use mmlatent_eval::{evaluate, ClassifierOptions, Classifiers, EvalOptions};
@@ -40,8 +39,8 @@ fn main() -> Result<()> {
 
     let mut config: EbmConfig = experiment.model_config()?;
     config.langevin_steps = 0;
-    let mut base_prior = EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, Device::Cpu)?;
-    base_prior.load(&run.checkpoint(STAGE))?;
+    let base_prior = EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, Device::Cpu)?;
+    mmlatent_ebm::train::load_trained(&base_prior, &run)?;
     tch::manual_seed(options.seed as i64);
     let p0 = joint_coherence(&base_prior, &classifiers, options.joint_samples, options.batch_size)?;
     println!("joint coherence with z ~ N(0, I) instead of p_α: {:.2} %", 100.0 * p0);

@@ -19,6 +19,7 @@ pub use config::{EbmConfig, KIND_BASE, KIND_GENERALISED};
 pub use model::EbmModel;
 
 use anyhow::{Context, Result};
+use mmlatent_core::config::Experiment;
 use mmlatent_core::family::{ModelFamily, TrainContext};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
@@ -34,6 +35,13 @@ impl ModelFamily for EbmFamily {
         &[KIND_BASE, KIND_GENERALISED]
     }
 
+    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
+        let config: EbmConfig = experiment.model_config()?;
+        // Builds the networks on the CPU: unsupported modality sizes and kinds fail here.
+        EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, Device::Cpu)?;
+        Ok(())
+    }
+
     fn train(&self, ctx: &TrainContext) -> Result<()> {
         train::train(ctx)
     }
@@ -41,9 +49,9 @@ impl ModelFamily for EbmFamily {
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
         let experiment = run.experiment()?;
         let config: EbmConfig = experiment.model_config()?;
-        let mut model = EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, device)?;
-        let path = run.checkpoint(train::STAGE);
-        model.load(&path).with_context(|| format!("cannot load the EBM model of run {}", run.root().display()))?;
+        let model = EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, device)?;
+        train::load_trained(&model, run)
+            .with_context(|| format!("cannot load the EBM model of run {}", run.root().display()))?;
         Ok(Box::new(model))
     }
 }

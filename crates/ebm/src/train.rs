@@ -9,9 +9,9 @@ use mmlatent_core::family::TrainContext;
 use mmlatent_core::grid::save_image_grid;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
-use mmlatent_core::training::Stage;
+use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::MultimodalModel;
-use mmlatent_data::BatchLoader;
+use mmlatent_data::StepLoader;
 
 /// The name of the (single) training stage and of its checkpoint.
 pub const STAGE: &str = "ebm";
@@ -36,52 +36,27 @@ impl StepMetrics {
     }
 }
 
-/// The two optimisers of a model.
-pub struct Optimisers {
-    pub generator: Adam,
-    pub prior: Adam,
-}
-
-impl Optimisers {
-    pub fn new(model: &EbmModel, generator_lr: f64) -> Result<Self> {
-        let cfg = model.config();
-        Ok(Self {
-            generator: Adam::new(&model.generator_vs, AdamConfig::adam(generator_lr)),
-            prior: Adam::new(&model.prior_vs, AdamConfig::adam(cfg.ebm_lr).betas(cfg.ebm_beta1, 0.999)),
-        })
-    }
-
-    /// Where the state of each optimiser is checkpointed in `run`.
-    fn paths(run: &RunDir) -> [std::path::PathBuf; 2] {
-        [run.optimizer_checkpoint(&format!("{STAGE}_generator")), run.optimizer_checkpoint(&format!("{STAGE}_prior"))]
-    }
-
-    pub fn save(&self, run: &RunDir) -> Result<()> {
-        let [generator, prior] = Self::paths(run);
-        self.generator.save(&generator)?;
-        self.prior.save(&prior)
-    }
-
-    /// Restores both states when they were saved (older runs resume with fresh moments).
-    pub fn restore(&mut self, run: &RunDir) -> Result<()> {
-        let [generator, prior] = Self::paths(run);
-        self.generator.restore_if_present(&generator)?;
-        self.prior.restore_if_present(&prior)?;
-        Ok(())
-    }
-}
-
 /// One training step on a batch: the generator / inference update, then the EBM update.
 /// Fails with a clear message when the energy gap exceeds `max_energy_gap`.
 pub fn train_step(model: &EbmModel, opt: &mut Optimisers, items: &[tch::Tensor]) -> Result<StepMetrics> {
+    train_step_with(model, &mut opt.generator, &mut opt.prior, items)
+}
+
+/// [`train_step`] with the generator's and the prior's optimisers given apart.
+pub fn train_step_with(
+    model: &EbmModel,
+    generator: &mut Adam,
+    prior: &mut Adam,
+    items: &[tch::Tensor],
+) -> Result<StepMetrics> {
     let objective = model.objective(items)?;
-    opt.generator.backward_step(&objective.loss)?;
+    generator.backward_step(&objective.loss)?;
 
     let n = objective.posterior_z.size()[0];
     let prior_z = model.sample_prior(n);
     let ebm = model.prior().loss(&objective.posterior_z, &prior_z);
     // Each backward_step differentiates only with respect to its own optimiser's variables.
-    opt.prior.backward_step(&ebm.loss)?;
+    prior.backward_step(&ebm.loss)?;
     let metrics = StepMetrics {
         loss: objective.loss.double_value(&[]),
         recon: objective.recon,
@@ -103,58 +78,77 @@ pub fn train_step(model: &EbmModel, opt: &mut Optimisers, items: &[tch::Tensor])
     Ok(metrics)
 }
 
-/// Trains (or resumes) the model of `ctx` and writes a grid of joint samples at the end.
+/// The names of the generator's and the prior's weights in the stage's checkpoint sets.
+pub const WEIGHTS: [&str; 2] = ["generator", "prior"];
+
+/// The two optimisers of a model.
+pub struct Optimisers {
+    pub generator: Adam,
+    pub prior: Adam,
+}
+
+impl Optimisers {
+    /// Adam for the generator / inference networks at `generator_lr`, and for the prior at the
+    /// config's `ebm_lr` and `ebm_beta1`.
+    pub fn new(model: &EbmModel, generator_lr: f64) -> Result<Self> {
+        let cfg = model.config();
+        Ok(Self {
+            generator: Adam::new(&model.generator_vs, AdamConfig::adam(generator_lr)),
+            prior: Adam::new(&model.prior_vs, AdamConfig::adam(cfg.ebm_lr).betas(cfg.ebm_beta1, 0.999)),
+        })
+    }
+}
+
+/// Trains (or resumes) the model of `ctx` through core's training loop (both learning rates
+/// follow `train`'s schedule) and writes a grid of joint samples at the end.
 pub fn train(ctx: &TrainContext) -> Result<()> {
     let experiment = ctx.experiment;
     let kind = experiment.model_kind()?;
     let config: EbmConfig = experiment.model_config()?;
-    let mut model = EbmModel::new(kind, &ctx.dataset.modalities, &config, ctx.device)?;
-    let checkpoint = ctx.run.checkpoint(STAGE);
+    let model = EbmModel::new(kind, &ctx.dataset.modalities, &config, ctx.device)?;
     let train_cfg = &experiment.train;
-    let mut stage = Stage::begin(ctx.run, STAGE, train_cfg.steps, train_cfg)?;
-    if stage.is_done() {
-        return Ok(());
-    }
-    if stage.start_step() > 0 {
-        model.load(&checkpoint)?;
-    }
-    let mut opt = Optimisers::new(&model, train_cfg.lr)?;
-    if stage.start_step() > 0 {
-        opt.restore(ctx.run)?;
-    }
-    let mut loader = BatchLoader::with_skip(
+    let mut loader = StepLoader::new(
         &ctx.dataset.train,
         &ctx.dataset.modalities,
         train_cfg.batch_size,
         experiment.seed,
         ctx.device,
-        stage.start_step(),
-    );
-    let save = |model: &EbmModel, opt: &Optimisers| -> Result<()> {
-        model.save(&checkpoint)?;
-        opt.save(ctx.run)
-    };
-    for step in stage.start_step()..train_cfg.steps {
-        let batch = loader.next_batch();
-        let factor = train_cfg.lr_factor(step);
-        opt.generator.set_lr(train_cfg.lr * factor);
-        opt.prior.set_lr(config.ebm_lr * factor);
-        let m = train_step(&model, &mut opt, &batch.items).map_err(|e| {
-            e.context(format!("step {} of {}; the last good checkpoint is {}", step + 1, STAGE, checkpoint.display()))
+    )?;
+    let Optimisers { generator, prior } = Optimisers::new(&model, train_cfg.lr)?;
+    let outcome = Stage::new(ctx.run, STAGE, train_cfg.steps, train_cfg, experiment.seed)
+        .weights(WEIGHTS[0], &model.generator_vs)
+        .weights(WEIGHTS[1], &model.prior_vs)
+        .optimiser("generator", generator)
+        .optimiser("prior", prior)
+        .run(|step, opts| {
+            let batch = loader.batch(step)?;
+            let (generator, prior) = opts.split_at_mut(1);
+            let m = train_step_with(&model, &mut generator[0], &mut prior[0], &batch.items)?;
+            Ok(vec![
+                ("loss", m.loss),
+                ("recon", m.recon),
+                ("cross", m.cross),
+                ("reg", m.reg),
+                ("energy_posterior", m.energy_posterior),
+                ("energy_prior", m.energy_prior),
+                ("energy_gap", m.energy_gap()),
+            ])
         })?;
-        let metrics = [
-            ("loss", m.loss),
-            ("recon", m.recon),
-            ("cross", m.cross),
-            ("reg", m.reg),
-            ("energy_posterior", m.energy_posterior),
-            ("energy_prior", m.energy_prior),
-            ("energy_gap", m.energy_gap()),
-        ];
-        stage.record(step, &metrics, || save(&model, &opt))?;
+    if outcome.trained {
+        write_joint_grid(&model, ctx)?;
     }
-    stage.finish(|| save(&model, &opt))?;
-    write_joint_grid(&model, ctx)
+    Ok(())
+}
+
+/// Loads the trained weights of stage [`STAGE`] of `run` into `model`.
+pub fn load_trained(model: &EbmModel, run: &RunDir) -> Result<()> {
+    training::load_weights(
+        run,
+        STAGE,
+        Which::Latest,
+        &[(WEIGHTS[0], &model.generator_vs), (WEIGHTS[1], &model.prior_vs)],
+    )?;
+    Ok(())
 }
 
 /// `samples/joint.png`: 8 joint samples, one row per image modality.

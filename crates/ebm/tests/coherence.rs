@@ -99,8 +99,8 @@ fn runs_resume_from_their_checkpoint_and_refuse_a_damaged_one() {
     let x = ds.test.head(&ds.modalities, 4, Device::Cpu).items;
     let means = |run: &RunDir, e: &Experiment| {
         let config: EbmConfig = e.model_config().unwrap();
-        let mut model = EbmModel::new(e.model_kind().unwrap(), &ds.modalities, &config, Device::Cpu).unwrap();
-        model.load(&run.checkpoint("ebm")).unwrap();
+        let model = EbmModel::new(e.model_kind().unwrap(), &ds.modalities, &config, Device::Cpu).unwrap();
+        mmlatent_ebm::train::load_trained(&model, run).unwrap();
         model.encode(0, &x[0]).shared.mu
     };
     let a = means(&run, &first);
@@ -118,9 +118,12 @@ fn runs_resume_from_their_checkpoint_and_refuse_a_damaged_one() {
     let (resumed, restarted) = (distance(&a, &b), distance(&a, &c));
     assert!(resumed > 0.0 && resumed < 0.3 * restarted, "resumed {resumed}, restarted {restarted}");
 
-    let path = run.checkpoint("ebm");
-    let bytes = std::fs::read(&path).unwrap();
-    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    // Every set damaged: loading fails naming the files.
+    for (_, set) in mmlatent_core::checkpoint::list_sets(&run.stage_dir("ebm"), "step").unwrap() {
+        let path = set.join("generator.safetensors");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    }
     let err = format!("{:#}", FAMILY.load(&run, &ds, Device::Cpu).err().unwrap());
-    assert!(err.contains("ebm.safetensors"), "{err}");
+    assert!(err.contains("no complete checkpoint of stage ebm"), "{err}");
 }

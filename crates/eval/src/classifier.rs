@@ -6,17 +6,21 @@
 //! with `feature_dim` outputs, a SiLU, and a linear head to `num_classes` logits. The penultimate
 //! activations (after the SiLU) are the features used by [`crate::fid`]'s classifier distance.
 //!
-//! On disk a set of classifiers is a folder with `classifiers.safetensors` (weights, one
+//! Training runs through core's training loop (stage `classifiers`; checkpoints and metrics in
+//! the classifiers' folder, so an interrupted training resumes). On disk a set of classifiers
+//! is a folder with `classifiers.safetensors` (weights, one
 //! variable path per modality `m{index}`) and `classifiers.json` ([`ClassifierInfo`]: dataset,
 //! modalities, sizes and per-modality test accuracy).
 
 use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::checkpoint;
+use mmlatent_core::config::TrainConfig;
 use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::progress::Progress;
+use mmlatent_core::run::RunDir;
+use mmlatent_core::training::Stage;
 use mmlatent_core::{ModalityKind, ModalitySpec, MultimodalDataset};
-use mmlatent_data::BatchLoader;
+use mmlatent_data::StepLoader;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, Module};
@@ -116,6 +120,8 @@ pub struct Classifiers {
 }
 
 const WEIGHTS: &str = "classifiers.safetensors";
+/// The training stage (checkpoints, metrics) of classifiers trained in a folder.
+const STAGE: &str = "classifiers";
 const INFO: &str = "classifiers.json";
 
 /// The default folder of a dataset's classifiers: `runs/classifiers/<dataset name>/`.
@@ -144,10 +150,29 @@ impl Classifiers {
     }
 
     /// Trains one classifier per modality of `dataset` on its training split and measures each
-    /// one's accuracy on the test split.
+    /// one's accuracy on the test split. Checkpoints go to a temporary folder, removed after;
+    /// see [`Classifiers::train_in`] for resumable training.
     pub fn train(dataset: &MultimodalDataset, options: &ClassifierOptions) -> Result<Self> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let scratch = std::env::temp_dir().join(format!("mmlatent-classifiers-{}-{nanos}", std::process::id()));
+        let result = Self::train_checkpointed(&scratch, dataset, options);
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
+    /// [`Classifiers::train`] with its checkpoints, metrics and loss plot in `dir` (a training
+    /// killed half-way resumes there), then saved into `dir` ([`Classifiers::save`]).
+    pub fn train_in(dir: &Path, dataset: &MultimodalDataset, options: &ClassifierOptions) -> Result<Self> {
+        let classifiers = Self::train_checkpointed(dir, dataset, options)?;
+        classifiers.save(dir)?;
+        Ok(classifiers)
+    }
+
+    /// Training through core's loop (stage `classifiers` of the folder `dir`).
+    fn train_checkpointed(dir: &Path, dataset: &MultimodalDataset, options: &ClassifierOptions) -> Result<Self> {
         ensure!(!dataset.train.is_empty(), "dataset {}: no training tuples to train classifiers on", dataset.name);
         ensure!(dataset.num_classes >= 2, "dataset {}: classifiers need at least 2 classes", dataset.name);
+        ensure!(options.steps > 0, "classifiers: at least 1 training step is needed");
         tch::manual_seed(options.seed as i64);
         let info = ClassifierInfo {
             dataset: dataset.name.clone(),
@@ -159,16 +184,58 @@ impl Classifiers {
             test_accuracy: vec![],
         };
         let mut classifiers = Self::build(info, options.device)?;
-        let mut opt = Adam::new(&classifiers.vs, AdamConfig::adamw(options.lr, options.weight_decay));
+        let run = RunDir::scratch(dir)?;
+        let _lock = run.lock()?;
+        // Checkpoints of another recipe (or of another dataset) in this folder are not resumed.
+        let recipe = format!(
+            "{} {:?} steps {} batch {} lr {} width {} features {} dropout {} decay {} shift {} seed {}",
+            dataset.name,
+            dataset.modalities.iter().map(|m| m.describe()).collect::<Vec<_>>(),
+            options.steps,
+            options.batch_size,
+            options.lr,
+            options.width,
+            options.feature_dim,
+            options.dropout,
+            options.weight_decay,
+            options.max_shift,
+            options.seed
+        );
+        let recipe_file = run.stage_dir(STAGE).join("recipe.txt");
+        if std::fs::read_to_string(&recipe_file).ok().as_deref() != Some(recipe.as_str()) {
+            let stage_dir = run.stage_dir(STAGE);
+            if stage_dir.exists() {
+                std::fs::remove_dir_all(&stage_dir)
+                    .with_context(|| format!("cannot remove {}", stage_dir.display()))?;
+            }
+            std::fs::create_dir_all(&stage_dir).with_context(|| format!("cannot create {}", stage_dir.display()))?;
+            std::fs::write(&recipe_file, &recipe).with_context(|| format!("cannot write {}", recipe_file.display()))?;
+        }
+        let train_cfg = TrainConfig {
+            batch_size: options.batch_size,
+            steps: options.steps,
+            lr: options.lr,
+            log_every: 20,
+            checkpoint_every: options.steps.div_ceil(5).max(1),
+            keep_checkpoints: 1,
+            ..TrainConfig::default()
+        };
         let mut loader =
-            BatchLoader::new(&dataset.train, &dataset.modalities, options.batch_size, options.seed, options.device);
-        let mut progress = options.progress.then(|| Progress::new("classifiers", options.steps as u64));
-        for step in 0..options.steps {
-            let batch = loader.next_batch();
+            StepLoader::new(&dataset.train, &dataset.modalities, options.batch_size, options.seed, options.device)?;
+        let c = &classifiers;
+        let mut stage = Stage::new(&run, STAGE, options.steps, &train_cfg, options.seed)
+            .constant_lr()
+            .weights("classifiers", &c.vs)
+            .optimiser("adamw", Adam::new(&c.vs, AdamConfig::adamw(options.lr, options.weight_decay)));
+        if !options.progress {
+            stage = stage.quiet();
+        }
+        stage.run(|step, opts| {
+            let batch = loader.batch(step)?;
             // The modalities' weights are disjoint, so the summed loss trains each independently.
-            let losses: Vec<Tensor> = (0..classifiers.nets.len())
+            let losses: Vec<Tensor> = (0..c.nets.len())
                 .map(|m| {
-                    let x = match (&classifiers.info.modalities[m].kind, options.max_shift) {
+                    let x = match (&c.info.modalities[m].kind, options.max_shift) {
                         (ModalityKind::Image { .. }, s) if s > 0 => {
                             let shift = Tensor::randint_low(-s, s + 1, [2], (Kind::Int64, Device::Cpu));
                             let shift: Vec<i64> = Vec::try_from(&shift)?;
@@ -176,25 +243,15 @@ impl Classifiers {
                         }
                         _ => batch.items[m].shallow_clone(),
                     };
-                    let net = &classifiers.nets[m];
+                    let net = &c.nets[m];
                     let features = net.features.forward(&x).silu().dropout(options.dropout, true);
                     Ok(net.head.forward(&features).cross_entropy_for_logits(&batch.labels))
                 })
                 .collect::<Result<_>>()?;
             let loss = Tensor::stack(&losses, 0).sum(Kind::Float);
-            opt.backward_step(&loss)?;
-            let value = loss.double_value(&[]) / losses.len() as f64;
-            ensure!(value.is_finite(), "classifier training diverged at step {} (loss {value})", step + 1);
-            if let Some(p) = &mut progress {
-                if step % 20 == 0 {
-                    p.set_message(format!("loss {value:.4}"));
-                }
-                p.inc(1);
-            }
-        }
-        if let Some(p) = progress {
-            p.finish();
-        }
+            opts[0].backward_step(&loss)?;
+            Ok(vec![("loss", loss.double_value(&[]) / losses.len() as f64)])
+        })?;
         let test = dataset.test.head(&dataset.modalities, dataset.test.len(), Device::Cpu);
         classifiers.info.test_accuracy = (0..classifiers.nets.len())
             .map(|m| classifiers.accuracy(m, &test.items[m], &test.labels))
@@ -225,8 +282,8 @@ impl Classifiers {
             info.test_accuracy.len(),
             info.modalities.len()
         );
-        let mut classifiers = Self::build(info, device)?;
-        checkpoint::load_varstore(&mut classifiers.vs, &dir.join(WEIGHTS))?;
+        let classifiers = Self::build(info, device)?;
+        checkpoint::load_varstore(&classifiers.vs, &dir.join(WEIGHTS))?;
         Ok(classifiers)
     }
 
@@ -246,9 +303,7 @@ impl Classifiers {
         if let Some(c) = Self::load_if_present(dir, dataset, options.device)? {
             return Ok((c, false));
         }
-        let c = Self::train(dataset, options)?;
-        c.save(dir)?;
-        Ok((c, true))
+        Ok((Self::train_in(dir, dataset, options)?, true))
     }
 
     /// Errors unless these classifiers were trained for `dataset`'s modalities and classes.

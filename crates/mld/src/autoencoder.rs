@@ -3,16 +3,15 @@
 
 use crate::config::AeConfig;
 use anyhow::{Context, Result};
-use mmlatent_core::checkpoint;
 use mmlatent_core::config::TrainConfig;
 use mmlatent_core::dataset::{to_data_space, Split};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
-use mmlatent_core::training::Stage;
+use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::ModalitySpec;
-use mmlatent_data::BatchLoader;
+use mmlatent_data::StepLoader;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
@@ -84,13 +83,18 @@ impl Autoencoder {
 
     /// Loads the trained weights of this autoencoder from a run.
     pub fn load(&mut self, run: &RunDir) -> Result<()> {
-        checkpoint::load_varstore(&mut self.vs, &run.checkpoint(&Self::stage_name(&self.spec)))
-            .with_context(|| format!("autoencoder of modality {}", self.spec.name))
+        training::load_weights(run, &Self::stage_name(&self.spec), Which::Latest, &[(WEIGHTS, &self.vs)])
+            .with_context(|| format!("autoencoder of modality {}", self.spec.name))?;
+        Ok(())
     }
 }
 
-/// Trains (or resumes, or skips when done) the autoencoder of modality `m` on `split`, as stage
-/// `ae_<modality>`. Leaves the trained weights in `ae`.
+/// The name of the autoencoder's weights in its checkpoint sets.
+pub const WEIGHTS: &str = "autoencoder";
+
+/// Trains (or resumes, or loads when done) the autoencoder of modality `m` on `split`, as stage
+/// `ae_<modality>` through core's training loop (constant learning rate `cfg.lr`). Leaves the
+/// trained weights in `ae`.
 pub fn train_autoencoder(
     ae: &mut Autoencoder,
     m: usize,
@@ -101,40 +105,25 @@ pub fn train_autoencoder(
     seed: u64,
 ) -> Result<()> {
     let name = Autoencoder::stage_name(&ae.spec);
-    let path = run.checkpoint(&name);
-    let stage = Stage::begin(run, &name, cfg.steps, train_cfg)?;
-    if stage.is_done() {
-        return ae.load(run);
-    }
-    let mut stage = stage;
-    if stage.start_step() > 0 {
-        ae.load(run)?;
-    }
     // Only this modality's items go through the loader.
     let single = Split { items: vec![split.items[m].shallow_clone()], labels: split.labels.shallow_clone() };
-    let spec = std::slice::from_ref(&ae.spec);
-    let mut loader = BatchLoader::with_skip(
+    let ae = &*ae;
+    let mut loader = StepLoader::new(
         &single,
-        spec,
+        std::slice::from_ref(&ae.spec),
         cfg.batch_size,
         seed ^ (m as u64 + 1),
         ae.vs.device(),
-        stage.start_step(),
-    );
-    let mut opt = Adam::new(&ae.vs, AdamConfig::adam(cfg.lr));
-    let opt_path = run.optimizer_checkpoint(&name);
-    if stage.start_step() > 0 {
-        opt.restore_if_present(&opt_path)?;
-    }
-    let save = |opt: &Adam| -> Result<()> {
-        checkpoint::save_varstore(&ae.vs, &path)?;
-        opt.save(&opt_path)
-    };
-    for step in stage.start_step()..cfg.steps {
-        let batch = loader.next_batch();
-        let loss = ae.loss(&batch.items[0]);
-        opt.backward_step(&loss)?;
-        stage.record(step, &[("nll", loss.double_value(&[]))], || save(&opt))?;
-    }
-    stage.finish(|| save(&opt))
+    )?;
+    Stage::new(run, &name, cfg.steps, train_cfg, seed)
+        .constant_lr()
+        .weights(WEIGHTS, &ae.vs)
+        .optimiser("adam", Adam::new(&ae.vs, AdamConfig::adam(cfg.lr)))
+        .run(|step, opts| {
+            let batch = loader.batch(step)?;
+            let loss = ae.loss(&batch.items[0]);
+            opts[0].backward_step(&loss)?;
+            Ok(vec![("nll", loss.double_value(&[]))])
+        })?;
+    Ok(())
 }

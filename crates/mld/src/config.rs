@@ -257,6 +257,7 @@ impl MldConfig {
         let a = &self.autoencoder;
         ensure!(a.latent_dim > 0 && a.width > 0, "[model.autoencoder] latent_dim and width must be positive");
         ensure!(a.batch_size > 0 && a.lr > 0.0, "[model.autoencoder] batch_size and lr must be positive");
+        ensure!(a.steps > 0, "[model.autoencoder] steps must be at least 1, got 0");
         let s = &self.score;
         let width = s.width_for(self.latent_sizes(modalities).iter().sum());
         ensure!(width > 0 && s.time_dim > 0 && s.groups > 0, "[model.score] width, time_dim, groups must be positive");

@@ -1,6 +1,7 @@
 //! mmlatent-mld: Multi-modal Latent Diffusion (Bounoua, Franzese & Michiardi), SPEC §2.1.
 //!
-//! Two stages, each a resumable [`mmlatent_core::training::Stage`]:
+//! Two stages, each run by core's training loop [`mmlatent_core::training::Stage`] (resumable,
+//! checkpoint sets under `checkpoints/<stage>/`):
 //! 1. [`autoencoder`]: one deterministic autoencoder per modality (stage `ae_<modality>`),
 //!    trained alone with the modality's likelihood;
 //! 2. [`train`]: the training latents are encoded once, standardised per dimension
@@ -22,8 +23,9 @@ pub mod score_net;
 pub mod sde;
 pub mod train;
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use config::MldConfig;
+use mmlatent_core::config::Experiment;
 use mmlatent_core::family::{ModelFamily, TrainContext};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
@@ -42,6 +44,21 @@ const ENCODE_BATCH: i64 = 512;
 impl ModelFamily for MldFamily {
     fn kinds(&self) -> &'static [&'static str] {
         &["mld"]
+    }
+
+    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
+        let cfg: MldConfig = experiment.model_config()?;
+        cfg.validate(&dataset.modalities)?;
+        ensure!(
+            cfg.autoencoder.batch_size <= dataset.train.len(),
+            "[model.autoencoder] batch_size = {} is larger than the {} training tuples of dataset {}",
+            cfg.autoencoder.batch_size,
+            dataset.train.len(),
+            dataset.name
+        );
+        // Builds the (small) autoencoders on the CPU: unsupported modality sizes fail here.
+        build_autoencoders(&cfg, &dataset.modalities, Device::Cpu)?;
+        Ok(())
     }
 
     fn train(&self, ctx: &TrainContext) -> Result<()> {

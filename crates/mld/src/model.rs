@@ -10,12 +10,13 @@ use anyhow::{ensure, Result};
 use mmlatent_core::checkpoint;
 use mmlatent_core::model::{check_given, LatentView};
 use mmlatent_core::run::RunDir;
+use mmlatent_core::training::{self, Which};
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use tch::{nn, Device, Kind, Tensor};
 
 /// Checkpoint name of the latent statistics (mean and std per dimension).
 pub const STATS: &str = "latent_stats";
-/// Checkpoint name of the score network's training weights (for resuming).
+/// The score network's stage, and the name of its training weights in the stage's sets.
 pub const SCORE: &str = "score";
 /// Checkpoint name of the EMA weights used for sampling.
 pub const SCORE_EMA: &str = "score_ema";
@@ -104,9 +105,9 @@ impl MldModel {
         }
         let layout = Layout::new(cfg.latent_sizes(modalities));
         let standardizer = Standardizer::load(run, layout.total(), device)?;
-        let mut score_vs = nn::VarStore::new(device);
+        let score_vs = nn::VarStore::new(device);
         let net = build_score_net(&score_vs, &layout, cfg);
-        checkpoint::load_varstore(&mut score_vs, &run.checkpoint(SCORE_EMA))?;
+        training::load_weights(run, SCORE, Which::Latest, &[(SCORE_EMA, &score_vs)])?;
         Ok(Self {
             modalities: modalities.to_vec(),
             autoencoders,

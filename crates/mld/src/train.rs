@@ -164,8 +164,19 @@ impl Ema {
     }
 }
 
+/// The names of the score stage's weights in its checkpoint sets (training weights and EMA).
+pub const WEIGHTS: [&str; 2] = [crate::model::SCORE, crate::model::SCORE_EMA];
+
 /// Trains (or resumes, or skips when done) the score network on standardised latents `[N, D]`
-/// as stage `score`; checkpoints hold the training weights (`score`) and the EMA (`score_ema`).
+/// as stage `score` through core's training loop; its checkpoint sets hold the training weights
+/// (`score`), the EMA (`score_ema`) and the Adam moments. The learning rate follows `train_cfg`'s
+/// schedule.
+///
+/// A held-out loss plugs in with one call before `.run(...)`:
+/// `.validation(|| { let _g = tch::no_grad_guard(); Ok(held_out_score_loss(...)) })` — measured
+/// every `train.validate_every` steps (default: at each checkpoint) with a reseeded generator,
+/// logged as `val_loss`, its best weights kept as `checkpoints/score/best-<N>/` and loaded with
+/// `training::load_weights(run, SCORE, Which::Best, ...)`.
 pub fn train_score(
     run: &mmlatent_core::run::RunDir,
     latents: &Tensor,
@@ -174,60 +185,50 @@ pub fn train_score(
     train_cfg: &mmlatent_core::config::TrainConfig,
     seed: u64,
 ) -> anyhow::Result<()> {
-    use crate::model::{build_score_net, SCORE, SCORE_EMA};
-    use mmlatent_core::checkpoint::{load_varstore, save_varstore};
+    use crate::model::{build_score_net, SCORE};
     use mmlatent_core::optim::{Adam, AdamConfig};
+    use mmlatent_core::training::Stage;
     use tch::nn;
 
-    let mut stage = mmlatent_core::training::Stage::begin(run, SCORE, train_cfg.steps, train_cfg)?;
-    if stage.is_done() {
-        return Ok(());
-    }
     let device = latents.device();
-    let mut vs = nn::VarStore::new(device);
+    // The networks' initial weights come from a generator seeded for this stage, so that they
+    // do not depend on what ran before it in this process (a run resumed between the stages).
+    mmlatent_core::training::seed_step(seed, SCORE, usize::MAX, 2);
+    let vs = nn::VarStore::new(device);
     let net = build_score_net(&vs, layout, cfg);
-    let mut ema_vs = nn::VarStore::new(device);
+    let ema_vs = nn::VarStore::new(device);
     let _shadow = build_score_net(&ema_vs, layout, cfg);
     let mut ema = Ema::new(&vs, &ema_vs, cfg.score.ema)?;
-    if stage.start_step() > 0 {
-        load_varstore(&mut vs, &run.checkpoint(SCORE))?;
-        load_varstore(&mut ema_vs, &run.checkpoint(SCORE_EMA))?;
-    } else {
-        ema.copy_live();
-    }
-    let mut opt = Adam::new(&vs, AdamConfig::adam(train_cfg.lr));
-    let opt_path = run.optimizer_checkpoint(SCORE);
-    if stage.start_step() > 0 {
-        opt.restore_if_present(&opt_path)?;
-    }
-    let save = |vs: &nn::VarStore, ema_vs: &nn::VarStore, opt: &Adam| -> anyhow::Result<()> {
-        save_varstore(vs, &run.checkpoint(SCORE))?;
-        save_varstore(ema_vs, &run.checkpoint(SCORE_EMA))?;
-        opt.save(&opt_path)
-    };
+    ema.copy_live();
     let sde = VpSde::new(cfg.score.beta_min, cfg.score.beta_max);
     let n = latents.size()[0] as usize;
+    anyhow::ensure!(n > 0, "no training latents for the score network (an empty training split)");
     let batch = train_cfg.batch_size.min(n).max(1);
     let per_epoch = (n / batch).max(1);
     let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
     let t_eps = cfg.score.t_eps;
-    let mut perm = None;
-    for step in stage.start_step()..train_cfg.steps {
-        let (epoch, position) = (step / per_epoch, step % per_epoch);
-        if position == 0 || perm.is_none() {
-            perm = Some(mmlatent_data::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device));
-        }
-        let idx = perm.as_ref().expect("set above").narrow(0, (position * batch) as i64, batch as i64);
-        let x0 = latents.index_select(0, &idx);
-        let b = batch as i64;
-        let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;
-        let z = x0.randn_like();
-        let given = draw_condition(layout.num_modalities(), cfg.score.d);
-        let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
-        opt.set_lr(train_cfg.lr_at(step));
-        opt.backward_step(&loss)?;
-        ema.update();
-        stage.record(step, &[("loss", loss.double_value(&[]))], || save(&vs, &ema_vs, &opt))?;
-    }
-    stage.finish(|| save(&vs, &ema_vs, &opt))
+    // The permutation of the current epoch, by epoch number.
+    let mut perm: Option<(usize, Tensor)> = None;
+    Stage::new(run, SCORE, train_cfg.steps, train_cfg, seed)
+        .weights(WEIGHTS[0], &vs)
+        .weights(WEIGHTS[1], &ema_vs)
+        .optimiser("adam", Adam::new(&vs, AdamConfig::adam(train_cfg.lr)))
+        .run(|step, opts| {
+            let (epoch, position) = (step / per_epoch, step % per_epoch);
+            if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                let p = mmlatent_data::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
+                perm = Some((epoch, p));
+            }
+            let idx = perm.as_ref().expect("set above").1.narrow(0, (position * batch) as i64, batch as i64);
+            let x0 = latents.index_select(0, &idx);
+            let b = batch as i64;
+            let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;
+            let z = x0.randn_like();
+            let given = draw_condition(layout.num_modalities(), cfg.score.d);
+            let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
+            opts[0].backward_step(&loss)?;
+            ema.update();
+            Ok(vec![("loss", loss.double_value(&[]))])
+        })?;
+    Ok(())
 }

@@ -246,7 +246,9 @@ fn five_modality_end_to_end_run_is_coherent() {
     assert!(run.root().join("plots/score.png").exists() && run.root().join("plots/ae_m0.png").exists());
     // Each stage keeps its optimiser state beside its weights, for resumption.
     for stage in ["ae_m0", "ae_m4", "score"] {
-        assert!(run.optimizer_checkpoint(stage).exists(), "no optimiser state for {stage}");
+        let sets = mmlatent_core::checkpoint::list_sets(&run.stage_dir(stage), "step").unwrap();
+        let (_, newest) = sets.last().expect("a checkpoint set");
+        assert!(newest.join("adam.adam.safetensors").exists(), "no optimiser state for {stage}");
     }
     // The score loss fell.
     let losses: Vec<f64> = run.read_metrics("score").unwrap().iter().filter_map(|r| r["loss"].as_f64()).collect();

@@ -20,6 +20,7 @@ pub mod models;
 
 use anyhow::Result;
 use config::{VaeConfig, VaeKind};
+use mmlatent_core::config::Experiment;
 use mmlatent_core::family::{ModelFamily, TrainContext};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
@@ -33,6 +34,14 @@ pub static FAMILY: VaeFamily = VaeFamily;
 impl ModelFamily for VaeFamily {
     fn kinds(&self) -> &'static [&'static str] {
         &VaeKind::NAMES
+    }
+
+    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
+        let kind = VaeKind::parse(experiment.model_kind()?)?;
+        let config = VaeConfig::from_experiment(experiment, kind)?;
+        // Builds the networks on the CPU: unsupported modality sizes and kinds fail here.
+        VaeModel::new(kind, config, &dataset.modalities, Device::Cpu)?;
+        Ok(())
     }
 
     fn train(&self, ctx: &TrainContext) -> Result<()> {

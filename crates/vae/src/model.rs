@@ -1,19 +1,19 @@
 //! A multimodal VAE as a trainable, loadable [`MultimodalModel`]: the frame and objective of
-//! one kind in a VarStore, the training loop (through core's [`Stage`]) and generation.
+//! one kind in a VarStore, its training (a step and a held-out loss for core's [`Stage`] loop),
+//! loading and generation.
 
 use crate::config::{VaeConfig, VaeKind};
 use crate::estimator::dreg_backward;
 use crate::frame::Frame;
 use crate::models::{build, Loss, Objective};
 use anyhow::{Context, Result};
-use mmlatent_core::checkpoint;
 use mmlatent_core::config::TrainConfig;
 use mmlatent_core::model::check_given;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
-use mmlatent_core::training::Stage;
+use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
-use mmlatent_data::BatchLoader;
+use mmlatent_data::StepLoader;
 use tch::nn;
 use tch::{Device, Tensor};
 
@@ -55,36 +55,29 @@ impl VaeModel {
         Ok(metrics)
     }
 
-    /// Trains (or resumes) stage [`STAGE`] of `run` on `dataset` for `train.steps` steps.
+    /// Trains (or resumes, or loads when done) stage [`STAGE`] of `run` on `dataset` for
+    /// `train.steps` steps through core's training loop. The held-out loss is the objective on
+    /// the first [`VALIDATION_TUPLES`] test tuples (logged as `val_loss`, best set kept).
     pub fn fit(&mut self, run: &RunDir, dataset: &MultimodalDataset, train: &TrainConfig, seed: u64) -> Result<()> {
-        let path = run.checkpoint(STAGE);
-        let mut stage = Stage::begin(run, STAGE, train.steps, train)?;
-        if stage.is_done() {
-            return checkpoint::load_varstore(&mut self.vs, &path);
-        }
-        if stage.start_step() > 0 {
-            checkpoint::load_varstore(&mut self.vs, &path)?;
-        }
-        let mut opt = Adam::new(&self.vs, AdamConfig::adam(train.lr));
-        let opt_path = run.optimizer_checkpoint(STAGE);
-        if stage.start_step() > 0 {
-            opt.restore_if_present(&opt_path)?;
-        }
         let device = self.vs.device();
-        let start = stage.start_step();
-        let mut loader =
-            BatchLoader::with_skip(&dataset.train, &dataset.modalities, train.batch_size, seed, device, start);
-        let save = |vs: &nn::VarStore, opt: &Adam| -> Result<()> {
-            checkpoint::save_varstore(vs, &path)?;
-            opt.save(&opt_path)
-        };
-        for step in start..train.steps {
-            let batch = loader.next_batch();
-            opt.set_lr(train.lr_at(step));
-            let metrics = self.train_step(&mut opt, &batch.items, step)?;
-            stage.record(step, &metrics, || save(&self.vs, &opt))?;
+        let mut loader = StepLoader::new(&dataset.train, &dataset.modalities, train.batch_size, seed, device)?;
+        let held_out =
+            (!dataset.test.is_empty()).then(|| dataset.test.head(&dataset.modalities, VALIDATION_TUPLES, device));
+        let this = &*self;
+        let mut stage = Stage::new(run, STAGE, train.steps, train, seed)
+            .weights(WEIGHTS, &this.vs)
+            .optimiser("adam", Adam::new(&this.vs, AdamConfig::adam(train.lr)));
+        if let Some(held_out) = &held_out {
+            stage = stage.validation(move || {
+                let _guard = tch::no_grad_guard();
+                Ok(this.loss(&held_out.items, train.steps)?.loss.double_value(&[]))
+            });
         }
-        stage.finish(|| save(&self.vs, &opt))
+        stage.run(|step, opts| {
+            let batch = loader.batch(step)?;
+            this.train_step(&mut opts[0], &batch.items, step)
+        })?;
+        Ok(())
     }
 
     /// The trained model of `run` (its config and the dataset's modalities fix the architecture).
@@ -92,12 +85,18 @@ impl VaeModel {
         let experiment = run.experiment()?;
         let kind = VaeKind::parse(experiment.model_kind()?)?;
         let config = VaeConfig::from_experiment(&experiment, kind)?;
-        let mut model = Self::new(kind, config, &dataset.modalities, device)?;
-        checkpoint::load_varstore(&mut model.vs, &run.checkpoint(STAGE))
+        let model = Self::new(kind, config, &dataset.modalities, device)?;
+        training::load_weights(run, STAGE, Which::Latest, &[(WEIGHTS, &model.vs)])
             .with_context(|| format!("cannot load the {} model of run {}", kind.name(), run.root().display()))?;
         Ok(model)
     }
 }
+
+/// The name of the model's weights in the stage's checkpoint sets.
+pub const WEIGHTS: &str = "vae";
+
+/// Test tuples the held-out loss is measured on.
+pub const VALIDATION_TUPLES: usize = 256;
 
 impl MultimodalModel for VaeModel {
     fn name(&self) -> &str {

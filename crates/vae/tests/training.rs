@@ -51,11 +51,14 @@ fn train_for(kind: &str, extra: &str, steps: usize) {
     let run = RunDir::create(dir.path(), &experiment, false).unwrap();
     FAMILY.train(&TrainContext { experiment: &experiment, run: &run, dataset: &ds, device: Device::Cpu }).unwrap();
 
-    let losses: Vec<f64> = run.read_metrics("vae").unwrap().iter().map(|r| r["loss"].as_f64().unwrap()).collect();
+    let losses: Vec<f64> = run.read_metrics("vae").unwrap().iter().filter_map(|r| r.get("loss")?.as_f64()).collect();
     assert_eq!(losses.len(), steps / 20);
     let (first, last) = (losses[0], *losses.last().unwrap());
     assert!(last < first - 0.1 * first.abs().max(1.0), "{kind}: loss {first} → {last} ({losses:?})");
 
+    // The held-out loss is logged and its best weights kept as a checkpoint set.
+    assert!(run.read_metrics("vae").unwrap().iter().any(|r| r.get("val_loss").is_some_and(|v| v.is_f64())));
+    assert_eq!(mmlatent_core::checkpoint::list_sets(&run.stage_dir("vae"), "best").unwrap().len(), 1);
     let model = FAMILY.load(&run, &ds, Device::Cpu).unwrap();
     assert_eq!(model.name(), kind);
     let test = ds.test.head(&ds.modalities, 200, Device::Cpu);

@@ -46,6 +46,13 @@ pub struct ClassifierArgs {
 }
 
 impl ClassifierArgs {
+    /// Errors for settings no training can use.
+    pub fn check(&self) -> Result<()> {
+        super::common::check_count("--classifier-steps", self.classifier_steps as i64, i64::MAX)?;
+        super::common::check_count("--classifier-batch", self.classifier_batch as i64, i64::MAX)?;
+        super::common::check_count("--classifier-width", self.classifier_width, 4096)
+    }
+
     pub fn options(&self, device: tch::Device) -> ClassifierOptions {
         ClassifierOptions {
             steps: self.classifier_steps,
@@ -66,6 +73,7 @@ pub fn run(command: ClassifierCommand) -> Result<()> {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
+    args.options.check()?;
     let config = DataConfig { path: args.data.clone(), format: args.format.clone(), max_train: None, max_test: None };
     let dataset = mmlatent_data::open(&config)?;
     let device = parse_device(&args.device)?;
@@ -79,8 +87,7 @@ fn train(args: TrainArgs) -> Result<()> {
         dataset.test.len(),
         out.display()
     );
-    let classifiers = Classifiers::train(&dataset, &args.options.options(device))?;
-    classifiers.save(&out)?;
+    let classifiers = Classifiers::train_in(&out, &dataset, &args.options.options(device))?;
     for (spec, acc) in dataset.modalities.iter().zip(classifiers.test_accuracy()) {
         println!("{:<12} {:<32} test accuracy {:.2}%", spec.name, spec.describe(), 100.0 * acc);
     }

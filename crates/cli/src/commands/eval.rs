@@ -4,7 +4,7 @@
 //! report.txt, sample grids).
 
 use super::classifier::ClassifierArgs;
-use super::common::{open_run, OpenedRun};
+use super::common::{check_count, check_output_file, open_run, OpenedRun};
 use anyhow::{Context, Result};
 use mmlatent_eval::classifier::{default_dir, ClassifierOptions, Classifiers};
 use mmlatent_eval::{evaluate, EvalOptions, Report};
@@ -48,6 +48,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Arguments first: an evaluation takes minutes, and should not fail at its end.
+    check_count("--samples", args.samples as i64, i64::MAX)?;
+    check_count("--fid-samples", args.fid_samples as i64, i64::MAX)?;
+    check_count("--batch", args.batch, 1 << 20)?;
+    args.classifier.check()?;
+    for (flag, path, ext) in [("--json", &args.json, "json"), ("--csv", &args.csv, "csv")] {
+        if let Some(path) = path {
+            check_output_file(flag, path, ext)?;
+        }
+    }
+    if let Some(weights) = &args.fid_weights {
+        if !weights.is_file() {
+            anyhow::bail!("--fid-weights {}: file not found", weights.display());
+        }
+    }
     let opened = open_run(&args.run, args.device.as_deref())?;
     let options = EvalOptions {
         joint_samples: args.samples as i64,
@@ -100,8 +115,7 @@ pub fn find_or_train_classifiers(
             options.steps
         );
     }
-    let trained = Classifiers::train(dataset, options)?;
-    trained.save(&dir)?;
+    let trained = Classifiers::train_in(&dir, dataset, options)?;
     eprintln!("saved the classifiers to {}", dir.display());
     Ok(trained)
 }

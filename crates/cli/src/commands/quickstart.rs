@@ -7,7 +7,7 @@
 use super::classifier::ClassifierArgs;
 use super::common::open_run;
 use super::eval::evaluate_run;
-use super::train::train_experiment;
+use super::train::{prepare, train_prepared};
 use anyhow::Result;
 use mmlatent_core::config::Experiment;
 use mmlatent_core::grid::save_image_grid;
@@ -38,18 +38,30 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    super::common::check_count("--samples", args.samples as i64, i64::MAX)?;
+    args.classifier.check()?;
     let mut experiment = Experiment::parse(DEFAULT_MLD, &args.overrides)?;
     if let Some(d) = &args.device {
         experiment.device = d.clone();
     }
-    let resuming = args.out.join("config.toml").exists();
-    let run = RunDir::create(&args.out, &experiment, true)?;
-    let experiment = if resuming { run.experiment()? } else { experiment };
+    // A run folder from an earlier quickstart is continued with its stored experiment; a new
+    // one is created only once everything is checked.
+    let existing = if args.out.join("config.toml").exists() { Some(RunDir::open(&args.out)?) } else { None };
+    let experiment = match &existing {
+        Some(run) => run.experiment()?,
+        None => experiment,
+    };
+    let prepared = prepare(&experiment, args.device.as_deref())?;
+    let run = match existing {
+        Some(run) => run,
+        None => RunDir::create(&args.out, &experiment, false)?,
+    };
+    let lock = run.lock()?;
 
     eprintln!("[1/4] the bundled default dataset");
-    let dataset = mmlatent_data::open(&experiment.data)?;
+    let dataset = &prepared.dataset;
     let tuples = run.file("samples/dataset.png")?;
-    save_image_grid(&tuples, &one_tuple_per_class(&dataset))?;
+    save_image_grid(&tuples, &one_tuple_per_class(dataset))?;
     eprintln!(
         "      {} train / {} test tuples of {} modalities; one tuple per class → {}",
         dataset.train.len(),
@@ -57,10 +69,10 @@ pub fn run(args: Args) -> Result<()> {
         dataset.num_modalities(),
         tuples.display()
     );
-    drop(dataset);
 
     eprintln!("[2/4] training MLD (autoencoders, then the score network)");
-    train_experiment(&experiment, &run, args.device.as_deref())?;
+    train_prepared(&experiment, &run, prepared)?;
+    drop(lock);
 
     eprintln!("[3/4] classifiers and [4/4] evaluation");
     let opened = open_run(run.root(), args.device.as_deref())?;

@@ -1,6 +1,6 @@
 //! `mmlatent sample RUN`: joint samples, or samples of the other modalities given files.
 
-use super::common::open_run;
+use super::common::{check_count, check_output_file, open_run};
 use anyhow::{bail, Context, Result};
 use mmlatent_core::grid::save_image_grid;
 use std::path::PathBuf;
@@ -26,7 +26,18 @@ pub struct Args {
     pub device: Option<String>,
 }
 
+/// The most samples one call draws into one grid.
+pub const MAX_SAMPLES: i64 = 4096;
+
 pub fn run(args: Args) -> Result<()> {
+    // Arguments first: nothing is loaded for a call that cannot succeed.
+    check_output_file("--out", &args.out, "png")?;
+    if let Some(n) = args.joint {
+        check_count("--joint", n, MAX_SAMPLES)?;
+    }
+    if args.given.is_some() {
+        check_count("--per-input", args.per_input, MAX_SAMPLES)?;
+    }
     let opened = open_run(&args.run, args.device.as_deref())?;
     let model = &opened.model;
     let specs = model.modalities().to_vec();
@@ -38,8 +49,14 @@ pub fn run(args: Args) -> Result<()> {
             for part in given.split(',') {
                 let (name, path) = part.split_once('=').with_context(|| format!("`{part}` is not name=PATH"))?;
                 let index = opened.dataset.modality_index(name.trim())?;
+                if inputs[index].is_some() {
+                    bail!("--given names modality {} twice", name.trim());
+                }
                 let item = mmlatent_data::image_file::read_item(&PathBuf::from(path.trim()), &specs[index])?;
                 inputs[index] = Some(item.unsqueeze(0).repeat_interleave_self_int(args.per_input, 0, None));
+            }
+            if inputs.iter().all(Option::is_some) {
+                bail!("--given gives every modality: leave at least one out to generate it");
             }
             model.generate(&inputs, args.per_input)?
         }

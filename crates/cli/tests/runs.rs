@@ -1,0 +1,266 @@
+//! Run folders a researcher can trust, through the built `mmlatent` binary: runs killed at
+//! several points (mid-step, right after a checkpoint, and in the middle of writing one, by the
+//! `MMLATENT_FAULT` switch) and resumed end bit-identical to an uninterrupted run, for MLD (both
+//! stages) and the EBM; bad inputs are clear errors (exit status 1, never a panic) that leave no
+//! run folder behind.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const MLD: &str = r#"
+seed = 5
+[data]
+path = "synthetic"
+max_train = 96
+max_test = 32
+[train]
+batch_size = 16
+steps = 8
+lr = 1e-3
+checkpoint_every = 3
+log_every = 2
+threads = 1
+[model]
+kind = "mld"
+[model.autoencoder]
+latent_dim = 4
+width = 4
+steps = 5
+lr = 1e-3
+batch_size = 16
+[model.score]
+width = 16
+time_dim = 8
+mults = [1]
+groups = 4
+[model.sampler]
+method = "euler"
+steps = 3
+"#;
+
+const EBM: &str = r#"
+seed = 9
+[data]
+path = "synthetic"
+max_train = 96
+max_test = 32
+[train]
+batch_size = 16
+steps = 8
+checkpoint_every = 3
+log_every = 2
+threads = 1
+[model]
+kind = "ebm"
+latent_dim = 4
+width = 4
+energy_hidden = 8
+langevin_steps = 2
+"#;
+
+fn mmlatent(dir: &Path, args: &[&str], fault: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmlatent"));
+    cmd.args(args).current_dir(dir).env_remove("MMLATENT_FAULT");
+    if let Some(f) = fault {
+        cmd.env("MMLATENT_FAULT", f);
+    }
+    cmd.output().expect("the mmlatent binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every file of the run's checkpoints and its metrics log, by path relative to the run.
+fn run_files(run: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(run, &run.join("checkpoints"), &mut files);
+    files.insert("metrics.jsonl".into(), std::fs::read(run.join("metrics.jsonl")).unwrap());
+    files
+}
+
+/// Trains `config` once straight through and once killed at each of `faults` in turn (each
+/// invocation after the first with `--resume`), then checks that both runs hold the same bytes.
+fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exp.toml"), config).unwrap();
+    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "straight"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut resume = false;
+    for fault in faults.iter().map(Some).chain([None]) {
+        let mut args = vec!["train", "exp.toml", "--run", "killed"];
+        if resume {
+            args.push("--resume");
+        }
+        let out = mmlatent(dir.path(), &args, fault.copied());
+        match fault {
+            Some(f) => {
+                assert!(!out.status.success(), "{f}: the fault did not fire\n{}", stderr(&out));
+                assert!(stderr(&out).contains("MMLATENT_FAULT: aborting"), "{f}: {}", stderr(&out));
+            }
+            None => assert!(out.status.success(), "{}", stderr(&out)),
+        }
+        resume = true;
+    }
+    let (a, b) = (run_files(&dir.path().join("straight")), run_files(&dir.path().join("killed")));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, bytes) in &a {
+        assert!(bytes == &b[name], "{name} differs between the straight and the killed run");
+    }
+    // A finished run extended with more steps continues from its final checkpoint.
+    let out =
+        mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "train.steps=10"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("resuming at step 8/10"), "{}", stderr(&out));
+    // Other changes to a resumed run's experiment are refused.
+    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "seed=1"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot change the experiment"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_killed_mld_run_resumes_bit_identically() {
+    killed_runs_resume_bit_identically(
+        MLD,
+        &[
+            "abort_mid_checkpoint:ae_m0:3",
+            "abort_after_step:ae_m1:4",
+            "abort_after_checkpoint:score:3",
+            "abort_mid_checkpoint:score:6",
+            "abort_after_step:score:7",
+        ],
+    );
+}
+
+#[test]
+fn a_killed_ebm_run_resumes_bit_identically() {
+    killed_runs_resume_bit_identically(EBM, &["abort_mid_checkpoint:ebm:6", "abort_after_step:ebm:5"]);
+}
+
+/// A PolyMNIST-format folder of two modalities, 16 train and 2 test tuples of `size`² images.
+fn write_polymnist(dir: &Path, size: usize) {
+    for (split, n) in [("train", 16), ("test", 2)] {
+        for m in 0..2 {
+            let folder = dir.join(split).join(format!("m{m}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            for i in 0..n {
+                let pixels: Vec<u8> = (0..3 * size * size).map(|p| ((p * 7 + i * 13 + m) % 251) as u8).collect();
+                let path = folder.join(format!("{i}.{}.png", i % 2));
+                mmlatent_data::image_file::write_png(&path, &pixels, 3, size, size).unwrap();
+            }
+        }
+    }
+}
+
+/// Asserts that `args` fails with exit status 1 (an error, not a panic) and a message holding
+/// every one of `needles`, and that no run folder `r` was left behind.
+fn refused(dir: &Path, args: &[&str], needles: &[&str]) {
+    let out = mmlatent(dir, args, None);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{args:?}: `{needle}` not in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(!dir.join("r").exists(), "{args:?} left a run folder behind");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("exp.toml"), EBM).unwrap();
+    let train = |set: &str| {
+        vec!["train", "exp.toml", "--run", "r", "--set", set].into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (train("train.steps=0"), vec!["train.steps must be at least 1", "--set"]),
+        (train("train.checkpoint_every=0"), vec!["train.checkpoint_every"]),
+        (train("train.threads=0"), vec!["train.threads"]),
+        (train("data.max_train=0"), vec!["data.max_train"]),
+        (train("train.batch_size=500"), vec!["larger than the 96 training tuples"]),
+        (train("model.widht=3"), vec!["widht"]),
+        (train("data.path=\"nowhere\""), vec!["nowhere"]),
+        (train("train.steps=\"many\""), vec!["--set", "steps"]),
+    ];
+    for (args, needles) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(d, &args, needles);
+    }
+    refused(d, &["train", "exp.toml", "--run", "r", "--device", "cuda:7"], &["cuda:7"]);
+    refused(d, &["train", "exp.toml", "--run", "r", "--resume"], &["--resume", "not a run folder"]);
+
+    // An IDX folder with no training items.
+    let idx = d.join("idx");
+    std::fs::create_dir_all(&idx).unwrap();
+    for (prefix, n) in [("train", 0usize), ("t10k", 4)] {
+        let images = mmlatent_data::idx::IdxArray {
+            dtype: mmlatent_data::idx::IdxType::U8,
+            dims: vec![n, 28, 28],
+            data: vec![0; n * 28 * 28],
+        };
+        let labels =
+            mmlatent_data::idx::IdxArray { dtype: mmlatent_data::idx::IdxType::U8, dims: vec![n], data: vec![1; n] };
+        mmlatent_data::idx::write(&idx.join(format!("{prefix}-images-idx3-ubyte")), &images).unwrap();
+        mmlatent_data::idx::write(&idx.join(format!("{prefix}-labels-idx1-ubyte")), &labels).unwrap();
+    }
+    refused(d, &["train", "exp.toml", "--run", "r", "--set", &format!("data.path=\"{}\"", idx.display())], &["idx"]);
+
+    // A PolyMNIST folder of 20×20 images: no network for that size, found before any folder.
+    let poly = d.join("poly20");
+    write_polymnist(&poly, 20);
+    let set = format!("data.path=\"{}\"", poly.display());
+    refused(d, &["train", "exp.toml", "--run", "r", "--set", &set], &["20×20", "m0"]);
+    // An odd first image is the one blamed, not every good image after it.
+    write_polymnist(&d.join("poly28"), 28);
+    let odd = d.join("poly28/train/m0/0.0.png");
+    mmlatent_data::image_file::write_png(&odd, &[0u8; 3 * 20 * 20], 3, 20, 20).unwrap();
+    let set = format!("data.path=\"{}\"", d.join("poly28").display());
+    refused(d, &["train", "exp.toml", "--run", "r", "--set", &set], &["0.0.png: image is 20×20, expected 28×28"]);
+
+    // A warm-up longer than the run is a warning, not an error; `sample` checks its arguments
+    // before loading anything.
+    let out = mmlatent(d, &["train", "exp.toml", "--run", "ok", "--set", "train.warmup_steps=20"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: train.warmup_steps"), "{}", stderr(&out));
+    // While another process holds the run (here: this test), training into it is refused.
+    let held = mmlatent_core::run::RunDir::open(&d.join("ok")).unwrap().lock().unwrap();
+    let out = mmlatent(d, &["train", "exp.toml", "--run", "ok", "--resume"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("in use by another mmlatent process"), "{}", stderr(&out));
+    drop(held);
+    let png = d.join("m0.png");
+    mmlatent_data::image_file::write_png(&png, &[0u8; 28 * 28], 1, 28, 28).unwrap();
+    let given = format!("m0={}", png.display());
+    for (args, needle) in [
+        (vec!["sample", "ok", "--given", given.as_str(), "--per-input=-3", "--out", "s.png"], "--per-input -3"),
+        (vec!["sample", "ok", "--joint", "100000000", "--out", "s.png"], "--joint 100000000"),
+        (vec!["sample", "ok", "--joint", "4", "--out", "."], "is a folder"),
+    ] {
+        refused(d, &args, &[needle]);
+    }
+    let out = mmlatent(d, &["sample", "ok", "--joint", "4", "--out", "s.png"], None);
+    assert!(out.status.success() && d.join("s.png").exists(), "{}", stderr(&out));
+    // An unfinished run samples from its newest checkpoint, with a warning that says so.
+    let out = mmlatent(d, &["train", "exp.toml", "--run", "half"], Some("abort_after_checkpoint:ebm:3"));
+    assert!(!out.status.success());
+    let out = mmlatent(d, &["sample", "half", "--joint", "2", "--out", "h.png"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not finished (step 3 of 8)"), "{}", stderr(&out));
+    // A colour PNG for a greyscale modality is refused, naming the file.
+    let rgb = d.join("rgb.png");
+    mmlatent_data::image_file::write_png(&rgb, &[0u8; 3 * 28 * 28], 3, 28, 28).unwrap();
+    let given = format!("m0={}", rgb.display());
+    refused(d, &["sample", "ok", "--given", given.as_str(), "--out", "s2.png"], &["rgb.png", "colour"]);
+}
