@@ -41,6 +41,9 @@ pub static FAMILY: MldFamily = MldFamily;
 /// Batch size used to encode the training set for stage 2.
 const ENCODE_BATCH: i64 = 512;
 
+/// Test tuples whose latents measure the score stage's held-out loss.
+const HELD_OUT: usize = 1024;
+
 impl ModelFamily for MldFamily {
     fn kinds(&self) -> &'static [&'static str] {
         &["mld"]
@@ -84,7 +87,29 @@ impl ModelFamily for MldFamily {
         let standardizer = Standardizer::fit(&latents);
         standardizer.save(ctx.run)?;
         let layout = Layout::new(cfg.latent_sizes(modalities));
-        train::train_score(ctx.run, &standardizer.forward(&latents), &layout, &cfg, &ctx.experiment.train, seed)
+        // Held-out latents for the score stage's validation loss: the first test tuples.
+        let test = &ctx.dataset.test;
+        let mut held_out = mmlatent_core::Split {
+            items: test.items.iter().map(Tensor::shallow_clone).collect(),
+            labels: test.labels.shallow_clone(),
+        };
+        held_out.truncate(HELD_OUT);
+        let held_out = (!held_out.is_empty()).then(|| standardizer.forward(&encode_split(&autoencoders, &held_out)));
+        eprintln!(
+            "score network: width {} for {} latent dimensions of {} modalities",
+            cfg.score.width_for(layout.total()),
+            layout.total(),
+            layout.num_modalities()
+        );
+        train::train_score(
+            ctx.run,
+            &standardizer.forward(&latents),
+            held_out.as_ref(),
+            &layout,
+            &cfg,
+            &ctx.experiment.train,
+            seed,
+        )
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {

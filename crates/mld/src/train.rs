@@ -180,6 +180,7 @@ pub const WEIGHTS: [&str; 2] = [crate::model::SCORE, crate::model::SCORE_EMA];
 pub fn train_score(
     run: &mmlatent_core::run::RunDir,
     latents: &Tensor,
+    held_out: Option<&Tensor>,
     layout: &Layout,
     cfg: &crate::config::MldConfig,
     train_cfg: &mmlatent_core::config::TrainConfig,
@@ -197,7 +198,7 @@ pub fn train_score(
     let vs = nn::VarStore::new(device);
     let net = build_score_net(&vs, layout, cfg);
     let ema_vs = nn::VarStore::new(device);
-    let _shadow = build_score_net(&ema_vs, layout, cfg);
+    let shadow = build_score_net(&ema_vs, layout, cfg);
     let mut ema = Ema::new(&vs, &ema_vs, cfg.score.ema)?;
     ema.copy_live();
     let sde = VpSde::new(cfg.score.beta_min, cfg.score.beta_max);
@@ -209,26 +210,31 @@ pub fn train_score(
     let t_eps = cfg.score.t_eps;
     // The permutation of the current epoch, by epoch number.
     let mut perm: Option<(usize, Tensor)> = None;
-    Stage::new(run, SCORE, train_cfg.steps, train_cfg, seed)
+    let mut stage = Stage::new(run, SCORE, train_cfg.steps, train_cfg, seed)
         .weights(WEIGHTS[0], &vs)
         .weights(WEIGHTS[1], &ema_vs)
-        .optimiser("adam", Adam::new(&vs, AdamConfig::adam(train_cfg.lr)))
-        .run(|step, opts| {
-            let (epoch, position) = (step / per_epoch, step % per_epoch);
-            if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                let p = mmlatent_data::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
-                perm = Some((epoch, p));
-            }
-            let idx = perm.as_ref().expect("set above").1.narrow(0, (position * batch) as i64, batch as i64);
-            let x0 = latents.index_select(0, &idx);
-            let b = batch as i64;
-            let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;
-            let z = x0.randn_like();
-            let given = draw_condition(layout.num_modalities(), cfg.score.d);
-            let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
-            opts[0].backward_step(&loss)?;
-            ema.update();
-            Ok(vec![("loss", loss.double_value(&[]))])
-        })?;
+        .optimiser("adam", Adam::new(&vs, AdamConfig::adam(train_cfg.lr)));
+    if let Some(x0) = held_out {
+        // The EMA weights are the ones sampling uses, so they are the ones validated.
+        let ema_den = |x: &Tensor, tau: &Tensor| shadow.forward(x, tau);
+        stage = stage.validation(move || Ok(held_out_loss(&ema_den, &sde, layout, x0, t_eps, seed ^ 0xE7A1)));
+    }
+    stage.run(|step, opts| {
+        let (epoch, position) = (step / per_epoch, step % per_epoch);
+        if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let p = mmlatent_data::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
+            perm = Some((epoch, p));
+        }
+        let idx = perm.as_ref().expect("set above").1.narrow(0, (position * batch) as i64, batch as i64);
+        let x0 = latents.index_select(0, &idx);
+        let b = batch as i64;
+        let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;
+        let z = x0.randn_like();
+        let given = draw_condition(layout.num_modalities(), cfg.score.d);
+        let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
+        opts[0].backward_step(&loss)?;
+        ema.update();
+        Ok(vec![("loss", loss.double_value(&[]))])
+    })?;
     Ok(())
 }
