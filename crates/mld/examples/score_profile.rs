@@ -37,7 +37,7 @@ fn main() -> Result<()> {
     println!("{:<14} {:>10}", "joint at t", "loss");
     for tt in [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0] {
         let fixed = t.full_like(tt);
-        let loss = evaluation_loss(&den, &model.sde, &model.layout, &x0, &fixed, &z, &vec![false; m], 512);
+        let loss = evaluation_loss(&den, &model.sde, &model.layout, &x0, (&fixed, &z), &vec![false; m], 512);
         println!("{:<14} {loss:>10.4}", format!("t = {tt}"));
     }
     println!("{:<14} {:>10}", "given k", "loss");
@@ -46,9 +46,11 @@ fn main() -> Result<()> {
             .filter(|code| code.count_ones() as usize == k)
             .map(|code| (0..m).map(|i| code >> i & 1 == 1).collect())
             .collect();
-        let mean =
-            subsets.iter().map(|g| evaluation_loss(&den, &model.sde, &model.layout, &x0, &t, &z, g, 512)).sum::<f64>()
-                / subsets.len() as f64;
+        let mean = subsets
+            .iter()
+            .map(|g| evaluation_loss(&den, &model.sde, &model.layout, &x0, (&t, &z), g, 512))
+            .sum::<f64>()
+            / subsets.len() as f64;
         println!("{:<14} {mean:>10.4}", format!("given {k}"));
     }
     Ok(())

@@ -46,8 +46,7 @@ pub fn evaluation_loss(
     sde: &VpSde,
     layout: &Layout,
     x0: &Tensor,
-    t: &Tensor,
-    z: &Tensor,
+    (t, z): (&Tensor, &Tensor),
     given: &[bool],
     batch: i64,
 ) -> f64 {
@@ -73,12 +72,12 @@ pub fn held_out_loss(den: &dyn Denoiser, sde: &VpSde, layout: &Layout, x0: &Tens
     if m > 1 {
         subsets.extend((0..m).map(|k| (0..m).map(|i| i == k).collect()));
     }
-    let joint = evaluation_loss(den, sde, layout, x0, &t, &z, &subsets[0], 512);
+    let joint = evaluation_loss(den, sde, layout, x0, (&t, &z), &subsets[0], 512);
     if m == 1 {
         return joint;
     }
     let given_one: f64 =
-        subsets[1..].iter().map(|g| evaluation_loss(den, sde, layout, x0, &t, &z, g, 512)).sum::<f64>() / m as f64;
+        subsets[1..].iter().map(|g| evaluation_loss(den, sde, layout, x0, (&t, &z), g, 512)).sum::<f64>() / m as f64;
     0.5 * (joint + given_one)
 }
 
