@@ -160,6 +160,14 @@ impl MldModel {
         }
     }
 
+    /// The raw latents of one data-space batch per modality (`what` names the caller in errors).
+    fn encode_each(&self, what: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let count = self.autoencoders.len();
+        ensure!(inputs.len() == count, "{what}: {} inputs for {count} modalities", inputs.len());
+        let _guard = tch::no_grad_guard();
+        Ok(self.autoencoders.iter().enumerate().map(|(m, ae)| ae.encode(&self.model_input(m, &inputs[m]))).collect())
+    }
+
     fn generate_chunk(&self, given: &[Option<Tensor>], n: i64) -> Vec<Tensor> {
         let parts: Vec<Tensor> = given
             .iter()
@@ -198,32 +206,14 @@ impl LatentView for MldModel {
     }
 
     fn encode(&self, inputs: &[Tensor]) -> Result<Tensor> {
-        ensure!(
-            inputs.len() == self.autoencoders.len(),
-            "encode: {} inputs for {} modalities",
-            inputs.len(),
-            self.autoencoders.len()
-        );
-        let _guard = tch::no_grad_guard();
-        let parts: Vec<Tensor> =
-            self.autoencoders.iter().enumerate().map(|(m, ae)| ae.encode(&self.model_input(m, &inputs[m]))).collect();
+        let parts = self.encode_each("encode", inputs)?;
         Ok(self.standardizer.forward(&Tensor::cat(&parts, 1)))
     }
 
     fn reconstruct(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        ensure!(
-            inputs.len() == self.autoencoders.len(),
-            "reconstruct: {} inputs for {} modalities",
-            inputs.len(),
-            self.autoencoders.len()
-        );
+        let latents = self.encode_each("reconstruct", inputs)?;
         let _guard = tch::no_grad_guard();
-        Ok(self
-            .autoencoders
-            .iter()
-            .enumerate()
-            .map(|(m, ae)| ae.decode(&ae.encode(&self.model_input(m, &inputs[m]))))
-            .collect())
+        Ok(self.autoencoders.iter().zip(&latents).map(|(ae, z)| ae.decode(z)).collect())
     }
 
     fn sample_joint_latents(&self, n: i64) -> Result<Tensor> {

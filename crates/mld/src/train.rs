@@ -84,35 +84,10 @@ pub fn held_out_loss(den: &dyn Denoiser, sde: &VpSde, layout: &Layout, x0: &Tens
 /// Times uniform on [t_ε, 1] and standard normal noise for `n` items of `d` dimensions, drawn
 /// from a throw-away generator seeded by `seed` (libtorch's global generator is left as it was).
 pub fn fixed_draws(n: i64, d: i64, t_eps: f64, seed: u64, device: tch::Device) -> (Tensor, Tensor) {
-    let mut rng = SplitMix(seed);
+    let mut rng = mmlatent_data::rng::SplitMix64::new(seed);
     let t: Vec<f32> = (0..n).map(|_| (t_eps + (1.0 - t_eps) * rng.uniform()) as f32).collect();
     let z: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
     (Tensor::from_slice(&t).to_device(device), Tensor::from_slice(&z).view([n, d]).to_device(device))
-}
-
-/// A small deterministic generator (SplitMix64) for evaluation draws that must not disturb
-/// libtorch's seeded stream.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform on (0, 1).
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
 }
 
 /// Draws which modalities a training batch conditions on: with probability `d` a uniformly
