@@ -399,6 +399,24 @@ mod tests {
         assert!(format!("{err:#}").contains("model.safetensors"), "{err:#}");
     }
 
+    /// Resume carries `best_val` through the manifest's JSON: the number read back must be the
+    /// number written, to the last bit, or a resumed run's manifests differ from a straight run's.
+    #[test]
+    fn manifest_losses_round_trip_to_the_bit() {
+        let best = 0.23887179046869278_f64;
+        let manifest = SetManifest {
+            stage: "s".into(),
+            step: 1,
+            total: 2,
+            last_loss: None,
+            val_loss: None,
+            best_val: Some(best),
+            files: vec![],
+        };
+        let back: SetManifest = serde_json::from_str(&serde_json::to_string(&manifest).unwrap()).unwrap();
+        assert_eq!(back.best_val.unwrap().to_bits(), best.to_bits());
+    }
+
     #[test]
     fn named_tensors_round_trip() {
         let dir = tempfile::tempdir().unwrap();
