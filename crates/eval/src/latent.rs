@@ -49,6 +49,10 @@ pub struct LatentDiagnostics {
     pub reconstruction_accuracy: BTreeMap<String, f64>,
     /// Fraction of test tuples whose reconstructions all get one class.
     pub reconstruction_agreement: f64,
+    /// Fraction of test tuples whose real items all get one class: what joint coherence would be
+    /// for samples as varied as the data (the classifiers' own ceiling on this set).
+    #[serde(default)]
+    pub real_agreement: f64,
     /// Modality → FD between sampled and encoded latents of its block.
     pub latent_fd: BTreeMap<String, f64>,
     /// FD over the whole concatenated latent.
@@ -64,6 +68,15 @@ pub struct LatentDiagnostics {
     pub sampled_moments: BTreeMap<String, BlockMoments>,
 }
 
+/// Fraction of items on which every modality's predicted class is the same.
+fn agreement(predictions: &[Tensor]) -> f64 {
+    let mut agree = predictions[0].ones_like().to_kind(Kind::Bool);
+    for p in &predictions[1..] {
+        agree = agree.logical_and(&p.eq_tensor(&predictions[0]));
+    }
+    agree.to_kind(Kind::Double).mean(Kind::Double).double_value(&[])
+}
+
 /// Measures `view` on the test tuples `real` with `samples` joint latent samples.
 pub fn diagnose(
     view: &dyn LatentView,
@@ -76,16 +89,16 @@ pub fn diagnose(
     let recon = view.reconstruct(&real.items).context("reconstructing the test tuples")?;
     let labels = real.labels.to_device(classifiers.device());
     let mut out = LatentDiagnostics { test_tuples: labels.size()[0], samples, ..Default::default() };
-    let predictions: Vec<Tensor> = (0..recon.len())
-        .map(|m| classifiers.logits(m, &recon[m]).map(|l| l.argmax(-1, false)))
-        .collect::<Result<_>>()?;
-    let mut agree = predictions[0].ones_like().to_kind(Kind::Bool);
+    let predict = |items: &[Tensor]| -> Result<Vec<Tensor>> {
+        (0..items.len()).map(|m| classifiers.logits(m, &items[m]).map(|l| l.argmax(-1, false))).collect()
+    };
+    let predictions = predict(&recon)?;
     for (m, p) in predictions.iter().enumerate() {
         let acc = p.eq_tensor(&labels).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
         out.reconstruction_accuracy.insert(names[m].clone(), acc);
-        agree = agree.logical_and(&p.eq_tensor(&predictions[0]));
     }
-    out.reconstruction_agreement = agree.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+    out.reconstruction_agreement = agreement(&predictions);
+    out.real_agreement = agreement(&predict(&real.items)?);
 
     let encoded = view.encode(&real.items).context("encoding the test tuples")?.to_device(Device::Cpu);
     let sampled = view.sample_joint_latents(samples).context("sampling joint latents")?.to_device(Device::Cpu);

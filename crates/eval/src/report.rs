@@ -523,7 +523,7 @@ impl Report {
             rows.push(per(
                 "classifier % on reconstructions",
                 &|m| get(&d.reconstruction_accuracy, m, pct),
-                format!("agree {}", pct(d.reconstruction_agreement)),
+                format!("agree {} (real {})", pct(d.reconstruction_agreement), pct(d.real_agreement)),
             ));
             rows.push(per("FD sampled vs encoded", &|m| get(&d.latent_fd, m, num), num(d.latent_fd_joint)));
             rows.push(per(
@@ -583,6 +583,7 @@ impl Report {
                 line("reconstruction_accuracy", "", m, *v);
             }
             line("reconstruction_agreement", "", "", d.reconstruction_agreement);
+            line("real_agreement", "", "", d.real_agreement);
             for (m, v) in &d.latent_fd {
                 line("latent_fd", "", m, *v);
             }
