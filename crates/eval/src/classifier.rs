@@ -431,13 +431,10 @@ mod tests {
     #[test]
     fn classifiers_learn_squares_and_round_trip() {
         let ds = squares(600, 200, 2, 0);
-        let start = std::time::Instant::now();
         let c = Classifiers::train(&ds, &ClassifierOptions::fast()).unwrap();
-        let secs = start.elapsed().as_secs_f64();
         for (m, acc) in c.test_accuracy().iter().enumerate() {
             assert!(*acc > 0.9, "modality {m}: test accuracy {acc}");
         }
-        assert!(secs < 30.0, "training took {secs}s");
 
         let dir = tempfile::tempdir().unwrap();
         c.save(dir.path()).unwrap();

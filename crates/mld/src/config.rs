@@ -103,9 +103,14 @@ pub struct ScoreConfig {
     /// GroupNorm groups (reference: 32 at width 1536); must divide every width.
     #[serde(default = "score_groups")]
     pub groups: i64,
-    /// Probability that a batch conditions on a random non-empty proper subset of modalities.
+    /// Probability that a training item (or a whole batch, see `condition_per`) conditions on
+    /// a random non-empty proper subset of modalities.
     #[serde(default = "score_d")]
     pub d: f64,
+    /// Whether each item of a batch draws its own conditioning subset (`item`) or the whole
+    /// batch shares one (`batch`, as the reference implementation does).
+    #[serde(default)]
+    pub condition_per: ConditionPer,
     /// EMA decay of the weights used for sampling.
     #[serde(default = "score_ema")]
     pub ema: f64,
@@ -125,6 +130,17 @@ pub enum ScoreParameterization {
     #[default]
     Residual,
     Direct,
+}
+
+/// How often the conditioning subset of masked training is drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConditionPer {
+    /// Every item its own subset: each batch trains many subsets at once.
+    #[default]
+    Item,
+    /// One subset per batch.
+    Batch,
 }
 
 /// Smallest derived width, and the multiple that derived widths are rounded up to.
@@ -164,6 +180,7 @@ impl Default for ScoreConfig {
             mults: score_mults(),
             groups: score_groups(),
             d: score_d(),
+            condition_per: ConditionPer::default(),
             ema: score_ema(),
             t_eps: score_t_eps(),
             beta_min: beta_min(),
