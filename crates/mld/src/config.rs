@@ -36,10 +36,25 @@ pub struct MldConfig {
     /// Likelihood per modality name; modalities not listed use the default of their kind.
     #[serde(default)]
     pub likelihoods: BTreeMap<String, Likelihood>,
+    /// How stage 2 normalises the concatenated latents before the diffusion.
+    #[serde(default)]
+    pub latent_norm: LatentNormKind,
     #[serde(default)]
     pub score: ScoreConfig,
     #[serde(default)]
     pub sampler: SamplerConfig,
+}
+
+/// The latent normalisation of stage 2 (`[model] latent_norm`), fitted on the training latents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatentNormKind {
+    /// Each dimension to mean 0 and std 1 (the reference's choice).
+    #[default]
+    Standardize,
+    /// Each modality's block centred and decorrelated to the identity covariance (ZCA), so that
+    /// no direction inside a modality is much narrower than the noise the diffusion adds.
+    Whiten,
 }
 
 /// Stage 1: the deterministic autoencoders (each trained alone).

@@ -219,6 +219,50 @@ fn per_item_loss_matches_item_by_item() {
     assert!((batch - total / entries).abs() < 1e-6, "{batch} vs {}", total / entries);
 }
 
+/// Whitening maps each modality's block to zero mean and identity covariance, leaves the blocks'
+/// cross-correlations to the data (the map is block-diagonal), and inverts exactly; standardising
+/// gives unit per-dimension stds; a run saved before whitening existed (mean and std) loads.
+#[test]
+fn latent_norm_whitens_each_block_and_inverts() {
+    use mmlatent_mld::config::LatentNormKind;
+    use mmlatent_mld::model::LatentNorm;
+    tch::manual_seed(21);
+    let layout = Layout::new(vec![3, 4]);
+    let cpu = (Kind::Float, Device::Cpu);
+    // Correlated latents with very different scales, within and across the blocks.
+    let mixing = Tensor::randn([7, 7], cpu) * Tensor::from_slice(&[5.0f32, 0.1, 1.0, 3.0, 0.05, 1.0, 0.5]).view([7, 1]);
+    let z = Tensor::randn([20000, 7], cpu).matmul(&mixing) + 2.0;
+    let cov = |x: &Tensor| {
+        let c = x - x.mean_dim(0, true, Kind::Float);
+        c.transpose(0, 1).matmul(&c) / (x.size()[0] - 1) as f64
+    };
+    let white = LatentNorm::fit(&z, &layout, LatentNormKind::Whiten);
+    let x = white.forward(&z);
+    let c = cov(&x);
+    for (offset, size) in [(0, 3), (3, 4)] {
+        let block = c.narrow(0, offset, size).narrow(1, offset, size);
+        let gap = (block - Tensor::eye(size, cpu)).abs().max().double_value(&[]);
+        assert!(gap < 1e-3, "block at {offset}: covariance off the identity by {gap}");
+    }
+    assert!(c.narrow(0, 0, 3).narrow(1, 3, 4).abs().max().double_value(&[]) > 0.05, "cross-block correlation kept");
+    assert_eq!(white.forward_map.narrow(0, 0, 3).narrow(1, 3, 4).abs().max().double_value(&[]), 0.0);
+    assert!((white.inverse(&x) - &z).abs().max().double_value(&[]) < 1e-3 * z.abs().max().double_value(&[]));
+    let standard = LatentNorm::fit(&z, &layout, LatentNormKind::Standardize);
+    let s = standard.forward(&z).std_dim(0, true, false);
+    assert!((s - 1.0).abs().max().double_value(&[]) < 1e-4);
+
+    // A run from before whitening: `latent_stats` holds mean and std.
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = Experiment::parse("[data]\npath = \"synthetic\"\n[model]\nkind = \"mld\"\n", &[]).unwrap();
+    let run = mmlatent_core::run::RunDir::create(dir.path(), &experiment, false).unwrap();
+    let (mean, std) = (z.mean_dim(0, true, Kind::Float), z.std_dim(0, true, true));
+    let path = run.checkpoint(mmlatent_mld::model::STATS);
+    mmlatent_core::checkpoint::save_tensors(&[("mean", &mean), ("std", &std)], &path).unwrap();
+    let old = LatentNorm::load(&run, 7, Device::Cpu).unwrap();
+    assert!((old.forward(&z) - standard.forward(&z)).abs().max().double_value(&[]) < 1e-3);
+    assert!(LatentNorm::load(&run, 8, Device::Cpu).is_err(), "a latent size that does not match is refused");
+}
+
 /// Every shipped MLD config parses strictly, and its sampler/score settings are valid.
 #[test]
 fn shipped_configs_parse() {
