@@ -122,8 +122,8 @@ pub struct ScoreConfig {
     /// a random non-empty proper subset of modalities.
     #[serde(default = "score_d")]
     pub d: f64,
-    /// Whether each item of a batch draws its own conditioning subset (`item`) or the whole
-    /// batch shares one (`batch`, as the reference implementation does).
+    /// Whether the whole batch shares one conditioning subset (`batch`, the default, as in the
+    /// reference implementation) or each item draws its own (`item`).
     #[serde(default)]
     pub condition_per: ConditionPer,
     /// EMA decay of the weights used for sampling.
@@ -151,10 +151,12 @@ pub enum ScoreParameterization {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConditionPer {
-    /// Every item its own subset: each batch trains many subsets at once.
-    #[default]
+    /// Every item its own subset: each batch trains many subsets at once. (On the 5-modality
+    /// Fashion-MNIST set: held-out loss 0.2280 against 0.2285 after 20,000 steps, coherence
+    /// unchanged within noise; see README.)
     Item,
-    /// One subset per batch.
+    /// One subset per batch, as the reference does.
+    #[default]
     Batch,
 }
 

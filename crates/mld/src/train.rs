@@ -3,7 +3,7 @@
 //!
 //! Per batch: t ~ U[t_ε, 1] per item, z ~ N(0, I), R_t = α(t) R_0 + σ(t) z (closed-form VP
 //! marginal). With probability d a random non-empty proper subset A₂ of the modalities is
-//! conditioned on — drawn per item by default, per batch as in the reference (`condition_per`):
+//! conditioned on — drawn per batch as in the reference, or per item (`condition_per`):
 //! its latents stay clean, its entries of τ are 0 and its dimensions leave the loss, which is the
 //! mean of (ε̂ − z)² over the diffused entries of the batch only (rescaled so that its magnitude
 //! does not depend on how many modalities are diffused).
