@@ -7,6 +7,7 @@
 //!   checkpoints/<stage>/ checkpoint sets step-<N>/ and best-<N>/ (see [`crate::checkpoint`])
 //!   checkpoints/*.safetensors  derived files (e.g. MLD's latent statistics)
 //!   metrics.jsonl        one JSON object per logged step
+//!   metrics.csv          the same, one row per metric, with learning rate and wall time
 //!   plots/, samples/     PNG loss curves and sample grids
 //! ```
 
@@ -16,6 +17,10 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+
+/// The metrics log as CSV, beside `metrics.jsonl`, with learning rate and wall time.
+pub const METRICS_CSV: &str = "metrics.csv";
+const METRICS_CSV_HEADER: &str = "stage,step,metric,value,lr,wall_time";
 
 /// A run folder on disk.
 #[derive(Clone, Debug)]
@@ -232,8 +237,10 @@ impl RunDir {
     }
 
     /// Rewrites `metrics.jsonl` (atomically) without the records of `stage` after step `step`
-    /// and without lines that are not JSON objects (a kill mid-line), saying how many went.
+    /// and without lines that are not JSON objects (a kill mid-line), saying how many went;
+    /// `metrics.csv` loses the same steps' rows.
     pub fn truncate_metrics(&self, stage: &str, step: usize, report: &mut dyn FnMut(String)) -> Result<()> {
+        self.truncate_metrics_csv(stage, step)?;
         let path = self.metrics_path();
         if !path.exists() {
             return Ok(());
@@ -264,6 +271,56 @@ impl RunDir {
         let tmp = self.root.join(".metrics.jsonl.partial");
         fs::write(&tmp, kept).with_context(|| format!("cannot write {}", tmp.display()))?;
         fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// Rewrites `metrics.csv` without the rows of `stage` after `step` and without broken rows.
+    fn truncate_metrics_csv(&self, stage: &str, step: usize) -> Result<()> {
+        let path = self.root.join(METRICS_CSV);
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut kept = format!("{METRICS_CSV_HEADER}\n");
+        for line in text.lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let Some(row_step) = cells.get(1).and_then(|s| s.parse::<usize>().ok()).filter(|_| cells.len() == 6) else {
+                continue;
+            };
+            if !(cells[0] == stage && row_step > step) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        if kept == text {
+            return Ok(());
+        }
+        let tmp = self.root.join(".metrics.csv.partial");
+        fs::write(&tmp, kept).with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// Appends one row per metric to `metrics.csv` (`stage,step,metric,value,lr,wall_time`;
+    /// `lr` empty when not given, `wall_time` in seconds since the Unix epoch), writing the
+    /// header first when the file is new.
+    pub fn log_metrics_csv(&self, stage: &str, step: usize, metrics: &[(&str, f64)], lr: Option<f64>) -> Result<()> {
+        let path = self.root.join(METRICS_CSV);
+        let fresh = !path.exists();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let lr = lr.map(|v| v.to_string()).unwrap_or_default();
+        let mut text = String::new();
+        if fresh {
+            text.push_str(METRICS_CSV_HEADER);
+            text.push('\n');
+        }
+        for (k, v) in metrics {
+            text.push_str(&format!("{stage},{step},{k},{v},{lr},{wall:.3}\n"));
+        }
+        f.write_all(text.as_bytes()).with_context(|| format!("cannot append to {}", path.display()))
     }
 
     /// Appends one JSON object to `metrics.jsonl`.
@@ -323,7 +380,9 @@ mod tests {
         let run = RunDir::create(dir.path(), &experiment(), false).unwrap();
         for step in 1..=4 {
             run.log_metrics(&serde_json::json!({"stage": "a", "step": step, "loss": 2.0})).unwrap();
+            run.log_metrics_csv("a", step, &[("loss", 2.0), ("kl", 0.5)], Some(0.001)).unwrap();
         }
+        run.log_metrics_csv("b", 9, &[("loss", 3.0)], None).unwrap();
         run.log_metrics(&serde_json::json!({"stage": "b", "step": 9, "loss": 3.0})).unwrap();
         let path = run.root().join("metrics.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -335,6 +394,11 @@ mod tests {
         assert_eq!(reports.len(), 1, "{reports:?}");
         let steps: Vec<u64> = run.read_metrics("a").unwrap().iter().map(|r| r["step"].as_u64().unwrap()).collect();
         assert_eq!(steps, vec![1, 2]);
+        let csv = fs::read_to_string(run.root().join(METRICS_CSV)).unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows[0], "stage,step,metric,value,lr,wall_time");
+        assert_eq!(rows.len(), 1 + 2 * 2 + 1, "{csv}");
+        assert!(rows[1].starts_with("a,1,loss,2,0.001,") && rows[5].starts_with("b,9,loss,3,,"), "{csv}");
         assert_eq!(run.read_metrics("b").unwrap().len(), 1);
     }
 

@@ -63,7 +63,12 @@ pub fn write_samples(
                 let folder = dir.join(format!("m{k}"));
                 std::fs::create_dir_all(&folder).with_context(|| format!("{}: cannot create", folder.display()))?;
                 let bytes = Vec::<u8>::try_from(
-                    cpu.to_kind(Kind::Float).clamp(0.0, 1.0).g_mul_scalar(255.0).round().to_kind(Kind::Uint8).view([-1]),
+                    cpu.to_kind(Kind::Float)
+                        .clamp(0.0, 1.0)
+                        .g_mul_scalar(255.0)
+                        .round()
+                        .to_kind(Kind::Uint8)
+                        .view([-1]),
                 )?;
                 let (c, h, w) = (channels as usize, height as usize, width as usize);
                 bytes.par_chunks_exact(c * h * w).zip(labels.par_iter()).enumerate().try_for_each(
@@ -121,7 +126,8 @@ mod tests {
     fn samples_round_trip_through_the_polymnist_reader() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("s");
-        let specs = vec![ModalitySpec::image("m0", 3, 4, 5), ModalitySpec::image("m1", 3, 4, 5), ModalitySpec::vector("v", 2)];
+        let specs =
+            vec![ModalitySpec::image("m0", 3, 4, 5), ModalitySpec::image("m1", 3, 4, 5), ModalitySpec::vector("v", 2)];
         let images = |seed: f64| (Tensor::arange(3 * 60, (Kind::Float, Device::Cpu)).view([3, 3, 4, 5]) + seed) / 255.0;
         let vectors = Tensor::from_slice(&[0.5f32, -1.0, 2.0, 3.25, 0.0, 1.0]).view([3, 2]);
         let outputs = vec![images(0.0), images(7.0), vectors];
