@@ -20,10 +20,10 @@ pub struct Args {
     /// pt_inception-2015-12-05-6726825d.pth with scripts/convert_inception.py).
     #[arg(long)]
     pub fid_weights: Option<PathBuf>,
-    /// Also write the JSON report here (it is always written to <run>/eval/report.json).
+    /// Also write the JSON report here (it is always written to <run>/eval/<name>/report.json).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Also write the CSV report here (always written to <run>/eval/report.csv).
+    /// Also write the CSV report here (always written to <run>/eval/<name>/report.csv).
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Joint samples, and test tuples per given subset.

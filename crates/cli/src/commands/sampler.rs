@@ -30,11 +30,6 @@ pub struct SamplerArgs {
 const MLD_METHODS: [&str; 3] = ["euler", "heun", "ancestral"];
 
 impl SamplerArgs {
-    /// True when any flag was given.
-    pub fn any(&self) -> bool {
-        self.sampler.is_some() || self.steps.is_some() || !self.options.is_empty()
-    }
-
     /// The `--set`-style overrides of these flags for a run of model `kind`; errors name the
     /// flag and what the family accepts.
     pub fn overrides(&self, kind: &str) -> Result<Vec<String>> {
