@@ -29,3 +29,12 @@ fi
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
 ln -sfn "$torch_dir" .libtorch
 echo "setup: libtorch $torch_version at $torch_dir"
+# The HTML report's test loads a page in a real headless browser: Chromium from Debian's packages.
+if ! command -v "${MMLATENT_CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  echo "setup: installing chromium (apt-get) for the HTML report's browser test"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; }; then
+    echo "setup: could not install chromium: the report test (crates/cli/tests/export_report.rs) will fail" >&2
+  fi
+fi
