@@ -158,6 +158,11 @@ impl Adam {
                 && slot.value.is_contiguous();
             if fusable {
                 let grad = grad.contiguous();
+                // The fused loop writes through raw pointers, which autograd cannot see. An
+                // in-place op on an empty view bumps the version counter the variable shares
+                // with its views (at no cost), so a graph that saved the variable before this
+                // step refuses to back-propagate afterwards, as after libtorch's own optimisers.
+                let _ = slot.value.view([-1]).narrow(0, 0, 0).zero_();
                 // SAFETY: every tensor is a contiguous CPU f32 buffer of `numel` elements, alive for
                 // the duration of this call (`grad` is kept in `FusedSlices`), and the four buffers
                 // are distinct allocations (the moments are our own, the gradient fresh or .grad).
@@ -168,15 +173,6 @@ impl Adam {
         }
         if !fused.is_empty() {
             run_fused(&mut fused, &s, tch::get_num_threads().max(1) as usize);
-            // The fused loop writes through raw pointers, which autograd cannot see. An in-place
-            // op on an empty view bumps the version counter the variable shares with its views
-            // (at no cost), so a graph that saved the variable before this step refuses to
-            // back-propagate afterwards, as it does after libtorch's own optimisers.
-            for (slot, grad) in self.slots.iter().zip(grads) {
-                if grad.defined() && slot.value.device() == Device::Cpu && slot.value.kind() == Kind::Float {
-                    let _ = slot.value.view([-1]).narrow(0, 0, 0).zero_();
-                }
-            }
         }
     }
 

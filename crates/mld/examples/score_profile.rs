@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use mmlatent_core::model::LatentView;
 use mmlatent_core::run::RunDir;
 use mmlatent_mld::config::MldConfig;
-use mmlatent_mld::model::MldModel;
+use mmlatent_mld::model::{covariance, MldModel};
 use mmlatent_mld::train::{evaluation_loss, fixed_draws, held_out_loss};
 use tch::{Device, Tensor};
 
@@ -40,9 +40,7 @@ fn main() -> Result<()> {
     for k in 0..m {
         let (offset, size) = model.layout.span(k);
         let block = x0.narrow(1, offset, size).to_kind(tch::Kind::Double);
-        let centred = &block - block.mean_dim(0, true, tch::Kind::Double);
-        let cov = centred.transpose(0, 1).matmul(&centred) / (n - 1) as f64;
-        let eig = Vec::<f64>::try_from(cov.linalg_eigvalsh("L"))?;
+        let eig = Vec::<f64>::try_from(covariance(&block).linalg_eigvalsh("L"))?;
         let narrow = eig.iter().filter(|&&l| l < 0.1).count();
         println!("{:<6} {:>9.4} {:>9.4} {:>9.3} {:>9}", k, eig[0], eig[eig.len() / 2], eig[eig.len() - 1], narrow);
     }

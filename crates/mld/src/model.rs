@@ -33,6 +33,12 @@ pub struct LatentNorm {
     pub inverse_map: Tensor,
 }
 
+/// The (unbiased) covariance `[D, D]` of the rows of `x` `[N, D]`, in `x`'s kind.
+pub fn covariance(x: &Tensor) -> Tensor {
+    let centred = x - x.mean_dim(0, true, x.kind());
+    centred.transpose(0, 1).matmul(&centred) / (x.size()[0].max(2) - 1) as f64
+}
+
 /// Eigenvalues of a block's covariance below this fraction of their mean are raised to it
 /// before whitening, so that (numerically) empty directions are not blown up to unit variance.
 const EIGEN_FLOOR: f64 = 1e-3;
@@ -51,14 +57,10 @@ impl LatentNorm {
                 (std.reciprocal().diag(0), std.diag(0))
             }
             LatentNormKind::Whiten => {
-                let centred = &latents - &mean;
-                let n = latents.size()[0].max(2) as f64;
                 let (mut fwd, mut inv) = (Vec::new(), Vec::new());
                 for m in 0..layout.num_modalities() {
                     let (offset, size) = layout.span(m);
-                    let block = centred.narrow(1, offset, size);
-                    let cov = block.transpose(0, 1).matmul(&block) / (n - 1.0);
-                    let (eigenvalues, u) = cov.linalg_eigh("L");
+                    let (eigenvalues, u) = covariance(&latents.narrow(1, offset, size)).linalg_eigh("L");
                     let floor = EIGEN_FLOOR * eigenvalues.mean(Kind::Double).double_value(&[]).max(1e-12);
                     let root = eigenvalues.clamp_min(floor).sqrt();
                     fwd.push(u.matmul(&root.reciprocal().diag(0)).matmul(&u.transpose(0, 1)));

@@ -225,20 +225,16 @@ fn per_item_loss_matches_item_by_item() {
 #[test]
 fn latent_norm_whitens_each_block_and_inverts() {
     use mmlatent_mld::config::LatentNormKind;
-    use mmlatent_mld::model::LatentNorm;
+    use mmlatent_mld::model::{covariance, LatentNorm};
     tch::manual_seed(21);
     let layout = Layout::new(vec![3, 4]);
     let cpu = (Kind::Float, Device::Cpu);
     // Correlated latents with very different scales, within and across the blocks.
     let mixing = Tensor::randn([7, 7], cpu) * Tensor::from_slice(&[5.0f32, 0.1, 1.0, 3.0, 0.05, 1.0, 0.5]).view([7, 1]);
     let z = Tensor::randn([20000, 7], cpu).matmul(&mixing) + 2.0;
-    let cov = |x: &Tensor| {
-        let c = x - x.mean_dim(0, true, Kind::Float);
-        c.transpose(0, 1).matmul(&c) / (x.size()[0] - 1) as f64
-    };
     let white = LatentNorm::fit(&z, &layout, LatentNormKind::Whiten);
     let x = white.forward(&z);
-    let c = cov(&x);
+    let c = covariance(&x);
     for (offset, size) in [(0, 3), (3, 4)] {
         let block = c.narrow(0, offset, size).narrow(1, offset, size);
         let gap = (block - Tensor::eye(size, cpu)).abs().max().double_value(&[]);
