@@ -3,7 +3,7 @@
 
 use crate::autoencoder::Autoencoder;
 use crate::config::{LatentNormKind, MldConfig, SamplerConfig, SamplerMethod};
-use crate::sampler::{ancestral, euler_maruyama, heun, repaint_schedule, Conditioning, Layout};
+use crate::sampler::{ancestral, euler_maruyama, heun, repaint_schedule, Conditioning, Denoiser, Guided, Layout};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use anyhow::{ensure, Result};
@@ -167,31 +167,35 @@ impl MldModel {
         })
     }
 
-    /// Score evaluations per sample of the current sampler (RePaint counted for conditional
-    /// generation).
+    /// Score evaluations per sample of the current sampler (RePaint and guidance counted for
+    /// conditional generation).
     pub fn score_evaluations(&self) -> usize {
         let s = &self.sampler;
-        match s.method {
-            SamplerMethod::Euler if s.repaint => {
-                repaint_schedule(s.steps, s.jump_length, s.jump_n_sample).windows(2).filter(|w| w[1] < w[0]).count()
+        let guided = if s.guidance > 0.0 { 2 } else { 1 };
+        guided
+            * match s.method {
+                SamplerMethod::Euler if s.repaint => {
+                    repaint_schedule(s.steps, s.jump_length, s.jump_n_sample).windows(2).filter(|w| w[1] < w[0]).count()
+                }
+                SamplerMethod::Euler => s.steps,
+                SamplerMethod::Heun => 2 * s.steps - 1,
+                SamplerMethod::Ancestral => s.steps,
             }
-            SamplerMethod::Euler => s.steps,
-            SamplerMethod::Heun => 2 * s.steps - 1,
-            SamplerMethod::Ancestral => s.steps,
-        }
     }
 
     /// Samples standardised latents under `cond` with the configured sampler.
     pub fn sample_latents(&self, cond: &Conditioning) -> Tensor {
-        let den = |x: &Tensor, tau: &Tensor| self.net.forward(x, tau);
+        let net = |x: &Tensor, tau: &Tensor| self.net.forward(x, tau);
         let s = &self.sampler;
+        let guided = Guided { den: &net, sde: &self.sde, cond, weight: s.guidance };
+        let den: &dyn Denoiser = if s.guidance > 0.0 && cond.any_given() { &guided } else { &net };
         match s.method {
             SamplerMethod::Euler => {
                 let repaint = s.repaint.then_some((s.jump_length, s.jump_n_sample));
-                euler_maruyama(&den, &self.sde, cond, s.steps, self.t_eps, repaint)
+                euler_maruyama(den, &self.sde, cond, s.steps, self.t_eps, repaint)
             }
-            SamplerMethod::Heun => heun(&den, &self.sde, cond, s.steps, self.t_eps),
-            SamplerMethod::Ancestral => ancestral(&den, &self.sde, cond, s.steps),
+            SamplerMethod::Heun => heun(den, &self.sde, cond, s.steps, self.t_eps),
+            SamplerMethod::Ancestral => ancestral(den, &self.sde, cond, s.steps),
         }
     }
 
@@ -275,6 +279,10 @@ impl LatentView for MldModel {
 impl MultimodalModel for MldModel {
     fn latent_view(&self) -> Option<&dyn LatentView> {
         Some(self)
+    }
+
+    fn evaluations_per_sample(&self) -> Option<usize> {
+        Some(self.score_evaluations())
     }
 
     fn name(&self) -> &str {

@@ -48,7 +48,7 @@ impl ModelFamily for VaeFamily {
         let kind = VaeKind::parse(ctx.experiment.model_kind()?)?;
         let config = VaeConfig::from_experiment(ctx.experiment, kind)?;
         let mut model = VaeModel::new(kind, config, &ctx.dataset.modalities, ctx.device)?;
-        model.fit(ctx.run, ctx.dataset, &ctx.experiment.train, ctx.experiment.seed)
+        model.fit(ctx)
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {

@@ -49,7 +49,7 @@ fn train_for(kind: &str, extra: &str, steps: usize) {
     let experiment = Experiment::parse(&text, &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path(), &experiment, false).unwrap();
-    FAMILY.train(&TrainContext { experiment: &experiment, run: &run, dataset: &ds, device: Device::Cpu }).unwrap();
+    FAMILY.train(&TrainContext::new(&experiment, &run, &ds, Device::Cpu)).unwrap();
 
     let losses: Vec<f64> = run.read_metrics("vae").unwrap().iter().filter_map(|r| r.get("loss")?.as_f64()).collect();
     assert_eq!(losses.len(), steps / 20);
