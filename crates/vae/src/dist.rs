@@ -194,11 +194,3 @@ pub fn sample_mixture(components: &[&Dist], choice: &Tensor) -> Tensor {
     let idx = choice.to_kind(Kind::Int64).view([1, n, 1]).expand([1, n, stacked.size()[2]], false);
     stacked.gather(0, &idx, false).squeeze_dim(0)
 }
-
-/// All 2^M − 1 non-empty subsets of `0..m`, by size then lexicographically.
-pub fn nonempty_subsets(m: usize) -> Vec<Vec<usize>> {
-    let mut subsets: Vec<Vec<usize>> =
-        (1u32..(1 << m)).map(|mask| (0..m).filter(|i| mask & (1 << i) != 0).collect()).collect();
-    subsets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-    subsets
-}
