@@ -108,7 +108,7 @@ fn runs_resume_from_their_checkpoint_and_refuse_a_damaged_one() {
         let config: EbmConfig = e.model_config().unwrap();
         let model = EbmModel::new(e.model_kind().unwrap(), &ds.modalities, &config, Device::Cpu).unwrap();
         mmlatent_ebm::train::load_trained(&model, run).unwrap();
-        model.encode(0, &x[0]).shared.mu
+        model.encode(0, &x[0]).shared.loc
     };
     let a = means(&run, &first);
     train(&config(6)).unwrap();

@@ -1,7 +1,6 @@
 //! mmlatent-vae: the multimodal VAE baselines of the field — MVAE, MMVAE, MoPoE, MVTCAE,
 //! mmJSD, NEXUS and MMVAE+ — over one shared frame.
 //!
-//! - [`dist`]: Gaussian/Laplace latents, closed-form KLs, products and mixtures of experts;
 //! - [`estimator`]: ELBO, IWAE and DReG from log importance weights;
 //! - [`frame`]: per-modality encoders (posteriors), decoders and likelihoods;
 //! - [`models`]: each model's aggregation, objective and generation;
@@ -11,8 +10,9 @@
 //! The CLI reaches it through [`FAMILY`] (`[model] kind = "mopoe"` etc.).
 
 pub mod bench;
+/// The latent distributions (core's, shared with the EBM-prior model).
+pub use mmlatent_core::dist;
 pub mod config;
-pub mod dist;
 pub mod estimator;
 pub mod frame;
 pub mod model;
