@@ -209,6 +209,12 @@ pub fn repaint_schedule(n: usize, jump_length: usize, jump_n_sample: usize) -> V
     walk
 }
 
+/// `steps + 1` uniform times from `t_end` (index 0) up to 1 (index `steps`): the grid of
+/// Euler–Maruyama (`t_end` = t_ε) and of ancestral sampling (`t_end` = 0), walked downwards.
+pub fn uniform_times(steps: usize, t_end: f64) -> Vec<f64> {
+    (0..=steps).map(|i| t_end + (1.0 - t_end) * i as f64 / steps as f64).collect()
+}
+
 /// Euler–Maruyama sampling with `steps` uniform steps from t = 1 to `t_eps`, optionally with
 /// RePaint resampling (`repaint = Some((jump_length, jump_n_sample))`). Returns `[B, D]`.
 /// Score evaluations: `steps` without RePaint.
@@ -220,9 +226,10 @@ pub fn euler_maruyama(
     t_eps: f64,
     repaint: Option<(usize, usize)>,
 ) -> Tensor {
-    let dt = (1.0 - t_eps) / steps as f64;
-    // Index i ∈ 0..=steps stands for t = t_eps + i·dt; the walk starts at i = steps (t = 1).
-    let time = |i: usize| t_eps + i as f64 * dt;
+    let times = uniform_times(steps, t_eps);
+    let dt = times[1] - times[0];
+    // The walk runs over indices of `times`, from `steps` (t = 1) down to 0 (t = t_eps).
+    let time = |i: usize| times[i];
     let mut x = cond.clamp(&(cond.x0.randn_like() * sde.sigma(1.0)));
     let walk = match repaint {
         Some((length, n_sample)) => repaint_schedule(steps, length, n_sample),
@@ -277,9 +284,10 @@ pub fn heun(den: &dyn Denoiser, sde: &VpSde, cond: &Conditioning, steps: usize, 
 /// Ancestral sampling (DDIM, η = 1) on `steps` uniform times from t = 1 down to 0 (the last
 /// step returns the prediction x̂₀). Score evaluations: `steps`.
 pub fn ancestral(den: &dyn Denoiser, sde: &VpSde, cond: &Conditioning, steps: usize) -> Tensor {
+    let times = uniform_times(steps, 0.0);
     let mut x = cond.clamp(&(cond.x0.randn_like() * sde.sigma(1.0)));
     for i in (1..=steps).rev() {
-        let (t, s) = (i as f64 / steps as f64, (i - 1) as f64 / steps as f64);
+        let (t, s) = (times[i], times[i - 1]);
         let eps = den.eps(&x, &cond.tau(t));
         let (a_t, sig_t) = (sde.alpha(t), sde.sigma(t));
         let x0_hat = (&x - &eps * sig_t) / a_t;
@@ -344,6 +352,36 @@ mod tests {
         let (mean, std) = (noised.mean(Kind::Double).double_value(&[]), noised.std(true).double_value(&[]));
         assert!((mean - 2.0 * sde.alpha(t)).abs() < 0.01, "mean {mean}");
         assert!((std - sde.sigma(t)).abs() < 0.01, "std {std}");
+    }
+
+    /// The evaluation counts the samplers' docs state (and `MldModel::score_evaluations`
+    /// counts by running them).
+    #[test]
+    fn samplers_cost_what_their_docs_say() {
+        let layout = Layout::new(vec![2, 2]);
+        let sde = VpSde::new(0.1, 20.0);
+        let cond = Conditioning::new(&layout, &[true, false], Tensor::zeros([1, 4], (Kind::Float, Device::Cpu)));
+        let calls = std::cell::Cell::new(0);
+        let counting = |x: &Tensor, _: &Tensor| {
+            calls.set(calls.get() + 1);
+            x.zeros_like()
+        };
+        let count = |run: &dyn Fn(&dyn Denoiser)| {
+            calls.set(0);
+            run(&counting);
+            calls.get()
+        };
+        assert_eq!(count(&|d| drop(euler_maruyama(d, &sde, &cond, 20, 1e-3, None))), 20);
+        let repaint = repaint_schedule(20, 5, 3).windows(2).filter(|w| w[1] < w[0]).count();
+        assert_eq!(count(&|d| drop(euler_maruyama(d, &sde, &cond, 20, 1e-3, Some((5, 3))))), repaint);
+        assert_eq!(repaint, 20 + 3 * 2 * 5);
+        assert_eq!(count(&|d| drop(heun(d, &sde, &cond, 7, 1e-3))), 2 * 7 - 1);
+        assert_eq!(count(&|d| drop(ancestral(d, &sde, &cond, 9))), 9);
+        let guided =
+            |d: &dyn Denoiser| drop(ancestral(&Guided { den: d, sde: &sde, cond: &cond, weight: 1.0 }, &sde, &cond, 9));
+        assert_eq!(count(&guided), 18);
+        let times = uniform_times(4, 0.2);
+        assert!(times.iter().zip([0.2, 0.4, 0.6, 0.8, 1.0]).all(|(t, e)| (t - e).abs() < 1e-12), "{times:?}");
     }
 
     #[test]
