@@ -94,8 +94,9 @@ fn both_kinds_train_generate_and_round_trip_checkpoints() {
         assert_eq!(joint[0].size(), vec![5, 1, 28, 28]);
         assert_eq!((joint[1].size(), joint[1].kind()), (vec![5, 8], Kind::Int64));
         assert_eq!(joint[2].size(), vec![5, 3]);
-        let img_max = joint[0].max().double_value(&[]);
-        assert!((0.0..=1.0).contains(&img_max));
+        // Joint samples are drawn, not a fixed point: the items differ from one another.
+        let spread = joint[0].std_dim(0, true, false).mean(Kind::Float).double_value(&[]);
+        assert!(spread > 1e-3, "{kind}: joint samples do not vary ({spread})");
         let given = batch(4);
         let cond = model.generate(&[Some(given[0].shallow_clone()), None, Some(given[2].shallow_clone())], 99).unwrap();
         assert!(cond[0].equal(&given[0]) && cond[2].equal(&given[2]));
