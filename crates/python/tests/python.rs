@@ -1,0 +1,52 @@
+//! The Python package, tested from Python: each `tests/py/test_*.py` runs in the project's
+//! `.venv/bin/python` (where `scripts/setup.sh` installs the package) in a fresh process. A
+//! missing interpreter or package fails the test with what to run; it is never skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> PathBuf {
+    let python = workspace().join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `bash scripts/setup.sh` first", python.display());
+    python
+}
+
+fn run_script(name: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name);
+    let check = Command::new(python()).args(["-c", "import mmlatent"]).output().expect("python runs");
+    assert!(
+        check.status.success(),
+        "the mmlatent package does not import in .venv: run `bash scripts/setup.sh` (it builds and installs \
+         it)\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let out = Command::new(python())
+        .arg(&script)
+        .env("MMLATENT_PLAIN_PROGRESS", "1")
+        .env_remove("MMLATENT_FAULT")
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok: "), "{} ended without reporting success:\n{stdout}", script.display());
+}
+
+#[test]
+fn train_sample_and_errors_from_python() {
+    run_script("test_sampling.py");
+}
+
+#[test]
+fn samples_feed_a_pytorch_classifier_and_the_evaluation() {
+    run_script("test_classifier.py");
+}
