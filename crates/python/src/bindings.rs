@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tch::Tensor;
 
-create_exception!(_native, MmlatentError, PyException, "An mmlatent error, with the message the CLI prints.");
+create_exception!(mmlatent, MmlatentError, PyException, "An mmlatent error, with the message the CLI prints.");
 
 const CAPSULE: &CStr = c"dltensor";
 const USED_CAPSULE: &CStr = c"used_dltensor";
@@ -414,7 +414,7 @@ fn override_text(key: &str, value_json: &str) -> PyResult<String> {
 /// Trains one classifier per modality of a dataset and saves them in `out` (what
 /// `mmlatent classifier train` does); returns their test accuracies by modality.
 #[pyfunction]
-#[pyo3(signature = (out, data="default", format="auto", steps=1500, batch_size=128, width=32, seed=0, max_train=None, max_test=None, device="cpu", report=None))]
+#[pyo3(signature = (out, data, format, steps, batch_size, width, seed, max_train, max_test, device, report=None))]
 #[allow(clippy::too_many_arguments)]
 fn train_classifiers(
     py: Python<'_>,

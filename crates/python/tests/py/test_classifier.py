@@ -1,6 +1,7 @@
-"""Samples of a tiny MLD run fed to PyTorch: a small classifier defined here trains on them
-with autograd (the samples are ordinary tensors of this process's torch), and the tool's own
-evaluation scores them (coherence, accuracy against labels, classifier FD)."""
+"""Samples of a tiny MLD run fed to PyTorch: a small classifier defined here learns to tell the
+modalities' samples apart, with gradients flowing into the samples (ordinary tensors of this
+process's torch); then the tool's own evaluation scores them (coherence, accuracy against
+labels, classifier FD)."""
 
 import os
 import tempfile
@@ -19,37 +20,46 @@ def main():
     x = samples["m0"]
     assert x.device.type == "cpu" and not x.requires_grad
 
+    # A small PyTorch classifier learns which modality's decoder drew each sample.
     torch.manual_seed(0)
     classifier = nn.Sequential(
         nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(16 * 7 * 7, 10),
+        nn.Flatten(), nn.Linear(16 * 7 * 7, 2),
     )
-    labels = torch.arange(64) % 10
+    images = torch.cat([samples["m0"], samples["m1"]])
+    which = torch.cat([torch.zeros(64, dtype=torch.long), torch.ones(64, dtype=torch.long)])
     optimiser = torch.optim.Adam(classifier.parameters(), lr=3e-3)
     losses = []
     for _ in range(40):
-        loss = nn.functional.cross_entropy(classifier(x), labels)
+        loss = nn.functional.cross_entropy(classifier(images), which)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses))), losses
-    # It can fit these 64 samples: they are real, distinct images, not garbage or NaN.
     assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
-    assert classifier(samples["m1"]).shape == (64, 10)
+    accuracy = (classifier(images).argmax(1) == which).float().mean().item()
+    assert accuracy > 0.9, accuracy
+    # Gradients reach the generated images themselves, like any tensor's.
+    leaf = samples["m1"].clone().requires_grad_()
+    classifier(leaf).logsumexp(1).sum().backward()
+    assert leaf.grad is not None and leaf.grad.abs().sum() > 0
 
     # The tool's own scores of the same tensors.
     accuracies = mmlatent.train_classifiers("classifiers", data="synthetic", steps=30, batch_size=32,
                                             width=4, max_train=96, max_test=32)
     assert sorted(accuracies) == ["m0", "m1"] and all(0.0 <= a <= 1.0 for a in accuracies.values())
     real = model.reconstruct(samples)
+    labels = torch.arange(64) % 10
     scores = mmlatent.evaluate(samples, "classifiers", reference=real, labels=labels)
     assert 0.0 <= scores["coherence"] <= 1.0, scores
     assert sorted(scores["accuracy"]) == ["m0", "m1"] and sorted(scores["fd"]) == ["m0", "m1"], scores
     assert all(v >= 0.0 for v in scores["fd"].values()), scores
     same = mmlatent.evaluate({"m0": x}, "classifiers", reference={"m0": x})
-    assert same["coherence"] is None and abs(same["fd"]["m0"]) < 1e-3, same
+    inverted = mmlatent.evaluate({"m0": x}, "classifiers", reference={"m0": 1.0 - x})
+    assert same["coherence"] is None and same["accuracy"] == {}, same
+    assert abs(same["fd"]["m0"]) < 1e-2 * inverted["fd"]["m0"], (same, inverted)
     try:
         mmlatent.evaluate({"m7": x}, "classifiers")
     except mmlatent.MmlatentError as e:
