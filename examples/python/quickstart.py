@@ -5,8 +5,8 @@ latent space, and hand the samples to PyTorch. Runs as is from the repository ro
 
     .venv/bin/python examples/python/quickstart.py
 
-About 2 minutes on 2 CPU cores (a deliberately short run: its samples are blurry; drop the
-`overrides` for the real configuration, about 10 minutes).
+A deliberately short run (150 autoencoder and 300 score-network steps: its samples are blurry);
+drop the `overrides` for the real configuration.
 """
 
 import logging

@@ -26,6 +26,11 @@ pub enum Event<'a> {
 /// Receives the [`Event`]s of every [`Progress`] created while it is installed.
 pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// An [`Observer`] of a closure (which then takes events of any lifetime).
+pub fn observer(f: impl Fn(&Event) + Send + Sync + 'static) -> Observer {
+    Arc::new(f)
+}
+
 static OBSERVER: RwLock<Option<Observer>> = RwLock::new(None);
 
 /// Installs `observer` (or, with `None`, restores stderr reporting) for progress reports created
@@ -166,7 +171,7 @@ mod tests {
         let label = "observer-test-stage";
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = seen.clone();
-        let previous = set_observer(Some(Arc::new(move |e: &Event| {
+        let previous = set_observer(Some(observer(move |e| {
             let text = match *e {
                 Event::Step { label: l, done, total, message } if l == label => {
                     format!("step {done}/{total} {message}")

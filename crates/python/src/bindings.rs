@@ -27,7 +27,6 @@ use pyo3::types::PyDict;
 use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::Arc;
 use tch::Tensor;
 
 create_exception!(mmlatent, MmlatentError, PyException, "An mmlatent error, with the message the CLI prints.");
@@ -142,7 +141,7 @@ struct ObserverGuard(Option<Observer>);
 
 impl ObserverGuard {
     fn install(report: Py<PyAny>) -> Self {
-        let observer: Observer = Arc::new(move |event: &Event| {
+        let observer = progress::observer(move |event| {
             let called = Python::with_gil(|py| -> PyResult<()> {
                 py.check_signals()?;
                 let args = match *event {
