@@ -182,12 +182,12 @@ impl Imported {
             unsafe { std::slice::from_raw_parts(t.strides, ndim) }.to_vec()
         };
         let tensor = if shape.contains(&0) {
-            Tensor::zeros(&shape, (kind, device))
+            Tensor::f_zeros(&shape, (kind, device))?
         } else {
             // SAFETY: the producer keeps the memory alive until its deleter runs in `drop`,
             // after the view is dropped.
             let data = unsafe { (t.data as *const u8).add(t.byte_offset as usize) };
-            unsafe { Tensor::from_blob(data, &shape, &strides, kind, device) }
+            unsafe { Tensor::f_from_blob(data, &shape, &strides, kind, device) }?
         };
         imported.tensor = Some(tensor);
         Ok(imported)
