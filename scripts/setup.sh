@@ -29,32 +29,33 @@ fi
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
 ln -sfn "$torch_dir" .libtorch
 echo "setup: libtorch $torch_version at $torch_dir"
+# The HTML report's test loads a page in a real headless browser: Chromium from Debian's packages.
+if ! command -v "${MMLATENT_CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  echo "setup: installing chromium (apt-get) for the HTML report's browser test"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; }; then
+    echo "setup: could not install chromium: the report test (crates/cli/tests/export_report.rs) will fail" >&2
+  fi
+fi
 
-# The Python package `mmlatent` (crates/python): built by maturin against this libtorch and
-# installed into .venv without dependencies, so pip never moves torch. It is built with the
-# `dev` profile of `cargo test` (shared artifacts: only PyO3 and the bindings crate are added);
-# MMLATENT_PYTHON_PROFILE=release builds it with the release binary's. cargo rebuilds only what
-# changed; the wheel is reinstalled only when the extension differs from the installed one.
-maturin_version=1.16.0
-profile=${MMLATENT_PYTHON_PROFILE:-dev}
-if [ "$(.venv/bin/maturin --version 2>/dev/null)" != "maturin $maturin_version" ]; then
-  echo "setup: installing maturin==$maturin_version into .venv"
-  .venv/bin/pip install --quiet --disable-pip-version-check "maturin==$maturin_version"
+# The Python package `mmlatent` (crates/python), installed in place as `maturin develop` would:
+# a .pth file puts crates/python/python on .venv's path, and the extension module there is a link
+# to the one `cargo build --workspace` / `cargo test --workspace` builds (dev profile; with
+# MMLATENT_PYTHON_PROFILE=release, `cargo build --release -p mmlatent-python`'s). So the set-up
+# compiles nothing, the tests always import the extension they just built, and pip never moves
+# torch. A wheel: `maturin build --release` in crates/python.
+profile=${MMLATENT_PYTHON_PROFILE:-debug}
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
+package=$PWD/crates/python/python
+if .venv/bin/python -m pip show --disable-pip-version-check mmlatent >/dev/null 2>&1; then
+  echo "setup: removing an installed mmlatent wheel (the package is now used in place)"
+  .venv/bin/python -m pip uninstall --quiet --disable-pip-version-check -y mmlatent
 fi
-root=$PWD
-(
-  cd crates/python
-  VIRTUAL_ENV="$root/.venv" PATH="$root/.venv/bin:$PATH" \
-    "$root/.venv/bin/maturin" build --quiet --profile "$profile" --auditwheel skip \
-    -i "$root/.venv/bin/python" -o "$root/target/wheels"
-)
-case $profile in dev | test) out_dir=debug ;; *) out_dir=$profile ;; esac
-extension=target/$out_dir/libmmlatent_native.so
-stamp=.venv/mmlatent-extension.sha256
-if ! sha256sum --status -c "$stamp" 2>/dev/null || ! .venv/bin/python -c 'import mmlatent' 2>/dev/null; then
-  wheel=$(ls -t target/wheels/mmlatent-*.whl | head -n 1)
-  echo "setup: installing $wheel into .venv"
-  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel"
-  sha256sum "$extension" > "$stamp"
+ln -sfn "$target_dir/$profile/deps/libmmlatent_native.so" "$package/mmlatent/_native.so"
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ "$(cat "$site/mmlatent.pth" 2>/dev/null)" != "$package" ]; then
+  echo "$package" > "$site/mmlatent.pth"
 fi
-echo "setup: Python package mmlatent ($profile build) in $(.venv/bin/python -c 'import mmlatent, os; print(os.path.dirname(mmlatent.__file__))')"
+echo "setup: Python package mmlatent at $package (extension: $target_dir/$profile/deps/libmmlatent_native.so, built by cargo)"

@@ -6,10 +6,13 @@ latent space, and hand the samples to PyTorch. Runs as is from the repository ro
     .venv/bin/python examples/python/quickstart.py
 
 A deliberately short run (150 autoencoder and 300 score-network steps: its samples are blurry);
-drop the `overrides` for the real configuration.
+drop the `overrides` for the real configuration. An argument sets both step counts, e.g. `20` for
+a smoke test. Run again, it continues the run folder it made rather than failing.
 """
 
 import logging
+import os
+import sys
 
 import torch
 
@@ -18,10 +21,17 @@ import mmlatent
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
 # 1. Train: the same experiment files and `--set` overrides as `mmlatent train`.
+steps = int(sys.argv[1]) if len(sys.argv) > 1 else None
+folder = "runs/python-quickstart"
 run = mmlatent.train(
     "configs/default-mld.toml",
-    run="runs/python-quickstart",
-    overrides={"model.autoencoder.steps": 150, "train.steps": 300, "train.checkpoint_every": 100},
+    run=folder,
+    overrides={
+        "model.autoencoder.steps": steps or 150,
+        "train.steps": steps or 300,
+        "train.checkpoint_every": min(steps or 100, 100),
+    },
+    resume=os.path.exists(os.path.join(folder, "config.toml")),
 )
 
 # 2. Open the run: the model, its modalities and its resolved config.

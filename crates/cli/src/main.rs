@@ -31,6 +31,10 @@ enum Command {
     Classifier(commands::classifier::ClassifierCommand),
     /// Evaluate a trained run: coherence, FID, sample grids.
     Eval(commands::eval::Args),
+    /// List run folders: model, dataset, steps, state, last evaluation.
+    Runs(commands::runs::Args),
+    /// One self-contained HTML page comparing runs: results table, sample grids, loss plots.
+    Report(commands::report::Args),
     /// Fréchet Inception Distance between two folders of images.
     Fid(commands::fid::Args),
     /// Time training steps and sampling against PyTorch references.
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
         Command::Sample(a) => commands::sample::run(a),
         Command::Classifier(c) => commands::classifier::run(c),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Runs(a) => commands::runs::run(a),
+        Command::Report(a) => commands::report::run(a),
         Command::Fid(a) => commands::fid::run(a),
         Command::Bench(c) => commands::bench::run(c),
     };

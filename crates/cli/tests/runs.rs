@@ -246,7 +246,7 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
     for (args, needle) in [
         (vec!["sample", "ok", "--given", given.as_str(), "--per-input=-3", "--out", "s.png"], "--per-input -3"),
         (vec!["sample", "ok", "--joint", "100000000", "--out", "s.png"], "--joint 100000000"),
-        (vec!["sample", "ok", "--joint", "4", "--out", "."], "is a folder"),
+        (vec!["sample", "ok", "--joint", "4", "--out", "."], "already holds files"),
     ] {
         refused(d, &args, &[needle]);
     }

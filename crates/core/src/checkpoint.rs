@@ -317,19 +317,28 @@ pub fn remove_sets(stage_dir: &Path, prefix: &str, remove: impl Fn(usize) -> boo
     Ok(())
 }
 
+/// The FNV-1a 64 offset basis: the hash of no bytes.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a 64 of `bytes`, continuing from `hash` ([`FNV_OFFSET`] to start).
+pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 /// Size and FNV-1a 64 checksum (hex) of a file.
 fn file_checksum(path: &Path) -> Result<(u64, String)> {
     let mut f = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash: u64 = FNV_OFFSET;
     let (mut size, mut buf) = (0u64, vec![0u8; 1 << 20]);
     loop {
         let n = f.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
-        for &b in &buf[..n] {
-            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
+        hash = fnv1a(hash, &buf[..n]);
         size += n as u64;
     }
     Ok((size, format!("{hash:016x}")))

@@ -158,6 +158,11 @@ impl Adam {
                 && slot.value.is_contiguous();
             if fusable {
                 let grad = grad.contiguous();
+                // The fused loop writes through raw pointers, which autograd cannot see. An
+                // in-place op on an empty view bumps the version counter the variable shares
+                // with its views (at no cost), so a graph that saved the variable before this
+                // step refuses to back-propagate afterwards, as after libtorch's own optimisers.
+                let _ = slot.value.view([-1]).narrow(0, 0, 0).zero_();
                 // SAFETY: every tensor is a contiguous CPU f32 buffer of `numel` elements, alive for
                 // the duration of this call (`grad` is kept in `FusedSlices`), and the four buffers
                 // are distinct allocations (the moments are our own, the gradient fresh or .grad).
@@ -361,6 +366,20 @@ mod tests {
     fn loss(vs: &VarStore) -> Tensor {
         let v = vs.variables();
         (v["w"].sin().sum(Kind::Float) + v["b"].square().sum(Kind::Float)) * 0.5
+    }
+
+    /// A graph that saved a variable before an update must refuse to back-propagate after it
+    /// (the update changed the saved value), on the fused path as on libtorch's own.
+    #[test]
+    fn an_update_invalidates_graphs_that_saved_the_variable() {
+        let vs = store(Device::Cpu, Kind::Float);
+        let mut adam = Adam::new(&vs, AdamConfig::adam(1e-2));
+        let x = Tensor::ones([70_000], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        // w is saved for the gradient with respect to x.
+        let stale = (vs.variables()["w"].get(0) * &x).sum(Kind::Float);
+        adam.backward_step(&loss(&vs)).unwrap();
+        let err = Tensor::f_run_backward(&[&stale], &[&x], false, false).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("modified by an inplace operation"), "{err}");
     }
 
     /// The fused f32 loop and the op-by-op f64 path follow the same trajectory as libtorch's

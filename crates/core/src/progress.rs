@@ -66,9 +66,11 @@ impl Progress {
         {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} {elapsed} elapsed, ETA {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
             Some(bar)
@@ -133,12 +135,13 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.inc(n),
             None => {
-                if self.done >= self.next_report || self.done >= self.total {
+                // The last step is reported by `finish` ("done in …"), not with an ETA of 0 s.
+                if self.done >= self.next_report && self.done < self.total {
                     let secs = self.start.elapsed().as_secs_f64().max(1e-9);
                     let rate = (self.done - self.first) as f64 / secs;
                     let eta = if rate > 0.0 { (self.total.saturating_sub(self.done)) as f64 / rate } else { 0.0 };
                     eprintln!(
-                        "{}: {}/{} ({rate:.1}/s, ETA {eta:.0}s) {}",
+                        "{}: {}/{} ({rate:.1}/s, {secs:.0}s elapsed, ETA {eta:.0}s) {}",
                         self.label, self.done, self.total, self.message
                     );
                     self.next_report = self.done + (self.total / 10).max(1);

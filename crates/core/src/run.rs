@@ -7,6 +7,7 @@
 //!   checkpoints/<stage>/ checkpoint sets step-<N>/ and best-<N>/ (see [`crate::checkpoint`])
 //!   checkpoints/*.safetensors  derived files (e.g. MLD's latent statistics)
 //!   metrics.jsonl        one JSON object per logged step
+//!   metrics.csv          the same, one row per metric, with learning rate and wall time
 //!   plots/, samples/     PNG loss curves and sample grids
 //! ```
 
@@ -17,10 +18,51 @@ use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+/// The metrics log as CSV, beside `metrics.jsonl`, with learning rate and wall time.
+pub const METRICS_CSV: &str = "metrics.csv";
+const METRICS_CSV_HEADER: &str = "stage,step,metric,value,lr,wall_time";
+
 /// A run folder on disk.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     root: PathBuf,
+    /// `section.key=value` overrides applied to the stored experiment when it is read (e.g. a
+    /// sampler chosen for one `sample` or `eval` call); never written back.
+    overrides: Vec<String>,
+}
+
+/// Where one training stage of a run stands, from its newest checkpoint set's manifest.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StageStatus {
+    pub stage: String,
+    /// Steps completed at the newest checkpoint set.
+    pub step: usize,
+    /// Steps the stage was asked for when that set was written.
+    pub total: usize,
+    /// When that set was written (seconds since the Unix epoch).
+    #[serde(skip)]
+    pub written: u64,
+}
+
+/// Whether a run is training, has finished every stage it started, or stopped before the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// A process holds the run's lock.
+    Running,
+    /// Every stage with checkpoints reached its asked steps.
+    Finished,
+    /// Not running, and some stage (or every stage: no checkpoint yet) is short of its steps.
+    Stopped,
+}
+
+impl RunState {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Stopped => "stopped",
+        }
+    }
 }
 
 /// The exclusive hold of one process on a run folder (released when dropped or when the
@@ -34,7 +76,7 @@ impl RunDir {
     /// Creates a new run folder for `experiment`. With `resume`, an existing folder is reopened
     /// (its stored config wins); without it, an existing non-empty folder is an error.
     pub fn create(root: &Path, experiment: &Experiment, resume: bool) -> Result<Self> {
-        let run = Self { root: root.to_path_buf() };
+        let run = Self { root: root.to_path_buf(), overrides: vec![] };
         if run.config_path().exists() {
             if !resume {
                 bail!(
@@ -56,16 +98,79 @@ impl RunDir {
 
     /// Opens an existing run folder.
     pub fn open(root: &Path) -> Result<Self> {
-        let run = Self { root: root.to_path_buf() };
+        let run = Self { root: root.to_path_buf(), overrides: vec![] };
         if !run.config_path().exists() {
             bail!("{} is not a run folder (no config.toml)", root.display());
         }
         Ok(run)
     }
 
-    /// The experiment stored in the run folder.
+    /// The same run, read with `overrides` (`section.key=value`) applied to its stored
+    /// experiment by [`RunDir::experiment`]; the stored `config.toml` is left as it is.
+    pub fn with_overrides(mut self, overrides: Vec<String>) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The experiment stored in the run folder (with this handle's overrides applied).
     pub fn experiment(&self) -> Result<Experiment> {
-        Experiment::load(&self.config_path(), &[])
+        Experiment::load(&self.config_path(), &self.overrides)
+    }
+
+    /// The stages that have checkpoint sets, each with its newest set's step and asked steps,
+    /// by name. Only the manifests are read (no checksum), so listing many runs is cheap.
+    pub fn stage_status(&self) -> Result<Vec<StageStatus>> {
+        let dir = self.root.join("checkpoints");
+        let mut out = vec![];
+        if !dir.is_dir() {
+            return Ok(out);
+        }
+        let mut stages: Vec<PathBuf> = fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        stages.sort();
+        for stage_dir in stages {
+            let sets = crate::checkpoint::list_sets(&stage_dir, crate::training::SET_PREFIX)?;
+            let Some((_, newest)) = sets.last() else { continue };
+            let manifest_path = newest.join(crate::checkpoint::MANIFEST);
+            let Ok(manifest) = crate::checkpoint::load_json::<crate::checkpoint::SetManifest>(&manifest_path) else {
+                continue;
+            };
+            let written = fs::metadata(&manifest_path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            out.push(StageStatus { stage: manifest.stage, step: manifest.step, total: manifest.total, written });
+        }
+        Ok(out)
+    }
+
+    /// True while a process holds the run's lock (tested without taking or writing it).
+    pub fn is_locked(&self) -> bool {
+        let Ok(file) = fs::File::open(self.root.join("run.lock")) else { return false };
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+        if free {
+            // SAFETY: as above; releases the shared lock just taken.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+        }
+        !free
+    }
+
+    /// Running (locked), finished (every stage with checkpoints at its asked steps) or stopped.
+    pub fn state(&self) -> Result<RunState> {
+        if self.is_locked() {
+            return Ok(RunState::Running);
+        }
+        let stages = self.stage_status()?;
+        Ok(if !stages.is_empty() && stages.iter().all(|s| s.step >= s.total) {
+            RunState::Finished
+        } else {
+            RunState::Stopped
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -81,7 +186,7 @@ impl RunDir {
     pub fn scratch(root: &Path) -> Result<Self> {
         fs::create_dir_all(root.join("checkpoints"))
             .with_context(|| format!("cannot create {}", root.join("checkpoints").display()))?;
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self { root: root.to_path_buf(), overrides: vec![] })
     }
 
     /// Takes the folder's lock (`run.lock`, with this process's id), or fails naming the process
@@ -132,8 +237,10 @@ impl RunDir {
     }
 
     /// Rewrites `metrics.jsonl` (atomically) without the records of `stage` after step `step`
-    /// and without lines that are not JSON objects (a kill mid-line), saying how many went.
+    /// and without lines that are not JSON objects (a kill mid-line), saying how many went;
+    /// `metrics.csv` loses the same steps' rows.
     pub fn truncate_metrics(&self, stage: &str, step: usize, report: &mut dyn FnMut(String)) -> Result<()> {
+        self.truncate_metrics_csv(stage, step)?;
         let path = self.metrics_path();
         if !path.exists() {
             return Ok(());
@@ -164,6 +271,56 @@ impl RunDir {
         let tmp = self.root.join(".metrics.jsonl.partial");
         fs::write(&tmp, kept).with_context(|| format!("cannot write {}", tmp.display()))?;
         fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// Rewrites `metrics.csv` without the rows of `stage` after `step` and without broken rows.
+    fn truncate_metrics_csv(&self, stage: &str, step: usize) -> Result<()> {
+        let path = self.root.join(METRICS_CSV);
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut kept = format!("{METRICS_CSV_HEADER}\n");
+        for line in text.lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let Some(row_step) = cells.get(1).and_then(|s| s.parse::<usize>().ok()).filter(|_| cells.len() == 6) else {
+                continue;
+            };
+            if !(cells[0] == stage && row_step > step) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        if kept == text {
+            return Ok(());
+        }
+        let tmp = self.root.join(".metrics.csv.partial");
+        fs::write(&tmp, kept).with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// Appends one row per metric to `metrics.csv` (`stage,step,metric,value,lr,wall_time`;
+    /// `lr` empty when not given, `wall_time` in seconds since the Unix epoch), writing the
+    /// header first when the file is new.
+    pub fn log_metrics_csv(&self, stage: &str, step: usize, metrics: &[(&str, f64)], lr: Option<f64>) -> Result<()> {
+        let path = self.root.join(METRICS_CSV);
+        let fresh = !path.exists();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let lr = lr.map(|v| v.to_string()).unwrap_or_default();
+        let mut text = String::new();
+        if fresh {
+            text.push_str(METRICS_CSV_HEADER);
+            text.push('\n');
+        }
+        for (k, v) in metrics {
+            text.push_str(&format!("{stage},{step},{k},{v},{lr},{wall:.3}\n"));
+        }
+        f.write_all(text.as_bytes()).with_context(|| format!("cannot append to {}", path.display()))
     }
 
     /// Appends one JSON object to `metrics.jsonl`.
@@ -223,7 +380,9 @@ mod tests {
         let run = RunDir::create(dir.path(), &experiment(), false).unwrap();
         for step in 1..=4 {
             run.log_metrics(&serde_json::json!({"stage": "a", "step": step, "loss": 2.0})).unwrap();
+            run.log_metrics_csv("a", step, &[("loss", 2.0), ("kl", 0.5)], Some(0.001)).unwrap();
         }
+        run.log_metrics_csv("b", 9, &[("loss", 3.0)], None).unwrap();
         run.log_metrics(&serde_json::json!({"stage": "b", "step": 9, "loss": 3.0})).unwrap();
         let path = run.root().join("metrics.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -235,6 +394,11 @@ mod tests {
         assert_eq!(reports.len(), 1, "{reports:?}");
         let steps: Vec<u64> = run.read_metrics("a").unwrap().iter().map(|r| r["step"].as_u64().unwrap()).collect();
         assert_eq!(steps, vec![1, 2]);
+        let csv = fs::read_to_string(run.root().join(METRICS_CSV)).unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows[0], "stage,step,metric,value,lr,wall_time");
+        assert_eq!(rows.len(), 1 + 2 * 2 + 1, "{csv}");
+        assert!(rows[1].starts_with("a,1,loss,2,0.001,") && rows[5].starts_with("b,9,loss,3,,"), "{csv}");
         assert_eq!(run.read_metrics("b").unwrap().len(), 1);
     }
 
@@ -248,5 +412,44 @@ mod tests {
         assert!(err.contains("in use") && err.contains(&std::process::id().to_string()), "{err}");
         drop(held);
         run.lock().unwrap();
+    }
+
+    /// Stage steps come from the newest set's manifest; the state follows the lock and them.
+    #[test]
+    fn stage_status_and_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path(), &experiment(), false).unwrap();
+        assert_eq!(run.state().unwrap(), RunState::Stopped);
+        let write = |stage: &str, step: usize, total: usize| {
+            let set = run.stage_dir(stage).join(crate::checkpoint::set_name("step", step));
+            fs::create_dir_all(&set).unwrap();
+            let m = crate::checkpoint::SetManifest { stage: stage.into(), step, total, ..Default::default() };
+            crate::checkpoint::save_json(&m, &set.join(crate::checkpoint::MANIFEST)).unwrap();
+        };
+        write("ae_m0", 5, 5);
+        write("score", 4, 8);
+        write("score", 6, 8);
+        let status = run.stage_status().unwrap();
+        let steps: Vec<(&str, usize, usize)> = status.iter().map(|s| (s.stage.as_str(), s.step, s.total)).collect();
+        assert_eq!(steps, vec![("ae_m0", 5, 5), ("score", 6, 8)]);
+        assert_eq!(run.state().unwrap(), RunState::Stopped);
+        write("score", 8, 8);
+        assert_eq!(run.state().unwrap(), RunState::Finished);
+        let held = run.lock().unwrap();
+        assert!(run.is_locked());
+        assert_eq!(run.state().unwrap(), RunState::Running);
+        drop(held);
+        assert!(!run.is_locked());
+    }
+
+    /// Overrides change what `experiment()` reads, never the stored file.
+    #[test]
+    fn overrides_apply_on_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        RunDir::create(dir.path(), &experiment(), false).unwrap();
+        let stored = fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        let run = RunDir::open(dir.path()).unwrap().with_overrides(vec!["seed=9".into()]);
+        assert_eq!(run.experiment().unwrap().seed, 9);
+        assert_eq!(fs::read_to_string(dir.path().join("config.toml")).unwrap(), stored);
     }
 }

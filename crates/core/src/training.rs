@@ -234,7 +234,8 @@ impl<'a> Stage<'a> {
             let completed = s + 1;
             let checkpoint_due = completed.is_multiple_of(checkpoint_every) || completed == self.total;
             if completed.is_multiple_of(log_every) || checkpoint_due {
-                let message = self.log(completed, std::mem::take(&mut pending))?;
+                let lr = self.base_lrs.first().map(|b| b * factor);
+                let message = self.log(completed, std::mem::take(&mut pending), lr)?;
                 if let Some(p) = &mut progress {
                     p.set_message(message);
                 }
@@ -257,6 +258,7 @@ impl<'a> Stage<'a> {
                 record.insert("step".into(), completed.into());
                 record.insert("val_loss".into(), v.into());
                 self.run.log_metrics(&serde_json::Value::Object(record))?;
+                self.run.log_metrics_csv(&self.name, completed, &[("val_loss", v)], None)?;
                 val_loss = Some(v);
                 if best_val.is_none_or(|b| v < b) {
                     best_val = Some(v);
@@ -281,6 +283,11 @@ impl<'a> Stage<'a> {
                 if steps.len() > keep {
                     let oldest_kept = steps[steps.len() - keep];
                     checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
+                }
+                if completed < self.total {
+                    if let Err(e) = plot_stage(self.run, &self.name) {
+                        say(&progress, format!("warning: no loss plot for stage {}: {e:#}", self.name));
+                    }
                 }
             }
         }
@@ -361,21 +368,21 @@ impl<'a> Stage<'a> {
         Ok(())
     }
 
-    /// Appends the means of `pending` as the record of step `step`; returns the progress message.
-    fn log(&self, step: usize, pending: Vec<(&'static str, f64, usize)>) -> Result<String> {
+    /// Appends the means of `pending` as the record of step `step` to `metrics.jsonl`, and with
+    /// the learning rate `lr` and the wall time to `metrics.csv`; returns the progress message
+    /// (the loss: the metric called `loss`, else the first one).
+    fn log(&self, step: usize, pending: Vec<(&'static str, f64, usize)>, lr: Option<f64>) -> Result<String> {
         let mut record = serde_json::Map::new();
         record.insert("stage".into(), self.name.clone().into());
         record.insert("step".into(), step.into());
-        let mut message = String::new();
-        for (k, sum, count) in pending {
-            let mean = sum / count as f64;
-            if message.is_empty() {
-                message = format!("{k} {mean:.4}");
-            }
-            record.insert(k.to_string(), mean.into());
+        let means: Vec<(&str, f64)> = pending.into_iter().map(|(k, sum, count)| (k, sum / count as f64)).collect();
+        for (k, mean) in &means {
+            record.insert(k.to_string(), (*mean).into());
         }
         self.run.log_metrics(&serde_json::Value::Object(record))?;
-        Ok(message)
+        self.run.log_metrics_csv(&self.name, step, &means, lr)?;
+        let shown = means.iter().find(|(k, _)| *k == "loss").or(means.first());
+        Ok(shown.map(|(k, v)| format!("{k} {v:.4}")).unwrap_or_default())
     }
 }
 

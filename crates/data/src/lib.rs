@@ -6,10 +6,12 @@
 //!   [`cub`] (image–caption), [`mnist_svhn`] (pairs by label);
 //! - builders: [`polymnist::build`], [`mnist_svhn::build`], [`default::dataset`] (+ [`polymnist::write`]);
 //! - [`open`] / [`detect`]: a dataset from a config or a folder; [`inspect`]: a summary of one;
+//! - [`export`]: generated samples written in the datasets' own layout;
 //! - [`loader`]: threaded, seeded batches; [`synthetic`]: a tiny dataset for tests.
 
 pub mod cub;
 pub mod default;
+pub mod export;
 pub mod fsutil;
 pub mod idx;
 pub mod image_file;

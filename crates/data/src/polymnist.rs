@@ -20,6 +20,9 @@ use tch::Tensor;
 /// The file naming the classes of a PolyMNIST-format folder.
 pub const CLASSES_FILE: &str = "classes.txt";
 
+/// The label in the file names of samples that have none (joint samples: `{i}.-1.png`).
+pub const UNLABELLED: i64 = -1;
+
 /// True when `dir` has the PolyMNIST layout.
 pub fn is_polymnist_dir(dir: &Path) -> bool {
     dir.join("train").join("m0").is_dir() || dir.join("test").join("m0").is_dir()
@@ -84,6 +87,22 @@ fn load_split(
     num_classes: i64,
     shape: Option<(usize, usize, usize)>,
 ) -> Result<(Split, (usize, usize, usize))> {
+    load_split_labelled(split_dir, num_classes, shape, false)
+}
+
+/// Reads one split folder `m{k}/{i}.{label}.png` on its own — e.g. what `mmlatent sample --out`
+/// writes — with the labels of the file names, [`UNLABELLED`] allowed. Images keep the first
+/// files' size, 3 channels.
+pub fn load_split_folder(dir: &Path, num_classes: i64) -> Result<Split> {
+    Ok(load_split_labelled(dir, num_classes, None, true)?.0)
+}
+
+fn load_split_labelled(
+    split_dir: &Path,
+    num_classes: i64,
+    shape: Option<(usize, usize, usize)>,
+    allow_unlabelled: bool,
+) -> Result<(Split, (usize, usize, usize))> {
     let dirs = modality_dirs(split_dir)?;
     let listings = dirs.iter().map(|d| list_modality(d)).collect::<Result<Vec<_>>>()?;
     let reference = &listings[0];
@@ -114,7 +133,7 @@ fn load_split(
             );
         }
     }
-    for (label, path) in reference.values() {
+    for (label, path) in reference.values().filter(|(l, _)| !(allow_unlabelled && *l == UNLABELLED)) {
         ensure!((0..num_classes).contains(label), "{}: label {label} is out of range 0..{num_classes}", path.display());
     }
     // The image shape: given (from the other split), or that of the first image (3 channels).

@@ -6,6 +6,7 @@
 //!   the tool's own classifiers), image folders;
 //! - [`inception`]: Inception-v3 exactly as pytorch-fid builds it for FID;
 //! - [`oracle`]: reference models that return real data (coherence anchors for tests);
+//! - [`provenance`]: where an evaluation's numbers come from;
 //! - [`report`]: everything above as one report (table, JSON, CSV, sample grids).
 
 pub mod classifier;
@@ -14,6 +15,7 @@ pub mod fid;
 pub mod inception;
 pub mod latent;
 pub mod oracle;
+pub mod provenance;
 pub mod report;
 
 pub use classifier::{ClassifierOptions, Classifiers};

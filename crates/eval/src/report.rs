@@ -15,6 +15,7 @@ use crate::coherence::{
 use crate::fid::{frechet_distance, Stats};
 use crate::inception::InceptionV3;
 use crate::latent::{self, LatentDiagnostics};
+use crate::provenance::Provenance;
 use anyhow::{ensure, Context, Result};
 use mmlatent_core::grid::save_image_grid;
 use mmlatent_core::progress::Progress;
@@ -102,6 +103,9 @@ pub struct Report {
     #[serde(default)]
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// Where the numbers come from (set by the caller that loaded the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 /// Accumulates the features of one set of items per modality: classifier features always,
@@ -321,6 +325,7 @@ pub fn evaluate(
         latent,
         warnings,
         seconds: start.elapsed().as_secs_f64(),
+        provenance: None,
     })
 }
 
@@ -387,6 +392,21 @@ pub fn decode_text(ids: &Tensor, vocabulary: &[String]) -> Vec<String> {
             words.join(" ")
         })
         .collect()
+}
+
+/// `v` to 5 significant digits (at most 8 decimals), trailing zeros dropped: `0.095`, not
+/// `0.09500000000000001`; `1234.6`, not `1234.5678`.
+pub fn round(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (4 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 fn pct(v: f64) -> String {
@@ -542,6 +562,22 @@ impl Report {
             let _ = writeln!(out, "warning: {w}");
         }
         let _ = writeln!(out, "evaluated in {:.1}s", self.seconds);
+        if let Some(p) = &self.provenance {
+            let stages: Vec<String> =
+                p.checkpoints.iter().map(|c| format!("{} {}/{}", c.stage, c.step, c.total)).collect();
+            let evaluations =
+                p.sampler.evaluations_per_sample.map(|n| format!(", {n} evaluations per sample")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "checkpoints {}; sampler {}{evaluations}; seed {}; classifiers {}; mmlatent {}, {}",
+                stages.join(", "),
+                p.sampler.short_name(),
+                p.seed,
+                p.classifiers.display(),
+                p.version,
+                p.date
+            );
+        }
         out
     }
 
@@ -555,7 +591,7 @@ impl Report {
     pub fn to_csv(&self) -> String {
         let mut out = String::from("metric,given,target,value\n");
         let mut line = |metric: &str, given: &str, target: &str, value: f64| {
-            let _ = writeln!(out, "{metric},{given},{target},{value}");
+            let _ = writeln!(out, "{metric},{given},{target},{}", round(value));
         };
         for (m, a) in &self.classifier_accuracy {
             line("classifier_accuracy", "", m, *a);
@@ -653,6 +689,7 @@ mod tests {
             latent: None,
             warnings: vec![],
             seconds: 1.0,
+            provenance: None,
         };
         let table = report.to_table();
         // Averages by |S| in the main table, every S→m below it.
@@ -660,6 +697,18 @@ mod tests {
         assert!(table.contains("a,b,c→d") && table.contains("90.00"), "{table}");
         assert!(table.contains("50.00") && table.contains("25.00"), "{table}");
         assert!(report.to_csv().contains("conditional_coherence_by_size,3,,0.9"));
+        let report = Report { joint_coherence: 0.1 - 0.005, ..report };
+        assert!(report.to_csv().contains("\njoint_coherence,,,0.095\n"), "{}", report.to_csv());
+    }
+
+    #[test]
+    fn numbers_are_rounded_to_five_significant_digits() {
+        assert_eq!(round(0.09500000000000001), "0.095");
+        assert_eq!(round(1234.5678), "1234.6");
+        assert_eq!(round(123456.7), "123457");
+        assert_eq!(round(-0.000123456), "-0.00012346");
+        assert_eq!(round(0.0), "0");
+        assert_eq!(round(2.0), "2");
     }
 
     #[test]

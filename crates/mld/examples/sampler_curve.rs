@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let cfg: MldConfig = experiment.model_config()?;
     let mut model = MldModel::load(&run, &dataset.modalities, &cfg, Device::Cpu)?;
     let (classifiers, trained) = Classifiers::load_or_train(
-        &classifier_dir.unwrap_or_else(|| default_dir(&dataset.name)),
+        &classifier_dir.unwrap_or_else(|| default_dir(&dataset.name, &experiment.data)),
         &dataset,
         &ClassifierOptions::default(),
     )?;

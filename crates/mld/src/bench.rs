@@ -83,7 +83,7 @@ fn time_score_step(opts: &BenchOptions, big: bool) -> Result<f64> {
     let sde = VpSde::default();
     let x0 = Tensor::randn([opts.batch, layout.total()], (Kind::Float, Device::Cpu));
     let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
-    let given = vec![false; m];
+    let given = Tensor::zeros([1, m as i64], (Kind::Bool, Device::Cpu));
     median_ms(opts, || {
         let t = Tensor::rand([opts.batch], (Kind::Float, Device::Cpu)) * 0.999 + 1e-3;
         let z = x0.randn_like();

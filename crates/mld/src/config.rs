@@ -36,10 +36,25 @@ pub struct MldConfig {
     /// Likelihood per modality name; modalities not listed use the default of their kind.
     #[serde(default)]
     pub likelihoods: BTreeMap<String, Likelihood>,
+    /// How stage 2 normalises the concatenated latents before the diffusion.
+    #[serde(default)]
+    pub latent_norm: LatentNormKind,
     #[serde(default)]
     pub score: ScoreConfig,
     #[serde(default)]
     pub sampler: SamplerConfig,
+}
+
+/// The latent normalisation of stage 2 (`[model] latent_norm`), fitted on the training latents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatentNormKind {
+    /// Each dimension to mean 0 and std 1 (the reference's choice).
+    #[default]
+    Standardize,
+    /// Each modality's block centred and decorrelated to the identity covariance (ZCA), so that
+    /// no direction inside a modality is much narrower than the noise the diffusion adds.
+    Whiten,
 }
 
 /// Stage 1: the deterministic autoencoders (each trained alone).
@@ -103,9 +118,14 @@ pub struct ScoreConfig {
     /// GroupNorm groups (reference: 32 at width 1536); must divide every width.
     #[serde(default = "score_groups")]
     pub groups: i64,
-    /// Probability that a batch conditions on a random non-empty proper subset of modalities.
+    /// Probability that a training item (or a whole batch, see `condition_per`) conditions on
+    /// a random non-empty proper subset of modalities.
     #[serde(default = "score_d")]
     pub d: f64,
+    /// Whether the whole batch shares one conditioning subset (`batch`, the default, as in the
+    /// reference implementation) or each item draws its own (`item`).
+    #[serde(default)]
+    pub condition_per: ConditionPer,
     /// EMA decay of the weights used for sampling.
     #[serde(default = "score_ema")]
     pub ema: f64,
@@ -125,6 +145,19 @@ pub enum ScoreParameterization {
     #[default]
     Residual,
     Direct,
+}
+
+/// How often the conditioning subset of masked training is drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConditionPer {
+    /// Every item its own subset: each batch trains many subsets at once. (On the 5-modality
+    /// Fashion-MNIST set: held-out loss 0.2280 against 0.2285 after 20,000 steps, coherence
+    /// unchanged within noise; see README.)
+    Item,
+    /// One subset per batch, as the reference does.
+    #[default]
+    Batch,
 }
 
 /// Smallest derived width, and the multiple that derived widths are rounded up to.
@@ -164,6 +197,7 @@ impl Default for ScoreConfig {
             mults: score_mults(),
             groups: score_groups(),
             d: score_d(),
+            condition_per: ConditionPer::default(),
             ema: score_ema(),
             t_eps: score_t_eps(),
             beta_min: beta_min(),

@@ -4,8 +4,8 @@
 //! checkpoint sets under `checkpoints/<stage>/`):
 //! 1. [`autoencoder`]: one deterministic autoencoder per modality (stage `ae_<modality>`),
 //!    trained alone with the modality's likelihood;
-//! 2. [`train`]: the training latents are encoded once, standardised per dimension
-//!    ([`model::Standardizer`], saved as `latent_stats`), and the [`score_net`] is trained on
+//! 2. [`train`]: the training latents are encoded once, normalised ([`model::LatentNorm`]:
+//!    standardised per dimension or whitened per modality, saved as `latent_stats`), and the [`score_net`] is trained on
 //!    them with masked multi-time denoising score matching under the VP-SDE of [`sde`]
 //!    (stage `score`, EMA weights in `score_ema`).
 //!
@@ -29,7 +29,7 @@ use mmlatent_core::config::Experiment;
 use mmlatent_core::family::{ModelFamily, TrainContext};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
-use model::{build_autoencoders, MldModel, Standardizer};
+use model::{build_autoencoders, LatentNorm, MldModel};
 use sampler::Layout;
 use tch::{Device, Tensor};
 
@@ -84,9 +84,9 @@ impl ModelFamily for MldFamily {
         }
         // Stage 2: encode once, standardise, train the score network.
         let latents = encode_split(&autoencoders, &ctx.dataset.train);
-        let standardizer = Standardizer::fit(&latents);
-        standardizer.save(ctx.run)?;
         let layout = Layout::new(cfg.latent_sizes(modalities));
+        let latent_norm = LatentNorm::fit(&latents, &layout, cfg.latent_norm);
+        latent_norm.save(ctx.run)?;
         // Held-out latents for the score stage's validation loss: the first test tuples.
         let test = &ctx.dataset.test;
         let mut held_out = mmlatent_core::Split {
@@ -94,7 +94,7 @@ impl ModelFamily for MldFamily {
             labels: test.labels.shallow_clone(),
         };
         held_out.truncate(HELD_OUT);
-        let held_out = (!held_out.is_empty()).then(|| standardizer.forward(&encode_split(&autoencoders, &held_out)));
+        let held_out = (!held_out.is_empty()).then(|| latent_norm.forward(&encode_split(&autoencoders, &held_out)));
         eprintln!(
             "score network: width {} for {} latent dimensions of {} modalities",
             cfg.score.width_for(layout.total()),
@@ -103,7 +103,7 @@ impl ModelFamily for MldFamily {
         );
         train::train_score(
             ctx.run,
-            &standardizer.forward(&latents),
+            &latent_norm.forward(&latents),
             held_out.as_ref(),
             &layout,
             &cfg,

@@ -2,7 +2,7 @@
 //! with [`MultimodalModel::generate`] for joint and any-subset conditional generation.
 
 use crate::autoencoder::Autoencoder;
-use crate::config::{MldConfig, SamplerConfig, SamplerMethod};
+use crate::config::{LatentNormKind, MldConfig, SamplerConfig, SamplerMethod};
 use crate::sampler::{ancestral, euler_maruyama, heun, repaint_schedule, Conditioning, Layout};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
@@ -21,45 +21,90 @@ pub const SCORE: &str = "score";
 /// Checkpoint name of the EMA weights used for sampling.
 pub const SCORE_EMA: &str = "score_ema";
 
-/// Per-dimension standardisation of the concatenated latents with training-set statistics.
-pub struct Standardizer {
+/// The invertible affine map between the concatenated latents and the space stage 2 diffuses
+/// in: x = (z − mean)·F, z = x·F⁻¹ + mean, with F block-diagonal (one block per modality, so
+/// that the multi-time masking still acts modality by modality). Saved as `latent_stats`.
+pub struct LatentNorm {
+    /// `[1, D]`.
     pub mean: Tensor,
-    pub std: Tensor,
+    /// `[D, D]` F.
+    pub forward_map: Tensor,
+    /// `[D, D]` F⁻¹.
+    pub inverse_map: Tensor,
 }
 
-impl Standardizer {
-    /// Statistics of `latents` `[N, D]`; a (near-)constant dimension keeps std 1.
-    pub fn fit(latents: &Tensor) -> Self {
-        let mean = latents.mean_dim(0, true, Kind::Float);
-        let std = latents.std_dim(0, false, true);
-        let std = std.where_self(&std.gt(1e-6), &std.ones_like());
-        Self { mean, std }
+/// The (unbiased) covariance `[D, D]` of the rows of `x` `[N, D]`, in `x`'s kind.
+pub fn covariance(x: &Tensor) -> Tensor {
+    let centred = x - x.mean_dim(0, true, x.kind());
+    centred.transpose(0, 1).matmul(&centred) / (x.size()[0].max(2) - 1) as f64
+}
+
+/// Eigenvalues of a block's covariance below this fraction of their mean are raised to it
+/// before whitening, so that (numerically) empty directions are not blown up to unit variance.
+const EIGEN_FLOOR: f64 = 1e-3;
+
+impl LatentNorm {
+    /// Fitted on `latents` `[N, D]` laid out as `layout`. `Standardize`: F = diag(1/std) (a
+    /// (near-)constant dimension keeps std 1). `Whiten`: per block with covariance C = U Λ Uᵀ,
+    /// F = U Λ^(-1/2) Uᵀ (ZCA: the whitened coordinates stay close to the original ones).
+    pub fn fit(latents: &Tensor, layout: &Layout, kind: LatentNormKind) -> Self {
+        let latents = latents.to_kind(Kind::Double);
+        let mean = latents.mean_dim(0, true, Kind::Double);
+        let (forward_map, inverse_map) = match kind {
+            LatentNormKind::Standardize => {
+                let std = latents.std_dim(0, false, false);
+                let std = std.where_self(&std.gt(1e-6), &std.ones_like());
+                (std.reciprocal().diag(0), std.diag(0))
+            }
+            LatentNormKind::Whiten => {
+                let (mut fwd, mut inv) = (Vec::new(), Vec::new());
+                for m in 0..layout.num_modalities() {
+                    let (offset, size) = layout.span(m);
+                    let (eigenvalues, u) = covariance(&latents.narrow(1, offset, size)).linalg_eigh("L");
+                    let floor = EIGEN_FLOOR * eigenvalues.mean(Kind::Double).double_value(&[]).max(1e-12);
+                    let root = eigenvalues.clamp_min(floor).sqrt();
+                    fwd.push(u.matmul(&root.reciprocal().diag(0)).matmul(&u.transpose(0, 1)));
+                    inv.push(u.matmul(&root.diag(0)).matmul(&u.transpose(0, 1)));
+                }
+                (Tensor::block_diag(&fwd), Tensor::block_diag(&inv))
+            }
+        };
+        let f = |t: Tensor| t.to_kind(Kind::Float);
+        Self { mean: f(mean), forward_map: f(forward_map), inverse_map: f(inverse_map) }
     }
 
     pub fn forward(&self, z: &Tensor) -> Tensor {
-        (z - &self.mean) / &self.std
+        (z - &self.mean).matmul(&self.forward_map)
     }
 
-    pub fn inverse(&self, z: &Tensor) -> Tensor {
-        z * &self.std + &self.mean
+    pub fn inverse(&self, x: &Tensor) -> Tensor {
+        x.matmul(&self.inverse_map) + &self.mean
     }
 
     pub fn save(&self, run: &RunDir) -> Result<()> {
-        checkpoint::save_tensors(&[("mean", &self.mean), ("std", &self.std)], &run.checkpoint(STATS))
+        let tensors = [("mean", &self.mean), ("forward", &self.forward_map), ("inverse", &self.inverse_map)];
+        checkpoint::save_tensors(&tensors, &run.checkpoint(STATS))
     }
 
+    /// Loads the map of a run; runs from before whitening existed hold `mean` and `std`.
     pub fn load(run: &RunDir, dim: i64, device: Device) -> Result<Self> {
         let path = run.checkpoint(STATS);
         let tensors = checkpoint::load_tensors(&path)?;
-        let mean = checkpoint::take_tensor(&tensors, "mean", &path)?.to_device(device);
-        let std = checkpoint::take_tensor(&tensors, "std", &path)?.to_device(device);
+        let take = |name: &str| checkpoint::take_tensor(&tensors, name, &path).map(|t| t.to_device(device));
+        let mean = take("mean")?;
+        let (forward_map, inverse_map) = match take("std") {
+            Ok(std) => (std.reciprocal().view([-1]).diag(0), std.view([-1]).diag(0)),
+            Err(_) => (take("forward")?, take("inverse")?),
+        };
         ensure!(
-            mean.size() == [1, dim] && std.size() == [1, dim],
-            "{}: statistics of shape {:?}, expected [1, {dim}] (config changed since training?)",
+            mean.size() == [1, dim] && forward_map.size() == [dim, dim] && inverse_map.size() == [dim, dim],
+            "{}: statistics of shapes {:?}, {:?}, {:?} for {dim} latent dimensions (config changed since training?)",
             path.display(),
-            mean.size()
+            mean.size(),
+            forward_map.size(),
+            inverse_map.size()
         );
-        Ok(Self { mean, std })
+        Ok(Self { mean, forward_map, inverse_map })
     }
 }
 
@@ -67,7 +112,7 @@ impl Standardizer {
 pub struct MldModel {
     pub modalities: Vec<ModalitySpec>,
     pub autoencoders: Vec<Autoencoder>,
-    pub standardizer: Standardizer,
+    pub latent_norm: LatentNorm,
     pub layout: Layout,
     pub sde: VpSde,
     pub t_eps: f64,
@@ -104,14 +149,14 @@ impl MldModel {
             ae.load(run)?;
         }
         let layout = Layout::new(cfg.latent_sizes(modalities));
-        let standardizer = Standardizer::load(run, layout.total(), device)?;
+        let latent_norm = LatentNorm::load(run, layout.total(), device)?;
         let score_vs = nn::VarStore::new(device);
         let net = build_score_net(&score_vs, &layout, cfg);
         training::load_weights(run, SCORE, Which::Latest, &[(SCORE_EMA, &score_vs)])?;
         Ok(Self {
             modalities: modalities.to_vec(),
             autoencoders,
-            standardizer,
+            latent_norm,
             layout,
             sde: VpSde::new(cfg.score.beta_min, cfg.score.beta_max),
             t_eps: cfg.score.t_eps,
@@ -178,10 +223,10 @@ impl MldModel {
                 None => Tensor::zeros([n, ae.latent_dim], (Kind::Float, self.device)),
             })
             .collect();
-        let x0 = self.standardizer.forward(&Tensor::cat(&parts, 1));
+        let x0 = self.latent_norm.forward(&Tensor::cat(&parts, 1));
         let flags: Vec<bool> = given.iter().map(Option::is_some).collect();
         let cond = Conditioning::new(&self.layout, &flags, x0);
-        let z = self.standardizer.inverse(&self.sample_latents(&cond));
+        let z = self.latent_norm.inverse(&self.sample_latents(&cond));
         given
             .iter()
             .zip(&self.autoencoders)
@@ -207,7 +252,7 @@ impl LatentView for MldModel {
 
     fn encode(&self, inputs: &[Tensor]) -> Result<Tensor> {
         let parts = self.encode_each("encode", inputs)?;
-        Ok(self.standardizer.forward(&Tensor::cat(&parts, 1)))
+        Ok(self.latent_norm.forward(&Tensor::cat(&parts, 1)))
     }
 
     fn reconstruct(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {

@@ -55,6 +55,15 @@ impl Layout {
     }
 
     /// A boolean `[1, D]` mask, true on the dimensions of the modalities flagged in `which`.
+    /// The `[M, D]` 0/1 float matrix whose row `m` is 1 on modality `m`'s dimensions: a
+    /// per-modality value `[B, M]` times it spreads over the dimensions `[B, D]`.
+    pub fn spread(&self, device: Device) -> Tensor {
+        let m = self.num_modalities();
+        let rows: Vec<Tensor> =
+            (0..m).map(|k| self.dim_mask(&(0..m).map(|i| i == k).collect::<Vec<_>>(), device)).collect();
+        Tensor::cat(&rows, 0).to_kind(Kind::Float)
+    }
+
     pub fn dim_mask(&self, which: &[bool], device: Device) -> Tensor {
         let flags: Vec<bool> =
             self.sizes.iter().zip(which).flat_map(|(&s, &w)| std::iter::repeat_n(w, s as usize)).collect();
@@ -64,9 +73,10 @@ impl Layout {
 
 /// Which modalities are given (clamped) and their clean latents.
 pub struct Conditioning {
-    /// `[1, D]` boolean, true on given dimensions.
+    /// `[1, D]` (or `[B, D]`, one row per item) boolean, true on given dimensions.
     pub mask: Tensor,
-    /// `[1, M]` float, 1 for generated modalities and 0 for given ones (multiplies τ).
+    /// `[1, M]` (or `[B, M]`) float, 1 for generated modalities and 0 for given ones
+    /// (multiplies τ).
     pub time_mask: Tensor,
     /// `[B, D]` clean latents; only the given dimensions are read.
     pub x0: Tensor,
@@ -75,11 +85,16 @@ pub struct Conditioning {
 impl Conditioning {
     /// `given[m]` says whether modality `m` is given; `x0` holds its latents (others ignored).
     pub fn new(layout: &Layout, given: &[bool], x0: Tensor) -> Self {
-        let device = x0.device();
-        let time: Vec<f32> = given.iter().map(|&g| if g { 0.0 } else { 1.0 }).collect();
+        let flags = Tensor::from_slice(given).view([1, -1]).to_device(x0.device());
+        Self::from_flags(layout, &flags, x0)
+    }
+
+    /// `given` `[1, M]` (shared by the batch) or `[B, M]` (per item) boolean flags.
+    pub fn from_flags(layout: &Layout, given: &Tensor, x0: Tensor) -> Self {
+        let flags = given.to_kind(Kind::Float);
         Self {
-            mask: layout.dim_mask(given, device),
-            time_mask: Tensor::from_slice(&time).view([1, -1]).to_device(device).to_kind(x0.kind()),
+            mask: flags.matmul(&layout.spread(x0.device())).gt(0.5),
+            time_mask: (flags.ones_like() - &flags).to_kind(x0.kind()),
             x0,
         }
     }

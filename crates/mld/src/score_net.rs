@@ -107,12 +107,8 @@ impl ScoreNet {
             })
             .collect();
         let zero = nn::LinearConfig { ws_init: nn::Init::Const(0.0), bs_init: Some(nn::Init::Const(0.0)), bias: true };
-        let gaussian_skip = (cfg.parameterization == ScoreParameterization::Residual).then(|| {
-            let spread: Vec<Tensor> = (0..layout.num_modalities())
-                .map(|m| layout.dim_mask(&(0..layout.num_modalities()).map(|k| k == m).collect::<Vec<_>>(), p.device()))
-                .collect();
-            (VpSde::new(cfg.beta_min, cfg.beta_max), Tensor::cat(&spread, 0).to_kind(Kind::Float))
-        });
+        let gaussian_skip = (cfg.parameterization == ScoreParameterization::Residual)
+            .then(|| (VpSde::new(cfg.beta_min, cfg.beta_max), layout.spread(p.device())));
         Self {
             input: nn::linear(p / "input", latent_dim, w, Default::default()),
             time0: nn::linear(p / "time0", n_modalities, td, Default::default()),

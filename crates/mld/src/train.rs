@@ -3,16 +3,19 @@
 //!
 //! Per batch: t ~ U[t_ε, 1] per item, z ~ N(0, I), R_t = α(t) R_0 + σ(t) z (closed-form VP
 //! marginal). With probability d a random non-empty proper subset A₂ of the modalities is
-//! conditioned on: its latents stay clean, its entries of τ are 0 and its dimensions leave the
-//! loss, which is the mean of (ε̂ − z)² over the diffused dimensions only (rescaled so that its
-//! magnitude does not depend on how many modalities are diffused).
+//! conditioned on — drawn per batch as in the reference, or per item (`condition_per`):
+//! its latents stay clean, its entries of τ are 0 and its dimensions leave the loss, which is the
+//! mean of (ε̂ − z)² over the diffused entries of the batch only (rescaled so that its magnitude
+//! does not depend on how many modalities are diffused).
 
+use crate::config::ConditionPer;
 use crate::sampler::{Conditioning, Denoiser, Layout};
 use crate::sde::VpSde;
 use tch::{Kind, Tensor};
 
 /// The masked multi-time loss for clean latents `x0` `[B, D]`, times `t` `[B]`, noise `z`
-/// `[B, D]` and the set of conditioned modalities `given` (all false: joint training).
+/// `[B, D]` and the conditioned modalities `given`: boolean flags `[1, M]` shared by the batch
+/// or `[B, M]` per item (all false: joint training).
 pub fn masked_loss(
     den: &dyn Denoiser,
     sde: &VpSde,
@@ -20,22 +23,21 @@ pub fn masked_loss(
     x0: &Tensor,
     t: &Tensor,
     z: &Tensor,
-    given: &[bool],
+    given: &Tensor,
 ) -> Tensor {
     let (alpha, sigma) = sde.marginal(t);
     let noisy = &alpha * x0 + &sigma * z;
-    let cond = Conditioning::new(layout, given, x0.shallow_clone());
+    let cond = Conditioning::from_flags(layout, given, x0.shallow_clone());
     let input = cond.clamp(&noisy);
     let tau = t.unsqueeze(-1) * &cond.time_mask;
     let eps = den.eps(&input, &tau);
     denoising_error(&eps, z, &cond.mask)
 }
 
-/// Mean of (ε̂ − z)² over the dimensions not given (`given_mask` `[1, D]` boolean).
+/// Mean of (ε̂ − z)² over the entries not given (`given_mask` `[1, D]` or `[B, D]` boolean).
 pub fn denoising_error(eps: &Tensor, z: &Tensor, given_mask: &Tensor) -> Tensor {
-    let keep = given_mask.logical_not().to_kind(eps.kind());
-    let count = keep.sum(Kind::Float) * eps.size()[0] as f64;
-    ((eps - z).square() * keep).sum(Kind::Float) / count
+    let keep = given_mask.logical_not().to_kind(eps.kind()).expand_as(eps);
+    ((eps - z).square() * &keep).sum(Kind::Float) / keep.sum(Kind::Float)
 }
 
 /// The masked loss of `den` on held-out latents `x0` `[N, D]` at fixed times `t` (`[N]`) and
@@ -51,12 +53,13 @@ pub fn evaluation_loss(
     batch: i64,
 ) -> f64 {
     let _guard = tch::no_grad_guard();
+    let given = Tensor::from_slice(given).view([1, -1]).to_device(x0.device());
     let n = x0.size()[0];
     let mut total = 0.0;
     for start in (0..n).step_by(batch.max(1) as usize) {
         let len = batch.min(n - start);
         let part = |x: &Tensor| x.narrow(0, start, len);
-        total += masked_loss(den, sde, layout, &part(x0), &part(t), &part(z), given).double_value(&[]) * len as f64;
+        total += masked_loss(den, sde, layout, &part(x0), &part(t), &part(z), &given).double_value(&[]) * len as f64;
     }
     total / n as f64
 }
@@ -90,17 +93,21 @@ pub fn fixed_draws(n: i64, d: i64, t_eps: f64, seed: u64, device: tch::Device) -
     (Tensor::from_slice(&t).to_device(device), Tensor::from_slice(&z).view([n, d]).to_device(device))
 }
 
-/// Draws which modalities a training batch conditions on: with probability `d` a uniformly
-/// random non-empty proper subset (as a flag per modality), otherwise none. Uses libtorch's
-/// seeded generator so that runs repeat.
-pub fn draw_condition(n_modalities: usize, d: f64) -> Vec<bool> {
-    let none = vec![false; n_modalities];
-    if n_modalities < 2 || Tensor::rand([1], (Kind::Double, tch::Device::Cpu)).double_value(&[0]) >= d {
-        return none;
+/// Draws which modalities `rows` training items condition on, as boolean flags `[rows, M]`:
+/// each row with probability `d` a uniformly random non-empty proper subset, otherwise none.
+/// One row serves a whole batch (`condition_per = "batch"`). Uses libtorch's seeded generator
+/// (on the CPU, so that runs repeat on any device).
+pub fn draw_conditions(rows: i64, n_modalities: usize, d: f64) -> Tensor {
+    let cpu = (Kind::Int64, tch::Device::Cpu);
+    let m = n_modalities as i64;
+    if m < 2 {
+        return Tensor::zeros([rows, m], (Kind::Bool, tch::Device::Cpu));
     }
-    // Subsets coded as bit sets 1 ..= 2^M − 2 (non-empty, proper).
-    let code = 1 + Tensor::randint((1i64 << n_modalities) - 2, [1], (Kind::Int64, tch::Device::Cpu)).int64_value(&[0]);
-    (0..n_modalities).map(|m| code >> m & 1 == 1).collect()
+    let conditioned = Tensor::rand([rows, 1], (Kind::Double, tch::Device::Cpu)).lt(d);
+    // Subsets coded as bit sets 1 ..= 2^M − 2 (non-empty, proper), one bit per modality.
+    let code = Tensor::randint((1i64 << m) - 2, [rows, 1], cpu) + 1;
+    let bits = code.bitwise_right_shift(&Tensor::arange(m, cpu).view([1, m])).bitwise_and(1).eq(1);
+    bits.logical_and(&conditioned)
 }
 
 /// Exponential moving average of a set of variables into a shadow copy.
@@ -204,7 +211,11 @@ pub fn train_score(
         let b = batch as i64;
         let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;
         let z = x0.randn_like();
-        let given = draw_condition(layout.num_modalities(), cfg.score.d);
+        let rows = match cfg.score.condition_per {
+            ConditionPer::Item => b,
+            ConditionPer::Batch => 1,
+        };
+        let given = draw_conditions(rows, layout.num_modalities(), cfg.score.d).to_device(device);
         let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
         opts[0].backward_step(&loss)?;
         ema.update();

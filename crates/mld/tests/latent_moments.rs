@@ -17,7 +17,7 @@ fn joint_samples_match_the_latent_moments() {
     use mmlatent_core::optim::{Adam, AdamConfig};
     use mmlatent_mld::config::{ScoreConfig, ScoreParameterization};
     use mmlatent_mld::score_net::ScoreNet;
-    use mmlatent_mld::train::draw_condition;
+    use mmlatent_mld::train::draw_conditions;
     tch::set_num_threads(1);
     tch::manual_seed(11);
     let (m, per, n) = (5usize, 8i64, 4000i64);
@@ -46,7 +46,7 @@ fn joint_samples_match_the_latent_moments() {
         let idx = Tensor::randint(n, [256], (Kind::Int64, Device::Cpu));
         let x0 = data.index_select(0, &idx);
         let t = Tensor::rand([256], (Kind::Float, Device::Cpu)) * 0.999 + 1e-3;
-        let given = draw_condition(m, 0.2);
+        let given = draw_conditions(256, m, 0.2);
         let loss = masked_loss(&den, &sde, &layout, &x0, &t, &x0.randn_like(), &given);
         opt.set_lr(2e-3 * (0.5 + 0.5 * (std::f64::consts::PI * step as f64 / 1500.0).cos()));
         opt.backward_step(&loss).unwrap();

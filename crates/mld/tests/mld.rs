@@ -6,7 +6,7 @@ use mmlatent_core::config::Experiment;
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::sampler::{ancestral, euler_maruyama, euler_maruyama_step, heun, renoise, Conditioning, Layout};
 use mmlatent_mld::sde::VpSde;
-use mmlatent_mld::train::{denoising_error, masked_loss};
+use mmlatent_mld::train::{denoising_error, draw_conditions, masked_loss};
 use tch::{Device, Kind, Tensor};
 
 /// Simulates the forward SDE dR = −½β(t)R dt + √β(t) dW from R_0 = 2 with many particles and
@@ -153,16 +153,17 @@ fn loss_ignores_conditioned_dimensions() {
     // A denoiser depending on its input, so that the clean given latents matter to it.
     let den = |x: &Tensor, tau: &Tensor| x.tanh() + tau.mean_dim(1, true, Kind::Float);
     let given = [true, false];
-    let loss = masked_loss(&den, &sde, &layout, &x0, &t, &z, &given).double_value(&[]);
+    let flags = Tensor::from_slice(&given).view([1, 2]);
+    let loss = masked_loss(&den, &sde, &layout, &x0, &t, &z, &flags).double_value(&[]);
     // Changing the target noise on the given dimensions changes nothing.
     let z2 = z.copy();
     let _ = z2.narrow(1, 0, 3).fill_(100.0);
-    let loss2 = masked_loss(&den, &sde, &layout, &x0, &t, &z2, &given).double_value(&[]);
+    let loss2 = masked_loss(&den, &sde, &layout, &x0, &t, &z2, &flags).double_value(&[]);
     assert_eq!(loss, loss2);
     // ...while on a generated dimension it does.
     let z3 = z.copy();
     let _ = z3.narrow(1, 3, 1).fill_(100.0);
-    assert!(masked_loss(&den, &sde, &layout, &x0, &t, &z3, &given).double_value(&[]) > loss + 1.0);
+    assert!(masked_loss(&den, &sde, &layout, &x0, &t, &z3, &flags).double_value(&[]) > loss + 1.0);
     // The gradient of the loss w.r.t. the prediction on given dimensions is zero, and the loss
     // is a mean over the diffused dimensions only (rescaled: unit error gives loss 1).
     let mask = layout.dim_mask(&given, Device::Cpu);
@@ -173,6 +174,89 @@ fn loss_ignores_conditioned_dimensions() {
     let grad = eps.grad();
     assert_eq!(grad.narrow(1, 0, 3).abs().max().double_value(&[]), 0.0);
     assert!(grad.narrow(1, 3, 5).abs().min().double_value(&[]) > 0.0);
+}
+
+/// Per-item conditioning draws: about a fraction d of the rows condition on something, never on
+/// everything, and every non-empty proper subset of five modalities turns up.
+#[test]
+fn per_item_conditions_are_proper_subsets_at_rate_d() {
+    tch::manual_seed(4);
+    let flags = draw_conditions(20000, 5, 0.3);
+    assert_eq!(flags.size(), [20000, 5]);
+    let count = flags.to_kind(Kind::Int64).sum_dim_intlist(1, false, Kind::Int64);
+    let rate = count.gt(0).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+    assert!((rate - 0.3).abs() < 0.02, "conditioned fraction {rate}");
+    assert_eq!(count.eq(5).sum(Kind::Int64).int64_value(&[]), 0, "a row conditioned on every modality");
+    let weights = Tensor::from_slice(&[1i64, 2, 4, 8, 16]);
+    let codes = (flags.to_kind(Kind::Int64) * weights.view([1, 5])).sum_dim_intlist(1, false, Kind::Int64);
+    let (distinct, _, _) = codes.unique_dim(0, true, false, false);
+    assert_eq!(distinct.size()[0], 31, "the empty set and all 30 proper subsets");
+}
+
+/// A batch with one conditioning subset per item gives the same loss as the items taken one by
+/// one with their own subset, weighted by how many entries each diffuses: masks, clamping and τ
+/// are applied row by row.
+#[test]
+fn per_item_loss_matches_item_by_item() {
+    let layout = Layout::new(vec![3, 5]);
+    let sde = VpSde::default();
+    tch::manual_seed(9);
+    let x0 = Tensor::randn([3, 8], (Kind::Float, Device::Cpu));
+    let z = Tensor::randn([3, 8], (Kind::Float, Device::Cpu));
+    let t = Tensor::from_slice(&[0.2f32, 0.5, 0.8]);
+    let den = |x: &Tensor, tau: &Tensor| x.tanh() * 0.5 + tau.sum_dim_intlist(1, true, Kind::Float);
+    let rows = [[true, false], [false, true], [false, false]];
+    let flags = Tensor::from_slice(&rows.concat()).view([3, 2]);
+    let batch = masked_loss(&den, &sde, &layout, &x0, &t, &z, &flags).double_value(&[]);
+    let (mut total, mut entries) = (0.0, 0.0);
+    for (i, row) in rows.iter().enumerate() {
+        let one = |x: &Tensor| x.narrow(0, i as i64, 1);
+        let f = Tensor::from_slice(row).view([1, 2]);
+        let kept = row.iter().zip([3.0, 5.0]).filter(|(g, _)| !**g).map(|(_, s)| s).sum::<f64>();
+        total += kept * masked_loss(&den, &sde, &layout, &one(&x0), &one(&t), &one(&z), &f).double_value(&[]);
+        entries += kept;
+    }
+    assert!((batch - total / entries).abs() < 1e-6, "{batch} vs {}", total / entries);
+}
+
+/// Whitening maps each modality's block to zero mean and identity covariance, leaves the blocks'
+/// cross-correlations to the data (the map is block-diagonal), and inverts exactly; standardising
+/// gives unit per-dimension stds; a run saved before whitening existed (mean and std) loads.
+#[test]
+fn latent_norm_whitens_each_block_and_inverts() {
+    use mmlatent_mld::config::LatentNormKind;
+    use mmlatent_mld::model::{covariance, LatentNorm};
+    tch::manual_seed(21);
+    let layout = Layout::new(vec![3, 4]);
+    let cpu = (Kind::Float, Device::Cpu);
+    // Correlated latents with very different scales, within and across the blocks.
+    let mixing = Tensor::randn([7, 7], cpu) * Tensor::from_slice(&[5.0f32, 0.1, 1.0, 3.0, 0.05, 1.0, 0.5]).view([7, 1]);
+    let z = Tensor::randn([20000, 7], cpu).matmul(&mixing) + 2.0;
+    let white = LatentNorm::fit(&z, &layout, LatentNormKind::Whiten);
+    let x = white.forward(&z);
+    let c = covariance(&x);
+    for (offset, size) in [(0, 3), (3, 4)] {
+        let block = c.narrow(0, offset, size).narrow(1, offset, size);
+        let gap = (block - Tensor::eye(size, cpu)).abs().max().double_value(&[]);
+        assert!(gap < 1e-3, "block at {offset}: covariance off the identity by {gap}");
+    }
+    assert!(c.narrow(0, 0, 3).narrow(1, 3, 4).abs().max().double_value(&[]) > 0.05, "cross-block correlation kept");
+    assert_eq!(white.forward_map.narrow(0, 0, 3).narrow(1, 3, 4).abs().max().double_value(&[]), 0.0);
+    assert!((white.inverse(&x) - &z).abs().max().double_value(&[]) < 1e-3 * z.abs().max().double_value(&[]));
+    let standard = LatentNorm::fit(&z, &layout, LatentNormKind::Standardize);
+    let s = standard.forward(&z).std_dim(0, true, false);
+    assert!((s - 1.0).abs().max().double_value(&[]) < 1e-4);
+
+    // A run from before whitening: `latent_stats` holds mean and std.
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = Experiment::parse("[data]\npath = \"synthetic\"\n[model]\nkind = \"mld\"\n", &[]).unwrap();
+    let run = mmlatent_core::run::RunDir::create(dir.path(), &experiment, false).unwrap();
+    let (mean, std) = (z.mean_dim(0, true, Kind::Float), z.std_dim(0, true, true));
+    let path = run.checkpoint(mmlatent_mld::model::STATS);
+    mmlatent_core::checkpoint::save_tensors(&[("mean", &mean), ("std", &std)], &path).unwrap();
+    let old = LatentNorm::load(&run, 7, Device::Cpu).unwrap();
+    assert!((old.forward(&z) - standard.forward(&z)).abs().max().double_value(&[]) < 1e-3);
+    assert!(LatentNorm::load(&run, 8, Device::Cpu).is_err(), "a latent size that does not match is refused");
 }
 
 /// Every shipped MLD config parses strictly, and its sampler/score settings are valid.

@@ -18,6 +18,7 @@ use mmlatent_core::progress::{self, Event, Observer};
 use mmlatent_core::{ModalityKind, MultimodalModel};
 use mmlatent_eval::inception::InceptionV3;
 use mmlatent_eval::{ClassifierOptions, Classifiers};
+use mmlatent_runner::sampler::SamplerArgs;
 use mmlatent_runner::{ConfigSource, OpenedRun, TrainRequest};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
@@ -265,6 +266,13 @@ impl Model {
         py.import("json")?.call_method1("loads", (text,))
     }
 
+    /// The sampler `generate` draws with: `{"name", "settings", "evaluations_per_sample"}`.
+    #[getter]
+    fn sampler<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let text = serde_json::to_string(&self.opened.sampler).map_err(|e| MmlatentError::new_err(e.to_string()))?;
+        py.import("json")?.call_method1("loads", (text,))
+    }
+
     /// The modalities in the model's order: name, kind, shape of one item (and text's vocabulary).
     #[getter]
     fn modalities<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
@@ -370,11 +378,20 @@ impl Model {
     }
 }
 
-/// Opens a trained run folder on `device` (default: the run's own).
+/// Opens a trained run folder on `device` (default: the run's own), sampling with the run's
+/// sampler or the one chosen as with `--sampler`, `--steps` and `--sampler-option NAME=VALUE`.
 #[pyfunction]
-#[pyo3(signature = (path, device=None))]
-fn open_run(py: Python<'_>, path: PathBuf, device: Option<String>) -> PyResult<Model> {
-    let opened = released(py, move || mmlatent_runner::open_run(&path, device.as_deref()).map(SameThread))?;
+#[pyo3(signature = (path, device=None, sampler=None, steps=None, sampler_options=vec![]))]
+fn open_run(
+    py: Python<'_>,
+    path: PathBuf,
+    device: Option<String>,
+    sampler: Option<String>,
+    steps: Option<usize>,
+    sampler_options: Vec<String>,
+) -> PyResult<Model> {
+    let choice = SamplerArgs { sampler, steps, options: sampler_options };
+    let opened = released(py, move || mmlatent_runner::open_run(&path, device.as_deref(), &choice).map(SameThread))?;
     Ok(Model { opened: opened.into_inner() })
 }
 

@@ -1,13 +1,14 @@
-//! Python bindings of mmlatent: the package `mmlatent` (built by maturin from this crate and
+//! Python bindings of mmlatent: the package `mmlatent` (this crate's extension module and
 //! `python/mmlatent/`), through which Python code opens trained runs and samples them, trains
 //! experiments and scores tensors, with torch tensors in and out (shared with the caller's
-//! PyTorch, no copies).
+//! PyTorch, no copies). `cargo build` builds the extension (`libmmlatent_native.so`, which
+//! `scripts/setup.sh` installs into `.venv` in place, as `maturin develop` would);
+//! `maturin build` packages it as a wheel (`pyproject.toml`).
 //!
 //! Not `pyo3-tch`: its 0.24.0 (which matches tch 0.24 and PyO3 0.24) turns on tch's
-//! `python-extension` feature, and Cargo unifies features across the workspace, so every crate
-//! would be built a second time over a torch-sys linked against libtorch_python (a full rebuild
-//! of libtorch's C++ bindings, minutes on two cores, in the set-up and in CI). DLPack needs
-//! nothing of the kind: the extension shares every artifact with `cargo test`.
+//! `python-extension` feature, which Cargo unifies across the workspace: torch-sys would compile
+//! libtorch's Python glue and every test binary would link libtorch_python (and, through it,
+//! libpython). DLPack needs nothing of the kind.
 //!
 //! - [`dlpack`]: torch tensors in and out without copies (DLPack, the ABI `torch.utils.dlpack`
 //!   speaks);
@@ -15,8 +16,8 @@
 //!   rest of the tool reads; panic payloads turned into messages;
 //! - [`evaluation`]: coherence, classifier Fréchet distances and FID of tensors the caller
 //!   passes, with the evaluation crate's classifiers and Inception;
-//! - `bindings` (feature `extension`, on when maturin builds the package): the PyO3 module
-//!   `mmlatent._native` over [`mmlatent_runner`], [`convert`] and [`evaluation`].
+//! - `bindings`: the PyO3 module `mmlatent._native` over [`mmlatent_runner`], [`convert`] and
+//!   [`evaluation`] (left out of the unit tests' binary, which links no Python).
 //!
 //! The first three are plain Rust, tested by `cargo test`; the bindings are tested from Python
 //! (`tests/python.rs` runs `tests/py/test_*.py` with the project's `.venv/bin/python`).
@@ -25,5 +26,5 @@ pub mod convert;
 pub mod dlpack;
 pub mod evaluation;
 
-#[cfg(feature = "extension")]
+#[cfg(not(test))]
 mod bindings;

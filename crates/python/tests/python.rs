@@ -1,6 +1,8 @@
 //! The Python package, tested from Python: each `tests/py/test_*.py` runs in the project's
-//! `.venv/bin/python` (where `scripts/setup.sh` installs the package) in a fresh process. A
-//! missing interpreter or package fails the test with what to run; it is never skipped.
+//! `.venv/bin/python` (where `scripts/setup.sh` installs the package in place) in a fresh
+//! process, on the extension module this `cargo test` has just built (the package's
+//! `_native.so` links to it). A missing interpreter or package fails the test with what to run;
+//! it is never skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,12 +19,24 @@ fn python() -> PathBuf {
 
 fn run_script(name: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name);
-    let check = Command::new(python()).args(["-c", "import mmlatent"]).output().expect("python runs");
+    let check = Command::new(python())
+        .args(["-c", "import os, mmlatent; print(os.path.realpath(mmlatent._native.__file__))"])
+        .output()
+        .expect("python runs");
     assert!(
         check.status.success(),
-        "the mmlatent package does not import in .venv: run `bash scripts/setup.sh` (it builds and installs \
-         it)\n{}",
+        "the mmlatent package does not import in .venv: run `bash scripts/setup.sh` (it installs it)\n{}",
         String::from_utf8_lossy(&check.stderr)
+    );
+    // The extension this build made, next to this test binary in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("test binary path");
+    let built = exe.with_file_name("libmmlatent_native.so");
+    let imported = PathBuf::from(String::from_utf8_lossy(&check.stdout).trim());
+    assert_eq!(
+        imported.canonicalize().ok(),
+        built.canonicalize().ok(),
+        "Python imports another mmlatent extension than the one this build made ({}): run `bash scripts/setup.sh`",
+        built.display()
     );
     let out = Command::new(python())
         .arg(&script)

@@ -10,6 +10,7 @@
 
 pub mod families;
 pub mod open;
+pub mod sampler;
 pub mod train;
 
 pub use open::{open_run, OpenedRun};

@@ -1,6 +1,7 @@
 //! Opening a trained run: its experiment, dataset and model, ready to sample and evaluate.
 
 use crate::families;
+use crate::sampler::{describe, SamplerArgs, SamplerInfo};
 use anyhow::{Context, Result};
 use mmlatent_core::config::Experiment;
 use mmlatent_core::device::{parse_device, seed_everything, set_threads};
@@ -12,23 +13,39 @@ use tch::Device;
 /// A trained run, opened: its experiment, dataset and model.
 pub struct OpenedRun {
     pub run: RunDir,
+    /// The stored experiment with this call's sampler overrides applied.
     pub experiment: Experiment,
     pub dataset: MultimodalDataset,
     pub model: Box<dyn MultimodalModel>,
     pub device: Device,
+    /// The sampler the model draws with (the run's, or the one `sampler` chose).
+    pub sampler: SamplerInfo,
 }
 
 /// Opens the run folder `path`, its dataset and its trained model on `device` (default: the
-/// run's own device setting).
-pub fn open_run(path: &Path, device: Option<&str>) -> Result<OpenedRun> {
-    let run = RunDir::open(path)?;
-    let experiment = run.experiment()?;
+/// run's own device setting), with the sampler choices of this call applied to its stored
+/// experiment (which stays as it is on disk).
+pub fn open_run(path: &Path, device: Option<&str>, sampler: &SamplerArgs) -> Result<OpenedRun> {
+    let stored = RunDir::open(path)?;
+    let kind = stored.experiment()?.model_kind()?.to_string();
+    let run = stored.with_overrides(sampler.overrides(&kind)?);
+    let experiment = run.experiment().context("in the sampler flags (--sampler, --steps, --sampler-option)")?;
     let device = parse_device(device.unwrap_or(&experiment.device))?;
     set_threads(experiment.train.threads);
     seed_everything(experiment.seed);
     let dataset = mmlatent_data::open(&experiment.data)
         .with_context(|| format!("cannot open the dataset of run {}", path.display()))?;
-    let family = families::for_kind(experiment.model_kind()?)?;
-    let model = family.load(&run, &dataset, device)?;
-    Ok(OpenedRun { run, experiment, dataset, model, device })
+    let mut info = describe(&experiment).context("in the sampler flags (--sampler, --steps, --sampler-option)")?;
+    let model: Box<dyn MultimodalModel> = if kind == "mld" {
+        // Loaded here rather than through the family: its score evaluations per sample are
+        // known only to the concrete model.
+        let cfg: mmlatent_mld::config::MldConfig = experiment.model_config()?;
+        let model = mmlatent_mld::model::MldModel::load(&run, &dataset.modalities, &cfg, device)
+            .with_context(|| format!("cannot load the MLD model of run {}", path.display()))?;
+        info.evaluations_per_sample = Some(model.score_evaluations());
+        Box::new(model)
+    } else {
+        families::for_kind(&kind)?.load(&run, &dataset, device)?
+    };
+    Ok(OpenedRun { run, experiment, dataset, model, device, sampler: info })
 }

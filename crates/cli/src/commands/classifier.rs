@@ -20,7 +20,8 @@ pub struct TrainArgs {
     /// Dataset format (auto detects it).
     #[arg(long, default_value = "auto")]
     pub format: String,
-    /// Output folder (default: runs/classifiers/<dataset name>, where `eval` looks).
+    /// Output folder (default: where `eval` looks, a folder of the user's cache tied to the
+    /// dataset's resolved path: ~/.cache/mmlatent/classifiers/<dataset>-<key>).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// cpu (default), cuda, cuda:N or auto.
@@ -78,7 +79,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let dataset = mmlatent_data::open(&config)?;
     let device = parse_device(&args.device)?;
     seed_everything(args.options.classifier_seed);
-    let out = args.out.clone().unwrap_or_else(|| default_dir(&dataset.name));
+    let out = args.out.clone().unwrap_or_else(|| default_dir(&dataset.name, &config));
     eprintln!(
         "training {} classifiers on {} ({} train / {} test tuples) on {device:?} → {}",
         dataset.num_modalities(),

@@ -7,5 +7,7 @@ pub mod data;
 pub mod eval;
 pub mod fid;
 pub mod quickstart;
+pub mod report;
+pub mod runs;
 pub mod sample;
 pub mod train;

@@ -75,21 +75,23 @@ pub fn run(args: Args) -> Result<()> {
     drop(lock);
 
     eprintln!("[3/4] classifiers and [4/4] evaluation");
-    let opened = open_run(run.root(), args.device.as_deref())?;
+    let opened = open_run(run.root(), args.device.as_deref(), &Default::default())?;
     let options = EvalOptions {
         joint_samples: args.samples as i64,
         conditional_samples: args.samples,
         seed: experiment.seed,
         ..EvalOptions::default()
     };
-    let report = evaluate_run(&opened, None, &args.classifier.options(opened.device), options)?;
-    let eval_dir = run.root().join("eval");
+    let (report, eval_dir) = evaluate_run(&opened, None, &args.classifier.options(opened.device), options, None)?;
     println!();
     println!("quickstart done in {}:", run.root().display());
-    println!("  joint coherence {:.3}; conditional coherence by number of given modalities:", report.joint_coherence);
+    println!(
+        "  joint coherence {:.2} %; conditional coherence by number of given modalities:",
+        100.0 * report.joint_coherence
+    );
     for size in 1..opened.dataset.num_modalities() {
         if let Some(c) = report.conditional_coherence.average(size) {
-            println!("    {size} given: {c:.3}");
+            println!("    {size} given: {:.2} %", 100.0 * c);
         }
     }
     println!("  dataset grid      {}", tuples.display());

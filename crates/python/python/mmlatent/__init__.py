@@ -21,27 +21,37 @@ import os
 
 import torch  # noqa: F401  (loads libtorch before the extension that links against it)
 
-from . import _native
-from ._native import MmlatentError, Model
+try:
+    from . import _native
+except ImportError as e:
+    raise ImportError(
+        "mmlatent's extension module is not built: run `cargo build --workspace` in the mmlatent repository "
+        f"(`bash scripts/setup.sh` links it into this package) ({e})"
+    ) from e
+from ._native import MmlatentError, Model  # noqa: E402
 
 __all__ = ["MmlatentError", "Model", "open_run", "train", "train_classifiers", "evaluate"]
 
 logger = logging.getLogger("mmlatent")
 
 
-def open_run(path, device=None):
+def open_run(path, device=None, *, sampler=None, steps=None, sampler_options=None):
     """Opens a trained run folder; returns a `Model`.
 
     `device`: "cpu", "cuda", "cuda:N" or "auto" (default: the run's own setting).
+    `sampler`, `steps`, `sampler_options` (a dict, e.g. {"repaint": True}): the sampler of this
+    model object, as `mmlatent sample`'s `--sampler`, `--steps` and `--sampler-option`
+    (default: the run's own; the run folder is never changed).
 
     A `Model` has `generate(given=None, n=16, seed=None)` -> dict of tensors by modality name
     (joint samples, or the missing modalities given a dict of `[n, ...]` input batches; images
     f32 in [0, 1], text i64 token ids), `modalities` (name, kind, shape), `config` (the run's
     resolved experiment as a dict), `kind`, `dataset`, `device`, `path`; for MLD also
     `encode(inputs)` -> standardised latents `[n, D]`, `reconstruct(inputs)`,
-    `sample_latents(n, seed=None)` and `latent_spans`.
+    `sample_latents(n, seed=None)` and `latent_spans`; `sampler` describes the sampler in use.
     """
-    return _native.open_run(os.fspath(path), device)
+    options = _override_list(sampler_options)
+    return _native.open_run(os.fspath(path), device, sampler, steps, options)
 
 
 def _override_list(overrides):
@@ -108,8 +118,9 @@ def train(config, run=None, overrides=None, *, resume=False, device=None, progre
 def train_classifiers(out, data="default", *, format="auto", steps=1500, batch_size=128, width=32,
                       seed=0, max_train=None, max_test=None, device="cpu", progress=None):
     """Trains one classifier per modality of a dataset (a folder, or "default" for the bundled
-    one) and saves them in `out`, as `mmlatent classifier train` does; returns their test
-    accuracies by modality name. `mmlatent eval` looks for them in runs/classifiers/<dataset>."""
+    one) and saves them in `out`, as `mmlatent classifier train DATA --out OUT` does; returns
+    their test accuracies by modality name. `evaluate` and `mmlatent eval --classifiers OUT`
+    use them."""
     accuracies = _native.train_classifiers(
         os.fspath(out), os.fspath(data), format, steps, batch_size, width, seed, max_train, max_test,
         device, _Reporter(progress),

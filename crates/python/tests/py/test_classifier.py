@@ -31,14 +31,14 @@ def main():
     which = torch.cat([torch.zeros(64, dtype=torch.long), torch.ones(64, dtype=torch.long)])
     optimiser = torch.optim.Adam(classifier.parameters(), lr=3e-3)
     losses = []
-    for _ in range(40):
+    for _ in range(150):
         loss = nn.functional.cross_entropy(classifier(images), which)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses))), losses
-    assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
+    assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
     accuracy = (classifier(images).argmax(1) == which).float().mean().item()
     assert accuracy > 0.9, accuracy
     # Gradients reach the generated images themselves, like any tensor's.
