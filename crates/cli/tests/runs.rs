@@ -20,6 +20,7 @@ steps = 8
 lr = 1e-3
 checkpoint_every = 3
 log_every = 2
+sample_every = 3
 threads = 1
 [model]
 kind = "mld"
@@ -97,6 +98,16 @@ fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
     std::fs::write(dir.path().join("exp.toml"), config).unwrap();
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "straight"], None);
     assert!(out.status.success(), "{}", stderr(&out));
+    let straight = dir.path().join("straight");
+    assert!(straight.join("samples/joint.png").exists(), "no grids at the end of training");
+    if config.contains("sample_every = 3") {
+        // Grids of the model so far from the last stage's checkpoints at steps 3 and 6 (not 8,
+        // the end); drawing them must not disturb the bit-identical resume checked below.
+        for step in [3, 6] {
+            assert!(straight.join(format!("samples/step-{step}/joint.png")).exists(), "no grids at step {step}");
+        }
+        assert!(!straight.join("samples/step-8").exists());
+    }
     let mut resume = false;
     for fault in faults.iter().map(Some).chain([None]) {
         let mut args = vec!["train", "exp.toml", "--run", "killed"];

@@ -91,6 +91,12 @@ pub struct TrainConfig {
     /// `val_loss`, the best set kept as `best-<step>`); default: at every checkpoint.
     #[serde(default)]
     pub validate_every: Option<usize>,
+    /// Write sample grids of the model as it stands to `samples/step-<N>/` every this many
+    /// steps of the model's last stage (at the first checkpoint at or past each multiple: the
+    /// grids are drawn from the checkpoint just written); default: only at the end, into
+    /// `samples/`.
+    #[serde(default)]
+    pub sample_every: Option<usize>,
 }
 
 /// Learning-rate schedules.
@@ -137,6 +143,7 @@ impl Default for TrainConfig {
             warmup_steps: 0,
             keep_checkpoints: default_keep_checkpoints(),
             validate_every: None,
+            sample_every: None,
         }
     }
 }
@@ -178,6 +185,9 @@ impl TrainConfig {
         }
         if self.validate_every == Some(0) {
             bail!("train.validate_every must be at least 1 (or left out: at every checkpoint), got 0");
+        }
+        if self.sample_every == Some(0) {
+            bail!("train.sample_every must be at least 1 (or left out: grids only at the end), got 0");
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             bail!("train.lr must be a positive number, got {}", self.lr);
@@ -374,6 +384,7 @@ width = 64
             "train.keep_checkpoints",
             "train.threads",
             "train.validate_every",
+            "train.sample_every",
             "train.batch_size",
             "data.max_train",
             "data.max_test",

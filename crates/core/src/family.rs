@@ -8,12 +8,25 @@ use crate::MultimodalModel;
 use anyhow::Result;
 use tch::Device;
 
+/// Called with the step after a checkpoint of a model's last stage at each multiple of
+/// `train.sample_every`; the front end draws sample grids from the run as it stands.
+pub type Snapshot<'a> = &'a dyn Fn(usize) -> Result<()>;
+
 /// Everything a training run needs.
 pub struct TrainContext<'a> {
     pub experiment: &'a Experiment,
     pub run: &'a RunDir,
     pub dataset: &'a MultimodalDataset,
     pub device: Device,
+    /// The front end's sample grids during training (none: no grids before the end).
+    pub snapshot: Option<Snapshot<'a>>,
+}
+
+impl<'a> TrainContext<'a> {
+    /// A context without snapshots.
+    pub fn new(experiment: &'a Experiment, run: &'a RunDir, dataset: &'a MultimodalDataset, device: Device) -> Self {
+        Self { experiment, run, dataset, device, snapshot: None }
+    }
 }
 
 pub trait ModelFamily: Sync {

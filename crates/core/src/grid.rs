@@ -1,4 +1,5 @@
-//! PNG grids of image samples: each row a batch `[n, C, H, W]` with values in `[0, 1]`.
+//! PNG grids of image samples: each row a batch `[n, C, H, W]` with values in `[0, 1]`; and
+//! the joint and conditional sample grids of a model that training writes to `samples/`.
 
 use anyhow::{bail, Context, Result};
 use image::{Rgb, RgbImage};
@@ -57,6 +58,52 @@ pub fn save_image_grid(path: &Path, rows: &[Tensor]) -> Result<()> {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
     img.save(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Tuples per grid of [`write_sample_grids`].
+const GRID_TUPLES: i64 = 8;
+
+/// Writes `<dir>/joint.png` (joint samples, one row per image modality) and, for each modality
+/// m, `<dir>/given-<m>.png` (the first test tuples' m, then the other modalities generated from
+/// it) with `model`, its draws seeded by `seed`; returns how many grids were written.
+pub fn write_sample_grids(
+    model: &dyn crate::MultimodalModel,
+    dataset: &crate::MultimodalDataset,
+    dir: &Path,
+    seed: u64,
+) -> Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let _guard = tch::no_grad_guard();
+    tch::manual_seed(seed as i64);
+    let specs = &dataset.modalities;
+    let images = |outputs: &[Tensor], order: &[usize]| -> Vec<Tensor> {
+        order.iter().filter(|&&m| specs[m].is_image()).map(|&m| outputs[m].to_kind(Kind::Float)).collect()
+    };
+    let all: Vec<usize> = (0..specs.len()).collect();
+    let none: Vec<Option<Tensor>> = (0..specs.len()).map(|_| None).collect();
+    let joint = model.generate(&none, GRID_TUPLES)?;
+    let mut written = 0;
+    let rows = images(&joint, &all);
+    if !rows.is_empty() {
+        save_image_grid(&dir.join("joint.png"), &rows)?;
+        written += 1;
+    }
+    if specs.len() < 2 || dataset.test.is_empty() {
+        return Ok(written);
+    }
+    let batch = dataset.test.head(specs, GRID_TUPLES as usize, model.device());
+    for (m, spec) in specs.iter().enumerate() {
+        let given: Vec<Option<Tensor>> =
+            (0..specs.len()).map(|k| (k == m).then(|| batch.items[k].shallow_clone())).collect();
+        let outputs = model.generate(&given, batch.labels.size()[0])?;
+        let order: Vec<usize> = std::iter::once(m).chain((0..specs.len()).filter(|&k| k != m)).collect();
+        let rows = images(&outputs, &order);
+        if !rows.is_empty() {
+            save_image_grid(&dir.join(format!("given-{}.png", spec.name)), &rows)?;
+            written += 1;
+        }
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod dataset;
 pub mod device;
+pub mod dist;
 pub mod family;
 pub mod grid;
 pub mod likelihood;

@@ -78,6 +78,21 @@ impl ModalitySpec {
     }
 }
 
+/// All 2^M − 1 non-empty subsets of the modalities `0..m`, ordered by size, then
+/// lexicographically (the order of every per-subset table and of the subset-based models).
+pub fn subsets(m: usize) -> Vec<Vec<usize>> {
+    let mut all: Vec<Vec<usize>> =
+        (1u64..(1 << m)).map(|mask| (0..m).filter(|i| mask & (1 << i) != 0).collect()).collect();
+    all.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    all
+}
+
+/// The non-empty proper subsets of `0..m` (the given sets of conditional generation), in the
+/// order of [`subsets`].
+pub fn proper_subsets(m: usize) -> Vec<Vec<usize>> {
+    subsets(m).into_iter().filter(|s| s.len() < m).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

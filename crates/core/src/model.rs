@@ -33,6 +33,12 @@ pub trait MultimodalModel {
     fn latent_view(&self) -> Option<&dyn LatentView> {
         None
     }
+
+    /// Network evaluations per generated sample of the current sampler, where the model counts
+    /// them (for reports: the cost side of a sampler comparison).
+    fn evaluations_per_sample(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The latent space of a two-stage model: per-modality encoders and decoders trained first,

@@ -35,6 +35,7 @@
 
 use crate::checkpoint::{self, SetManifest, SetPart};
 use crate::config::TrainConfig;
+use crate::family::Snapshot;
 use crate::optim::Adam;
 use crate::plot::{plot_curves, Series};
 use crate::progress::Progress;
@@ -55,6 +56,12 @@ pub const BEST_PREFIX: &str = "best";
 /// Parameters larger than this in magnitude count as diverged: never saved.
 pub const MAX_PARAMETER: f64 = 1e15;
 
+thread_local! {
+    /// True while a stage's snapshot runs: it loads the stage's newest, unfinished set on
+    /// purpose, so [`load_weights`] does not warn about it.
+    static IN_SNAPSHOT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// A held-out loss measured by the caller (see [`Stage::validation`]).
 type Validation<'a> = Box<dyn FnMut() -> Result<f64> + 'a>;
 
@@ -72,6 +79,9 @@ pub struct Stage<'a> {
     optimisers: Vec<Adam>,
     base_lrs: Vec<f64>,
     validation: Option<Validation<'a>>,
+    /// This stage's place among the run's stages, `(i, n)`, 1-based (shown by the progress bar).
+    position: Option<(usize, usize)>,
+    snapshot: Option<Snapshot<'a>>,
 }
 
 /// What [`Stage::run`] did.
@@ -100,7 +110,23 @@ impl<'a> Stage<'a> {
             optimisers: vec![],
             base_lrs: vec![],
             validation: None,
+            position: None,
+            snapshot: None,
         }
+    }
+
+    /// This is stage `i` of the run's `n` (1-based), shown as `i/n` beside the stage's name.
+    pub fn position(mut self, i: usize, n: usize) -> Self {
+        self.position = Some((i, n));
+        self
+    }
+
+    /// Calls `snapshot(step)` after the first checkpoint at or past each multiple of
+    /// `train.sample_every`, before the last step (the end of training is the caller's); its
+    /// failure is a warning.
+    pub fn snapshots(mut self, snapshot: Option<Snapshot<'a>>) -> Self {
+        self.snapshot = snapshot;
+        self
     }
 
     /// Adds a set of weights to the checkpoint (`<name>.safetensors`): restored on resume,
@@ -181,8 +207,12 @@ impl<'a> Stage<'a> {
         checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
         self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))?;
 
+        let label = match self.position {
+            Some((i, n)) => format!("{} {i}/{n}", self.name),
+            None => self.name.clone(),
+        };
         let mut progress = self.progress.then(|| {
-            let mut p = Progress::new(&self.name, self.total as u64);
+            let mut p = Progress::new(&label, self.total as u64);
             p.start_at(start as u64);
             p
         });
@@ -273,6 +303,7 @@ impl<'a> Stage<'a> {
             }
             checkpoint::fault_point("abort_after_step", &self.name, completed);
             if checkpoint_due {
+                let previous_set = last_set.as_ref().map_or(start, |(step, _)| *step);
                 self.check_weights(completed, true, &last_set)?;
                 let manifest = self.manifest(completed, last_loss, val_loss, best_val);
                 let dir = checkpoint::write_set(&stage_dir, SET_PREFIX, &manifest, &self.parts())?;
@@ -287,6 +318,17 @@ impl<'a> Stage<'a> {
                 if completed < self.total {
                     if let Err(e) = plot_stage(self.run, &self.name) {
                         say(&progress, format!("warning: no loss plot for stage {}: {e:#}", self.name));
+                    }
+                    // Due when a multiple of `sample_every` lies in (previous set, this set].
+                    let sample_due =
+                        self.cfg.sample_every.is_some_and(|every| completed / every > previous_set / every);
+                    if let (Some(snapshot), true) = (self.snapshot, sample_due) {
+                        IN_SNAPSHOT.set(true);
+                        let result = snapshot(completed);
+                        IN_SNAPSHOT.set(false);
+                        if let Err(e) = result {
+                            say(&progress, format!("warning: no sample grids at step {completed}: {e:#}"));
+                        }
                     }
                 }
             }
@@ -450,7 +492,7 @@ pub fn load_weights(run: &RunDir, stage: &str, which: Which, parts: &[(&str, &Va
             stage_dir.display()
         );
     };
-    if !manifest.is_final() {
+    if !manifest.is_final() && !IN_SNAPSHOT.get() {
         eprintln!(
             "warning: stage {stage} of run {} is not finished (step {} of {}); using its checkpoint of step {}",
             run.root().display(),
@@ -549,6 +591,40 @@ mod tests {
                 }
                 toy_step(vs, step, opts)
             })
+    }
+
+    /// Snapshots come after the first checkpoint at or past each multiple of `sample_every`,
+    /// never at the last step (the caller's), not again after a resume, and a failing one is
+    /// only a warning.
+    #[test]
+    fn snapshots_follow_sample_every() {
+        let cfg = TrainConfig { checkpoint_every: 3, sample_every: Some(4), ..Default::default() };
+        let seen = std::cell::RefCell::new(vec![]);
+        let record = |step: usize| -> Result<()> {
+            seen.borrow_mut().push(step);
+            bail!("no model to sample in this test")
+        };
+        let snapshots = |run: &RunDir, fail_at: Option<usize>| {
+            let vs = store();
+            Stage::new(run, "toy", 10, &cfg, 1)
+                .quiet()
+                .snapshots(Some(&record))
+                .weights("w", &vs)
+                .optimiser("adam", Adam::new(&vs, AdamConfig::adam(0.1)))
+                .run(|step, opts| {
+                    if Some(step) == fail_at {
+                        bail!("interrupted");
+                    }
+                    toy_step(&vs, step, opts)
+                })
+                .map(|_| seen.take())
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        assert_eq!(snapshots(&run_dir(a.path()), None).unwrap(), [6, 9]);
+        let resumed = run_dir(b.path());
+        assert!(snapshots(&resumed, Some(7)).is_err());
+        assert_eq!(seen.take(), [6]);
+        assert_eq!(snapshots(&resumed, None).unwrap(), [9]);
     }
 
     /// A stage interrupted after its checkpoint of step 4 (and after logging step 6) resumes

@@ -72,9 +72,3 @@ pub fn standard_normal_log_density(z: &Tensor) -> Tensor {
     let d = z.size()[z.dim() - 1] as f64;
     z.square().sum_dim_intlist(-1, false, Kind::Float) * -0.5 - 0.5 * d * (2.0 * PI).ln()
 }
-
-/// log N(z; μ, diag σ²) per row (the last dimension is summed).
-pub fn normal_log_density(z: &Tensor, mu: &Tensor, std: &Tensor) -> Tensor {
-    let standardised = (z - mu) / std;
-    (standardised.square() * -0.5 - std.log() - 0.5 * (2.0 * PI).ln()).sum_dim_intlist(-1, false, Kind::Float)
-}

@@ -17,9 +17,10 @@
 //! the regulariser gains log N(w_m; 0, I) − log q_m(w_m|x_m).
 
 use crate::config::EbmConfig;
-use crate::energy::{normal_log_density, standard_normal_log_density, EnergyPrior};
+use crate::energy::{standard_normal_log_density, EnergyPrior};
 use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::checkpoint::{load_tensors, save_tensors, take_tensor};
+use mmlatent_core::dist::{mixture_log_prob, sample_uniform_mixture, Dist};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::model::check_given;
 use mmlatent_core::nets::{decoder, encoder, Net};
@@ -28,35 +29,11 @@ use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-/// A diagonal Gaussian: mean and standard deviation, `[N, D]` each.
-#[derive(Debug)]
-pub struct Gaussian {
-    pub mu: Tensor,
-    pub std: Tensor,
-}
-
-impl Gaussian {
-    /// Reads `[N, 2D]` as (μ, raw scale) with σ = softplus(raw) + 1e-4 (stable for any raw).
-    fn from_raw(raw: &Tensor) -> Self {
-        let chunks = raw.chunk(2, -1);
-        Self { mu: chunks[0].shallow_clone(), std: chunks[1].softplus() + 1e-4 }
-    }
-
-    /// A reparameterised sample μ + σ·ε.
-    pub fn rsample(&self) -> Tensor {
-        &self.mu + &self.std * self.mu.randn_like()
-    }
-
-    pub fn log_density(&self, x: &Tensor) -> Tensor {
-        normal_log_density(x, &self.mu, &self.std)
-    }
-}
-
 /// What encoder m says about a batch: q_m(z|x_m) and, generalised, q_m(w_m|x_m).
 #[derive(Debug)]
 pub struct Expert {
-    pub shared: Gaussian,
-    pub private: Option<Gaussian>,
+    pub shared: Dist,
+    pub private: Option<Dist>,
 }
 
 /// The terms of the generator / inference objective on one batch (means per tuple).
@@ -141,16 +118,14 @@ impl EbmModel {
     pub fn encode(&self, m: usize, x: &Tensor) -> Expert {
         let raw = self.encoders[m].forward(&x.to_device(self.device));
         let z_part = raw.narrow(-1, 0, 2 * self.latent_dim);
-        let private = (self.private_dim > 0)
-            .then(|| Gaussian::from_raw(&raw.narrow(-1, 2 * self.latent_dim, 2 * self.private_dim)));
-        Expert { shared: Gaussian::from_raw(&z_part), private }
-    }
-
-    /// log q(z|X) = log (1/M) Σ_k q_k(z|x_k) for `z` of shape `[S, N, D]` against experts with
-    /// `[N, D]` parameters; returns `[S, N]` (log-sum-exp over the experts).
-    pub fn log_mixture(z: &Tensor, experts: &[&Gaussian]) -> Tensor {
-        let per_expert: Vec<Tensor> = experts.iter().map(|g| g.log_density(z)).collect();
-        Tensor::stack(&per_expert, 0).logsumexp([0], false) - (experts.len() as f64).ln()
+        // Each part reads as (μ, raw scale), σ = softplus(raw) + 1e-4.
+        let gaussian = |part: Tensor| {
+            let chunks = part.chunk(2, -1);
+            Dist::gaussian_softplus(chunks[0].shallow_clone(), &chunks[1])
+        };
+        let private =
+            (self.private_dim > 0).then(|| gaussian(raw.narrow(-1, 2 * self.latent_dim, 2 * self.private_dim)));
+        Expert { shared: gaussian(z_part), private }
     }
 
     /// Decoder n on `[B, latent]` codes (plus private codes in the generalised version).
@@ -170,8 +145,9 @@ impl EbmModel {
         let experts: Vec<Expert> = items.iter().enumerate().map(|(m, x)| self.encode(m, x)).collect();
         // z_m ~ q_m(z|x_m) for every m, stacked: [M, B, D].
         let z = Tensor::stack(&experts.iter().map(|e| e.shared.rsample()).collect::<Vec<_>>(), 0);
-        let shared: Vec<&Gaussian> = experts.iter().map(|e| &e.shared).collect();
-        let log_q = Self::log_mixture(&z, &shared);
+        // log q(z|X) = log (1/M) Σ_k q_k(z|x_k), [M, B].
+        let shared: Vec<&Dist> = experts.iter().map(|e| &e.shared).collect();
+        let log_q = mixture_log_prob(&shared, &z);
         let z_flat = z.view([m_count * b, self.latent_dim]);
         let log_p = self.prior.unnormalised_log_density(&z_flat).view([m_count, b]);
         // Private latents: w_m ~ q_m(w_m|x_m) for m's own reconstruction.
@@ -180,7 +156,7 @@ impl EbmModel {
             .iter()
             .zip(&own_w)
             .filter_map(|(e, w)| {
-                Some(standard_normal_log_density(w.as_ref()?) - e.private.as_ref()?.log_density(w.as_ref()?))
+                Some(standard_normal_log_density(w.as_ref()?) - e.private.as_ref()?.log_prob(w.as_ref()?))
             })
             .collect();
         let reg = if private_reg.is_empty() { log_p - log_q } else { log_p - log_q + Tensor::stack(&private_reg, 0) };
@@ -231,11 +207,8 @@ impl EbmModel {
     /// z drawn from the mixture of the given modalities' experts: each row picks one given
     /// expert uniformly and samples it.
     fn conditional_z(&self, given: &[(usize, Tensor)]) -> Tensor {
-        let samples: Vec<Tensor> = given.iter().map(|(m, x)| self.encode(*m, x).shared.rsample()).collect();
-        let stacked = Tensor::stack(&samples, 1); // [N, K, D]
-        let (n, k) = (stacked.size()[0], stacked.size()[1]);
-        let pick = Tensor::randint(k, [n, 1, 1], (Kind::Int64, self.device)).expand([n, 1, self.latent_dim], false);
-        stacked.gather(1, &pick, false).squeeze_dim(1)
+        let experts: Vec<Dist> = given.iter().map(|(m, x)| self.encode(*m, x).shared).collect();
+        sample_uniform_mixture(&experts.iter().collect::<Vec<_>>())
     }
 
     /// Saves both parameter sets in one safetensors file, atomically (`generator.*`, `prior.*`).

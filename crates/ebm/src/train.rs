@@ -6,11 +6,9 @@ use crate::config::EbmConfig;
 use crate::model::EbmModel;
 use anyhow::{bail, Result};
 use mmlatent_core::family::TrainContext;
-use mmlatent_core::grid::save_image_grid;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::training::{self, Stage, Which};
-use mmlatent_core::MultimodalModel;
 use mmlatent_data::StepLoader;
 
 /// The name of the (single) training stage and of its checkpoint.
@@ -100,7 +98,7 @@ impl Optimisers {
 }
 
 /// Trains (or resumes) the model of `ctx` through core's training loop (both learning rates
-/// follow `train`'s schedule) and writes a grid of joint samples at the end.
+/// follow `train`'s schedule), with `ctx`'s snapshots.
 pub fn train(ctx: &TrainContext) -> Result<()> {
     let experiment = ctx.experiment;
     let kind = experiment.model_kind()?;
@@ -115,7 +113,9 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
         ctx.device,
     )?;
     let Optimisers { generator, prior } = Optimisers::new(&model, train_cfg.lr)?;
-    let outcome = Stage::new(ctx.run, STAGE, train_cfg.steps, train_cfg, experiment.seed)
+    Stage::new(ctx.run, STAGE, train_cfg.steps, train_cfg, experiment.seed)
+        .position(1, 1)
+        .snapshots(ctx.snapshot)
         .weights(WEIGHTS[0], &model.generator_vs)
         .weights(WEIGHTS[1], &model.prior_vs)
         .optimiser("generator", generator)
@@ -134,9 +134,6 @@ pub fn train(ctx: &TrainContext) -> Result<()> {
                 ("energy_gap", m.energy_gap()),
             ])
         })?;
-    if outcome.trained {
-        write_joint_grid(&model, ctx)?;
-    }
     Ok(())
 }
 
@@ -149,16 +146,4 @@ pub fn load_trained(model: &EbmModel, run: &RunDir) -> Result<()> {
         &[(WEIGHTS[0], &model.generator_vs), (WEIGHTS[1], &model.prior_vs)],
     )?;
     Ok(())
-}
-
-/// `samples/joint.png`: 8 joint samples, one row per image modality.
-fn write_joint_grid(model: &EbmModel, ctx: &TrainContext) -> Result<()> {
-    let none: Vec<Option<tch::Tensor>> = model.modalities().iter().map(|_| None).collect();
-    let samples = model.generate(&none, 8)?;
-    let rows: Vec<tch::Tensor> =
-        samples.into_iter().zip(model.modalities()).filter(|(_, s)| s.is_image()).map(|(t, _)| t).collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    save_image_grid(&ctx.run.file("samples/joint.png")?, &rows)
 }

@@ -51,15 +51,23 @@ fn tiny_runs_are_coherent_above_chance() {
     for kind in ["ebm", "ebm-generalised"] {
         let text = format!(
             "seed = 1\n[data]\npath = \"synthetic\"\n[train]\nbatch_size = 64\nsteps = 150\nlr = 2e-3\n\
-             log_every = 50\ncheckpoint_every = 100\n[model]\nkind = \"{kind}\"\nlatent_dim = 8\nwidth = 8\n\
+             log_every = 50\ncheckpoint_every = 100\nsample_every = 100\n[model]\nkind = \"{kind}\"\nlatent_dim = 8\nwidth = 8\n\
              energy_hidden = 64\nlangevin_steps = 30\nebm_lr = 1e-3\nlikelihoods = [{{ type = \"bernoulli\" }}]\n"
         );
         let experiment = Experiment::parse(&text, &[]).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path(), &experiment, false).unwrap();
         tch::manual_seed(1);
-        FAMILY.train(&TrainContext { experiment: &experiment, run: &run, dataset: &ds, device: Device::Cpu }).unwrap();
-        assert!(run.root().join("samples/joint.png").exists());
+        // Snapshots during training: at step 100 of 150, from the checkpoint just written.
+        let snapshots = std::cell::RefCell::new(vec![]);
+        let snapshot = |step: usize| -> anyhow::Result<()> {
+            let model = FAMILY.load(&run, &ds, Device::Cpu)?;
+            snapshots.borrow_mut().push((step, model.generate(&[None, None], 4)?[0].size()));
+            Ok(())
+        };
+        let ctx = TrainContext { snapshot: Some(&snapshot), ..TrainContext::new(&experiment, &run, &ds, Device::Cpu) };
+        FAMILY.train(&ctx).unwrap();
+        assert_eq!(snapshots.take(), [(100, vec![4, 1, 28, 28])]);
         let metrics = run.read_metrics("ebm").unwrap();
         assert_eq!(metrics.len(), 3);
         assert!(metrics.iter().all(|r| r.get("energy_gap").is_some_and(|g| g.is_f64())));
@@ -91,8 +99,7 @@ fn runs_resume_from_their_checkpoint_and_refuse_a_damaged_one() {
     let dir = tempfile::tempdir().unwrap();
     let first = config(4);
     let run = RunDir::create(dir.path(), &first, false).unwrap();
-    let train =
-        |e: &Experiment| FAMILY.train(&TrainContext { experiment: e, run: &run, dataset: &ds, device: Device::Cpu });
+    let train = |e: &Experiment| FAMILY.train(&TrainContext::new(e, &run, &ds, Device::Cpu));
     train(&first).unwrap();
     // The encoder means of a fixed batch (deterministic, unlike sampling, which shares the
     // global generator with concurrently running tests).
@@ -101,7 +108,7 @@ fn runs_resume_from_their_checkpoint_and_refuse_a_damaged_one() {
         let config: EbmConfig = e.model_config().unwrap();
         let model = EbmModel::new(e.model_kind().unwrap(), &ds.modalities, &config, Device::Cpu).unwrap();
         mmlatent_ebm::train::load_trained(&model, run).unwrap();
-        model.encode(0, &x[0]).shared.mu
+        model.encode(0, &x[0]).shared.loc
     };
     let a = means(&run, &first);
     train(&config(6)).unwrap();
@@ -111,8 +118,8 @@ fn runs_resume_from_their_checkpoint_and_refuse_a_damaged_one() {
     let b = means(&run, &first);
     // Two more steps move the weights a little; a restart from scratch would move them a lot.
     let fresh = RunDir::create(&dir.path().join("fresh"), &first, false).unwrap();
-    let ctx = TrainContext { experiment: &config(2), run: &fresh, dataset: &ds, device: Device::Cpu };
-    FAMILY.train(&ctx).unwrap();
+    let two_steps = config(2);
+    FAMILY.train(&TrainContext::new(&two_steps, &fresh, &ds, Device::Cpu)).unwrap();
     let c = means(&fresh, &first);
     let distance = |p: &Tensor, q: &Tensor| (p - q).abs().mean(Kind::Float).double_value(&[]);
     let (resumed, restarted) = (distance(&a, &b), distance(&a, &c));

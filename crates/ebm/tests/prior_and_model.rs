@@ -4,7 +4,7 @@
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_ebm::energy::{standard_normal_log_density, EnergyPrior};
-use mmlatent_ebm::model::{EbmModel, Gaussian};
+use mmlatent_ebm::model::EbmModel;
 use mmlatent_ebm::train::{train_step, Optimisers};
 use mmlatent_ebm::{EbmConfig, KIND_BASE, KIND_GENERALISED};
 use std::f64::consts::PI;
@@ -46,25 +46,6 @@ fn prior_log_density_is_tilted_standard_normal() {
     let got = prior.unnormalised_log_density(&z).double_value(&[0]);
     assert!((got - expect).abs() < 1e-4, "{got} vs {expect}");
     assert!((standard_normal_log_density(&z.zeros_like()).double_value(&[0]) + 1.5 * (2.0 * PI).ln()).abs() < 1e-5);
-}
-
-#[test]
-fn log_mixture_matches_a_direct_sum() {
-    let g = |mu: f32, std: f32| Gaussian {
-        mu: Tensor::from_slice(&[mu, mu]).view([1, 2]),
-        std: Tensor::from_slice(&[std, std]).view([1, 2]),
-    };
-    let (a, b) = (g(0.0, 1.0), g(1.0, 0.5));
-    let z = Tensor::from_slice(&[0.3f32, -0.2]).view([1, 1, 2]);
-    let got = EbmModel::log_mixture(&z, &[&a, &b]).double_value(&[0, 0]);
-    let density = |mu: f64, std: f64| {
-        [0.3f64, -0.2]
-            .iter()
-            .map(|x| (-(x - mu).powi(2) / (2.0 * std * std)).exp() / (std * (2.0 * PI).sqrt()))
-            .product::<f64>()
-    };
-    let expect = (0.5 * (density(0.0, 1.0) + density(1.0, 0.5))).ln();
-    assert!((got - expect).abs() < 1e-4, "{got} vs {expect}");
 }
 
 fn small_config() -> EbmConfig {
@@ -113,8 +94,9 @@ fn both_kinds_train_generate_and_round_trip_checkpoints() {
         assert_eq!(joint[0].size(), vec![5, 1, 28, 28]);
         assert_eq!((joint[1].size(), joint[1].kind()), (vec![5, 8], Kind::Int64));
         assert_eq!(joint[2].size(), vec![5, 3]);
-        let img_max = joint[0].max().double_value(&[]);
-        assert!((0.0..=1.0).contains(&img_max));
+        // Joint samples are drawn, not a fixed point: the items differ from one another.
+        let spread = joint[0].std_dim(0, true, false).mean(Kind::Float).double_value(&[]);
+        assert!(spread > 1e-3, "{kind}: joint samples do not vary ({spread})");
         let given = batch(4);
         let cond = model.generate(&[Some(given[0].shallow_clone()), None, Some(given[2].shallow_clone())], 99).unwrap();
         assert!(cond[0].equal(&given[0]) && cond[2].equal(&given[2]));
@@ -127,8 +109,8 @@ fn both_kinds_train_generate_and_round_trip_checkpoints() {
         other.load(&path).unwrap();
         let z = Tensor::randn([3, 4], (Kind::Float, Device::Cpu));
         assert!(model.prior().energy(&z).allclose(&other.prior().energy(&z), 1e-6, 1e-6, false));
-        let e1 = model.encode(0, &given[0]).shared.mu;
-        assert!(e1.allclose(&other.encode(0, &given[0]).shared.mu, 1e-6, 1e-6, false));
+        let e1 = model.encode(0, &given[0]).shared.loc;
+        assert!(e1.allclose(&other.encode(0, &given[0]).shared.loc, 1e-6, 1e-6, false));
         // A checkpoint of the other kind does not fit.
         let wrong = if kind == KIND_BASE { KIND_GENERALISED } else { KIND_BASE };
         let mut mismatched = EbmModel::new(wrong, &modalities(), &small_config(), Device::Cpu).unwrap();

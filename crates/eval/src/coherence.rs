@@ -18,13 +18,7 @@ use mmlatent_core::{ModalitySpec, MultimodalModel};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-/// Every non-empty proper subset of `0..m`, ordered by size, then lexicographically.
-pub fn proper_subsets(m: usize) -> Vec<Vec<usize>> {
-    let mut subsets: Vec<Vec<usize>> =
-        (1..(1usize << m) - 1).map(|mask| (0..m).filter(|i| mask & (1 << i) != 0).collect()).collect();
-    subsets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-    subsets
-}
+pub use mmlatent_core::modality::proper_subsets;
 
 /// A score of modality `target` generated from the modalities `given`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

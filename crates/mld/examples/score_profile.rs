@@ -52,10 +52,12 @@ fn main() -> Result<()> {
     }
     println!("{:<14} {:>10}", "given k", "loss");
     for k in 0..m {
-        let subsets: Vec<Vec<bool>> = (0u32..(1 << m))
-            .filter(|code| code.count_ones() as usize == k)
-            .map(|code| (0..m).map(|i| code >> i & 1 == 1).collect())
-            .collect();
+        let subsets: Vec<Vec<bool>> = if k == 0 {
+            vec![vec![false; m]]
+        } else {
+            let of_size = mmlatent_core::modality::subsets(m).into_iter().filter(|s| s.len() == k);
+            of_size.map(|s| (0..m).map(|i| s.contains(&i)).collect()).collect()
+        };
         let mean = subsets
             .iter()
             .map(|g| evaluation_loss(&den, &model.sde, &model.layout, &x0, (&t, &z), g, 512))

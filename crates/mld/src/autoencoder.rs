@@ -3,8 +3,8 @@
 
 use crate::config::AeConfig;
 use anyhow::{Context, Result};
-use mmlatent_core::config::TrainConfig;
 use mmlatent_core::dataset::{to_data_space, Split};
+use mmlatent_core::family::TrainContext;
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
@@ -92,19 +92,12 @@ impl Autoencoder {
 /// The name of the autoencoder's weights in its checkpoint sets.
 pub const WEIGHTS: &str = "autoencoder";
 
-/// Trains (or resumes, or loads when done) the autoencoder of modality `m` on `split`, as stage
-/// `ae_<modality>` through core's training loop (constant learning rate `cfg.lr`). Leaves the
-/// trained weights in `ae`.
-pub fn train_autoencoder(
-    ae: &mut Autoencoder,
-    m: usize,
-    split: &Split,
-    run: &RunDir,
-    cfg: &AeConfig,
-    train_cfg: &TrainConfig,
-    seed: u64,
-) -> Result<()> {
+/// Trains (or resumes, or loads when done) the autoencoder of modality `m` on the training split
+/// of `ctx`, as stage `ae_<modality>` (stage m + 1 of the run's M + 1) through core's training
+/// loop (constant learning rate `cfg.lr`). Leaves the trained weights in `ae`.
+pub fn train_autoencoder(ae: &mut Autoencoder, m: usize, ctx: &TrainContext, cfg: &AeConfig) -> Result<()> {
     let name = Autoencoder::stage_name(&ae.spec);
+    let (split, seed) = (&ctx.dataset.train, ctx.experiment.seed);
     // Only this modality's items go through the loader.
     let single = Split { items: vec![split.items[m].shallow_clone()], labels: split.labels.shallow_clone() };
     let ae = &*ae;
@@ -115,7 +108,8 @@ pub fn train_autoencoder(
         seed ^ (m as u64 + 1),
         ae.vs.device(),
     )?;
-    Stage::new(run, &name, cfg.steps, train_cfg, seed)
+    Stage::new(ctx.run, &name, cfg.steps, &ctx.experiment.train, seed)
+        .position(m + 1, ctx.dataset.num_modalities() + 1)
         .constant_lr()
         .weights(WEIGHTS, &ae.vs)
         .optimiser("adam", Adam::new(&ae.vs, AdamConfig::adam(cfg.lr)))

@@ -239,6 +239,10 @@ pub struct SamplerConfig {
     /// RePaint: how many times each stretch is traversed.
     #[serde(default = "jump_n_sample")]
     pub jump_n_sample: usize,
+    /// Guidance weight w of conditional generation (`sampler::Guided`): 0 is the plain
+    /// conditional score; w > 0 doubles the score evaluations of a conditional sample.
+    #[serde(default)]
+    pub guidance: f64,
 }
 
 fn sampler_method() -> SamplerMethod {
@@ -262,6 +266,7 @@ impl Default for SamplerConfig {
             repaint: false,
             jump_length: jump_length(),
             jump_n_sample: jump_n_sample(),
+            guidance: 0.0,
         }
     }
 }
@@ -308,6 +313,11 @@ impl MldConfig {
         let p = &self.sampler;
         ensure!(p.steps >= 2, "[model.sampler] steps must be at least 2, got {}", p.steps);
         ensure!(p.jump_length >= 1 && p.jump_n_sample >= 1, "[model.sampler] jump_length, jump_n_sample ≥ 1");
+        ensure!(
+            p.guidance.is_finite() && p.guidance >= 0.0,
+            "[model.sampler] guidance must be a finite weight ≥ 0, got {}",
+            p.guidance
+        );
         Ok(())
     }
 

@@ -68,19 +68,10 @@ impl ModelFamily for MldFamily {
         let cfg: MldConfig = ctx.experiment.model_config()?;
         let modalities = &ctx.dataset.modalities;
         cfg.validate(modalities)?;
-        let seed = ctx.experiment.seed;
         // Stage 1: each autoencoder alone.
         let mut autoencoders = build_autoencoders(&cfg, modalities, ctx.device)?;
         for (m, ae) in autoencoders.iter_mut().enumerate() {
-            autoencoder::train_autoencoder(
-                ae,
-                m,
-                &ctx.dataset.train,
-                ctx.run,
-                &cfg.autoencoder,
-                &ctx.experiment.train,
-                seed,
-            )?;
+            autoencoder::train_autoencoder(ae, m, ctx, &cfg.autoencoder)?;
         }
         // Stage 2: encode once, standardise, train the score network.
         let latents = encode_split(&autoencoders, &ctx.dataset.train);
@@ -101,15 +92,7 @@ impl ModelFamily for MldFamily {
             layout.total(),
             layout.num_modalities()
         );
-        train::train_score(
-            ctx.run,
-            &latent_norm.forward(&latents),
-            held_out.as_ref(),
-            &layout,
-            &cfg,
-            &ctx.experiment.train,
-            seed,
-        )
+        train::train_score(ctx, &latent_norm.forward(&latents), held_out.as_ref(), &layout, &cfg)
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {

@@ -3,7 +3,7 @@
 
 use crate::autoencoder::Autoencoder;
 use crate::config::{LatentNormKind, MldConfig, SamplerConfig, SamplerMethod};
-use crate::sampler::{ancestral, euler_maruyama, heun, repaint_schedule, Conditioning, Layout};
+use crate::sampler::{ancestral, euler_maruyama, heun, Conditioning, Denoiser, Guided, Layout};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use anyhow::{ensure, Result};
@@ -167,31 +167,40 @@ impl MldModel {
         })
     }
 
-    /// Score evaluations per sample of the current sampler (RePaint counted for conditional
-    /// generation).
+    /// Score evaluations per conditional sample of the current sampler (RePaint and guidance
+    /// included), counted by running it on one item with a denoiser that only counts, so that
+    /// the samplers alone define their cost.
     pub fn score_evaluations(&self) -> usize {
-        let s = &self.sampler;
-        match s.method {
-            SamplerMethod::Euler if s.repaint => {
-                repaint_schedule(s.steps, s.jump_length, s.jump_n_sample).windows(2).filter(|w| w[1] < w[0]).count()
-            }
-            SamplerMethod::Euler => s.steps,
-            SamplerMethod::Heun => 2 * s.steps - 1,
-            SamplerMethod::Ancestral => s.steps,
-        }
+        let calls = std::cell::Cell::new(0);
+        let counting = |x: &Tensor, _: &Tensor| {
+            calls.set(calls.get() + 1);
+            x.zeros_like()
+        };
+        let given: Vec<bool> =
+            (0..self.layout.num_modalities()).map(|m| m == 0 && self.layout.num_modalities() > 1).collect();
+        let x0 = Tensor::zeros([1, self.layout.total()], (Kind::Float, Device::Cpu));
+        let _guard = tch::no_grad_guard();
+        let _ = self.sample_with(&counting, &Conditioning::new(&self.layout, &given, x0));
+        calls.get()
     }
 
     /// Samples standardised latents under `cond` with the configured sampler.
     pub fn sample_latents(&self, cond: &Conditioning) -> Tensor {
-        let den = |x: &Tensor, tau: &Tensor| self.net.forward(x, tau);
+        self.sample_with(&|x: &Tensor, tau: &Tensor| self.net.forward(x, tau), cond)
+    }
+
+    /// The configured sampler (guided where it is set and something is given) over `net`.
+    fn sample_with(&self, net: &dyn Denoiser, cond: &Conditioning) -> Tensor {
         let s = &self.sampler;
+        let guided = Guided { den: net, sde: &self.sde, cond, weight: s.guidance };
+        let den: &dyn Denoiser = if s.guidance > 0.0 && cond.any_given() { &guided } else { net };
         match s.method {
             SamplerMethod::Euler => {
                 let repaint = s.repaint.then_some((s.jump_length, s.jump_n_sample));
-                euler_maruyama(&den, &self.sde, cond, s.steps, self.t_eps, repaint)
+                euler_maruyama(den, &self.sde, cond, s.steps, self.t_eps, repaint)
             }
-            SamplerMethod::Heun => heun(&den, &self.sde, cond, s.steps, self.t_eps),
-            SamplerMethod::Ancestral => ancestral(&den, &self.sde, cond, s.steps),
+            SamplerMethod::Heun => heun(den, &self.sde, cond, s.steps, self.t_eps),
+            SamplerMethod::Ancestral => ancestral(den, &self.sde, cond, s.steps),
         }
     }
 
@@ -275,6 +284,10 @@ impl LatentView for MldModel {
 impl MultimodalModel for MldModel {
     fn latent_view(&self) -> Option<&dyn LatentView> {
         Some(self)
+    }
+
+    fn evaluations_per_sample(&self) -> Option<usize> {
+        Some(self.score_evaluations())
     }
 
     fn name(&self) -> &str {

@@ -105,6 +105,11 @@ impl Conditioning {
         Self::new(layout, &vec![false; layout.num_modalities()], x0)
     }
 
+    /// Whether any modality is given (false for joint generation).
+    pub fn any_given(&self) -> bool {
+        self.mask.any().int64_value(&[]) != 0
+    }
+
     /// Puts the given latents back in place; generated dimensions are left untouched.
     pub fn clamp(&self, x: &Tensor) -> Tensor {
         self.x0.where_self(&self.mask, x)
@@ -114,6 +119,35 @@ impl Conditioning {
     /// by the batch.
     pub fn tau(&self, t: f64) -> Tensor {
         &self.time_mask * t
+    }
+}
+
+/// Guided conditional denoiser (classifier-free guidance, Ho & Salimans 2022, eq. 6, without
+/// a separately trained unconditional model): ε̃ = (1 + w)·ε̂(x | x₀ᴳ) − w·ε̂(x | x_tᴳ), where the
+/// weaker prediction sees the given modalities only through a forward-noised copy
+/// x_tᴳ = α(t)x₀ᴳ + σ(t)z at the same time t as the generated ones (a joint evaluation, which the
+/// masked training covers). The difference points towards what the clean given latents add; it
+/// fades as t → 0, where the noised copy is nearly clean. Two score evaluations per step.
+pub struct Guided<'a> {
+    pub den: &'a dyn Denoiser,
+    pub sde: &'a VpSde,
+    pub cond: &'a Conditioning,
+    /// w ≥ 0; 0 is the plain conditional denoiser.
+    pub weight: f64,
+}
+
+impl Denoiser for Guided<'_> {
+    fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
+        let eps = self.den.eps(x, tau);
+        if self.weight == 0.0 {
+            return eps;
+        }
+        // Every generated modality shares one t; the given ones sit at 0.
+        let t = tau.max().double_value(&[]);
+        let x0 = &self.cond.x0;
+        let noised = x0 * self.sde.alpha(t) + x0.randn_like() * self.sde.sigma(t);
+        let weaker = self.den.eps(&noised.where_self(&self.cond.mask, x), &(tau.ones_like() * t));
+        &eps + (&eps - weaker) * self.weight
     }
 }
 
@@ -175,6 +209,12 @@ pub fn repaint_schedule(n: usize, jump_length: usize, jump_n_sample: usize) -> V
     walk
 }
 
+/// `steps + 1` uniform times from `t_end` (index 0) up to 1 (index `steps`): the grid of
+/// Euler–Maruyama (`t_end` = t_ε) and of ancestral sampling (`t_end` = 0), walked downwards.
+pub fn uniform_times(steps: usize, t_end: f64) -> Vec<f64> {
+    (0..=steps).map(|i| t_end + (1.0 - t_end) * i as f64 / steps as f64).collect()
+}
+
 /// Euler–Maruyama sampling with `steps` uniform steps from t = 1 to `t_eps`, optionally with
 /// RePaint resampling (`repaint = Some((jump_length, jump_n_sample))`). Returns `[B, D]`.
 /// Score evaluations: `steps` without RePaint.
@@ -186,9 +226,10 @@ pub fn euler_maruyama(
     t_eps: f64,
     repaint: Option<(usize, usize)>,
 ) -> Tensor {
-    let dt = (1.0 - t_eps) / steps as f64;
-    // Index i ∈ 0..=steps stands for t = t_eps + i·dt; the walk starts at i = steps (t = 1).
-    let time = |i: usize| t_eps + i as f64 * dt;
+    let times = uniform_times(steps, t_eps);
+    let dt = times[1] - times[0];
+    // The walk runs over indices of `times`, from `steps` (t = 1) down to 0 (t = t_eps).
+    let time = |i: usize| times[i];
     let mut x = cond.clamp(&(cond.x0.randn_like() * sde.sigma(1.0)));
     let walk = match repaint {
         Some((length, n_sample)) => repaint_schedule(steps, length, n_sample),
@@ -243,9 +284,10 @@ pub fn heun(den: &dyn Denoiser, sde: &VpSde, cond: &Conditioning, steps: usize, 
 /// Ancestral sampling (DDIM, η = 1) on `steps` uniform times from t = 1 down to 0 (the last
 /// step returns the prediction x̂₀). Score evaluations: `steps`.
 pub fn ancestral(den: &dyn Denoiser, sde: &VpSde, cond: &Conditioning, steps: usize) -> Tensor {
+    let times = uniform_times(steps, 0.0);
     let mut x = cond.clamp(&(cond.x0.randn_like() * sde.sigma(1.0)));
     for i in (1..=steps).rev() {
-        let (t, s) = (i as f64 / steps as f64, (i - 1) as f64 / steps as f64);
+        let (t, s) = (times[i], times[i - 1]);
         let eps = den.eps(&x, &cond.tau(t));
         let (a_t, sig_t) = (sde.alpha(t), sde.sigma(t));
         let x0_hat = (&x - &eps * sig_t) / a_t;
@@ -283,6 +325,63 @@ mod tests {
         assert_eq!(turns, vec![10, 5, 0], "{walk:?}");
         assert_eq!(&walk[walk.len() - 6..], &[5, 4, 3, 2, 1, 0]);
         assert_eq!(repaint_schedule(20, 5, 1), (0..=20).rev().collect::<Vec<_>>());
+    }
+
+    /// (1 + w)·ε̂(x | x₀ᴳ) − w·ε̂(x | x_tᴳ), where the weaker call sees the given latents
+    /// forward-noised to the generated ones' time (mean α(t)x₀, std σ(t)) and τ = t everywhere.
+    #[test]
+    fn guidance_extrapolates_from_the_noised_given_prediction() {
+        let layout = Layout::new(vec![2, 3]);
+        let sde = VpSde::new(0.1, 20.0);
+        let n = 20_000;
+        let x0 = Tensor::ones([n, 5], (Kind::Float, Device::Cpu)) * 2.0;
+        let cond = Conditioning::new(&layout, &[true, false], x0);
+        // ε̂(x, τ) = x + Στ: the output shows both what the network saw and its times.
+        let den = |x: &Tensor, tau: &Tensor| x + tau.sum_dim_intlist(-1, true, Kind::Float);
+        let (t, w) = (0.3, 2.0);
+        let x = cond.clamp(&Tensor::zeros([n, 5], (Kind::Float, Device::Cpu)));
+        let plain = Guided { den: &den, sde: &sde, cond: &cond, weight: 0.0 }.eps(&x, &cond.tau(t));
+        assert!(plain.allclose(&den(&x, &cond.tau(t)), 1e-6, 1e-6, false));
+        let guided = Guided { den: &den, sde: &sde, cond: &cond, weight: w }.eps(&x, &cond.tau(t));
+        // Generated dimensions: x is 0 in both calls; Στ is t (one generated modality) vs 2t.
+        let generated = guided.narrow(1, 2, 3);
+        let expected = (1.0 + w) * t - w * 2.0 * t;
+        assert!((generated - expected).abs().max().double_value(&[]) < 1e-5);
+        // Given dimensions: (1 + w)(2 + t) − w(noised + 2t), noised ~ N(2α(t), σ(t)²).
+        let noised = (guided.narrow(1, 0, 2) - (1.0 + w) * (2.0 + t) + w * 2.0 * t) / -w;
+        let (mean, std) = (noised.mean(Kind::Double).double_value(&[]), noised.std(true).double_value(&[]));
+        assert!((mean - 2.0 * sde.alpha(t)).abs() < 0.01, "mean {mean}");
+        assert!((std - sde.sigma(t)).abs() < 0.01, "std {std}");
+    }
+
+    /// The evaluation counts the samplers' docs state (and `MldModel::score_evaluations`
+    /// counts by running them).
+    #[test]
+    fn samplers_cost_what_their_docs_say() {
+        let layout = Layout::new(vec![2, 2]);
+        let sde = VpSde::new(0.1, 20.0);
+        let cond = Conditioning::new(&layout, &[true, false], Tensor::zeros([1, 4], (Kind::Float, Device::Cpu)));
+        let calls = std::cell::Cell::new(0);
+        let counting = |x: &Tensor, _: &Tensor| {
+            calls.set(calls.get() + 1);
+            x.zeros_like()
+        };
+        let count = |run: &dyn Fn(&dyn Denoiser)| {
+            calls.set(0);
+            run(&counting);
+            calls.get()
+        };
+        assert_eq!(count(&|d| drop(euler_maruyama(d, &sde, &cond, 20, 1e-3, None))), 20);
+        let repaint = repaint_schedule(20, 5, 3).windows(2).filter(|w| w[1] < w[0]).count();
+        assert_eq!(count(&|d| drop(euler_maruyama(d, &sde, &cond, 20, 1e-3, Some((5, 3))))), repaint);
+        assert_eq!(repaint, 20 + 3 * 2 * 5);
+        assert_eq!(count(&|d| drop(heun(d, &sde, &cond, 7, 1e-3))), 2 * 7 - 1);
+        assert_eq!(count(&|d| drop(ancestral(d, &sde, &cond, 9))), 9);
+        let guided =
+            |d: &dyn Denoiser| drop(ancestral(&Guided { den: d, sde: &sde, cond: &cond, weight: 1.0 }, &sde, &cond, 9));
+        assert_eq!(count(&guided), 18);
+        let times = uniform_times(4, 0.2);
+        assert!(times.iter().zip([0.2, 0.4, 0.6, 0.8, 1.0]).all(|(t, e)| (t - e).abs() < 1e-12), "{times:?}");
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl Ema {
 pub const WEIGHTS: [&str; 2] = [crate::model::SCORE, crate::model::SCORE_EMA];
 
 /// Trains (or resumes, or skips when done) the score network on standardised latents `[N, D]`
-/// as stage `score` through core's training loop; its checkpoint sets hold the training weights
+/// as stage `score` (the run's last) through core's training loop, with `ctx`'s snapshots; its checkpoint sets hold the training weights
 /// (`score`), the EMA (`score_ema`) and the Adam moments. The learning rate follows `train_cfg`'s
 /// schedule.
 ///
@@ -159,19 +159,18 @@ pub const WEIGHTS: [&str; 2] = [crate::model::SCORE, crate::model::SCORE_EMA];
 /// logged as `val_loss`, its best weights kept as `checkpoints/score/best-<N>/` and loaded with
 /// `training::load_weights(run, SCORE, Which::Best, ...)`.
 pub fn train_score(
-    run: &mmlatent_core::run::RunDir,
+    ctx: &mmlatent_core::family::TrainContext,
     latents: &Tensor,
     held_out: Option<&Tensor>,
     layout: &Layout,
     cfg: &crate::config::MldConfig,
-    train_cfg: &mmlatent_core::config::TrainConfig,
-    seed: u64,
 ) -> anyhow::Result<()> {
     use crate::model::{build_score_net, SCORE};
     use mmlatent_core::optim::{Adam, AdamConfig};
     use mmlatent_core::training::Stage;
     use tch::nn;
 
+    let (run, train_cfg, seed) = (ctx.run, &ctx.experiment.train, ctx.experiment.seed);
     let device = latents.device();
     // The networks' initial weights come from a generator seeded for this stage, so that they
     // do not depend on what ran before it in this process (a run resumed between the stages).
@@ -191,7 +190,10 @@ pub fn train_score(
     let t_eps = cfg.score.t_eps;
     // The permutation of the current epoch, by epoch number.
     let mut perm: Option<(usize, Tensor)> = None;
+    let stages = layout.num_modalities() + 1;
     let mut stage = Stage::new(run, SCORE, train_cfg.steps, train_cfg, seed)
+        .position(stages, stages)
+        .snapshots(ctx.snapshot)
         .weights(WEIGHTS[0], &vs)
         .weights(WEIGHTS[1], &ema_vs)
         .optimiser("adam", Adam::new(&vs, AdamConfig::adam(train_cfg.lr)));

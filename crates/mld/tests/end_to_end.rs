@@ -74,7 +74,7 @@ fn five_modality_end_to_end_run_is_coherent() {
     let dir = tempfile::tempdir().unwrap();
     let experiment = Experiment::parse(TINY, &[]).unwrap();
     let run = RunDir::create(dir.path(), &experiment, false).unwrap();
-    let ctx = TrainContext { experiment: &experiment, run: &run, dataset: &dataset, device: Device::Cpu };
+    let ctx = TrainContext::new(&experiment, &run, &dataset, Device::Cpu);
     mmlatent_mld::FAMILY.train(&ctx).unwrap();
     assert!(run.root().join("plots/score.png").exists() && run.root().join("plots/ae_m0.png").exists());
     // Each stage keeps its optimiser state beside its weights, for resumption.

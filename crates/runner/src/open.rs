@@ -36,16 +36,7 @@ pub fn open_run(path: &Path, device: Option<&str>, sampler: &SamplerArgs) -> Res
     let dataset = mmlatent_data::open(&experiment.data)
         .with_context(|| format!("cannot open the dataset of run {}", path.display()))?;
     let mut info = describe(&experiment).context("in the sampler flags (--sampler, --steps, --sampler-option)")?;
-    let model: Box<dyn MultimodalModel> = if kind == "mld" {
-        // Loaded here rather than through the family: its score evaluations per sample are
-        // known only to the concrete model.
-        let cfg: mmlatent_mld::config::MldConfig = experiment.model_config()?;
-        let model = mmlatent_mld::model::MldModel::load(&run, &dataset.modalities, &cfg, device)
-            .with_context(|| format!("cannot load the MLD model of run {}", path.display()))?;
-        info.evaluations_per_sample = Some(model.score_evaluations());
-        Box::new(model)
-    } else {
-        families::for_kind(&kind)?.load(&run, &dataset, device)?
-    };
+    let model = families::for_kind(&kind)?.load(&run, &dataset, device)?;
+    info.evaluations_per_sample = model.evaluations_per_sample().or(info.evaluations_per_sample);
     Ok(OpenedRun { run, experiment, dataset, model, device, sampler: info })
 }

@@ -5,7 +5,7 @@
 //!
 //! | family | `--sampler` | `--steps` | `--sampler-option` names |
 //! |---|---|---|---|
-//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample` (`model.sampler.*`) |
+//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample`, `guidance` (`model.sampler.*`) |
 //! | `ebm`, `ebm-generalised` | `langevin` | `model.langevin_steps` | `step_size` (`model.langevin_step_size`) |
 //! | the VAEs | `prior` (ancestral sampling of the prior, the only one) | – | – |
 
@@ -23,13 +23,14 @@ pub struct SamplerArgs {
     /// Sampler steps for this call (MLD: time steps; EBM: Langevin steps).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Other sampler settings, NAME=VALUE, repeatable (MLD: repaint, jump_length, jump_n_sample;
-    /// EBM: step_size).
+    /// Other sampler settings, NAME=VALUE, repeatable (MLD: repaint, jump_length, jump_n_sample,
+    /// guidance; EBM: step_size).
     #[arg(long = "sampler-option", value_name = "NAME=VALUE")]
     pub options: Vec<String>,
 }
 
 const MLD_METHODS: [&str; 3] = ["euler", "heun", "ancestral"];
+const MLD_OPTIONS: [&str; 4] = ["repaint", "jump_length", "jump_n_sample", "guidance"];
 
 impl SamplerArgs {
     /// The `--set`-style overrides of these flags for a run of model `kind`; errors name the
@@ -60,8 +61,8 @@ impl SamplerArgs {
                 }
                 for o in &self.options {
                     let (k, v) = option(o)?;
-                    if !["repaint", "jump_length", "jump_n_sample"].contains(&k.as_str()) {
-                        bail!("--sampler-option {o}: MLD sampler options are repaint, jump_length, jump_n_sample");
+                    if !MLD_OPTIONS.contains(&k.as_str()) {
+                        bail!("--sampler-option {o}: MLD sampler options are {}", MLD_OPTIONS.join(", "));
                     }
                     out.push(format!("model.sampler.{k}={v}"));
                 }

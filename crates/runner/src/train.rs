@@ -13,18 +13,20 @@ use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::config::Experiment;
 use mmlatent_core::device::{parse_device, seed_everything, set_threads};
 use mmlatent_core::family::{ModelFamily, TrainContext};
+use mmlatent_core::grid::write_sample_grids;
 use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalDataset;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
 /// The `[train]` keys a resumed run may change: how long it runs and how it logs and saves.
-pub const RESUMABLE_KEYS: [&str; 6] = [
+pub const RESUMABLE_KEYS: [&str; 7] = [
     "train.steps",
     "train.checkpoint_every",
     "train.log_every",
     "train.keep_checkpoints",
     "train.validate_every",
+    "train.sample_every",
     "train.threads",
 ];
 
@@ -175,58 +177,19 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
         device,
         run.root().display()
     );
-    family.train(&TrainContext { experiment, run, dataset: &dataset, device })?;
+    let grids_at = |step: usize| -> Result<()> {
+        let model = family.load(run, &dataset, device)?;
+        write_sample_grids(model.as_ref(), &dataset, &run.root().join(format!("samples/step-{step}")), experiment.seed)
+            .map(|_| ())
+    };
+    family
+        .train(&TrainContext { snapshot: Some(&grids_at), ..TrainContext::new(experiment, run, &dataset, device) })?;
     let model = family.load(run, &dataset, device)?;
-    match write_sample_grids(model.as_ref(), &dataset, run, experiment.seed) {
+    match write_sample_grids(model.as_ref(), &dataset, &run.root().join("samples"), experiment.seed) {
         Ok(n) => eprintln!("wrote {n} sample grids to {}/", run.root().join("samples").display()),
         Err(e) => eprintln!("warning: no sample grids: {e:#}"),
     }
     Ok(())
-}
-
-/// Tuples per grid written at the end of training.
-const GRID_TUPLES: i64 = 8;
-
-/// Writes `samples/joint.png` (joint samples, one row per image modality) and, for each
-/// modality m, `samples/given-<m>.png` (the first test tuples' m, then the other modalities
-/// generated from it) with the trained `model`; returns how many grids were written.
-pub fn write_sample_grids(
-    model: &dyn mmlatent_core::MultimodalModel,
-    dataset: &mmlatent_core::MultimodalDataset,
-    run: &RunDir,
-    seed: u64,
-) -> Result<usize> {
-    let _guard = tch::no_grad_guard();
-    tch::manual_seed(seed as i64);
-    let specs = &dataset.modalities;
-    let images = |outputs: &[tch::Tensor], order: &[usize]| -> Vec<tch::Tensor> {
-        order.iter().filter(|&&m| specs[m].is_image()).map(|&m| outputs[m].to_kind(tch::Kind::Float)).collect()
-    };
-    let all: Vec<usize> = (0..specs.len()).collect();
-    let none: Vec<Option<tch::Tensor>> = (0..specs.len()).map(|_| None).collect();
-    let joint = model.generate(&none, GRID_TUPLES)?;
-    let mut written = 0;
-    let rows = images(&joint, &all);
-    if !rows.is_empty() {
-        mmlatent_core::grid::save_image_grid(&run.file("samples/joint.png")?, &rows)?;
-        written += 1;
-    }
-    if specs.len() < 2 || dataset.test.is_empty() {
-        return Ok(written);
-    }
-    let batch = dataset.test.head(specs, GRID_TUPLES as usize, model.device());
-    for (m, spec) in specs.iter().enumerate() {
-        let given: Vec<Option<tch::Tensor>> =
-            (0..specs.len()).map(|k| (k == m).then(|| batch.items[k].shallow_clone())).collect();
-        let outputs = model.generate(&given, batch.labels.size()[0])?;
-        let order: Vec<usize> = std::iter::once(m).chain((0..specs.len()).filter(|&k| k != m)).collect();
-        let rows = images(&outputs, &order);
-        if !rows.is_empty() {
-            mmlatent_core::grid::save_image_grid(&run.file(&format!("samples/given-{}.png", spec.name))?, &rows)?;
-            written += 1;
-        }
-    }
-    Ok(written)
 }
 
 #[cfg(test)]

@@ -49,6 +49,15 @@ pub fn dreg_backward(paths: &[DregPath]) -> anyhow::Result<()> {
 }
 
 /// The samples the loss should use: for DReG a detached leaf (see the module doc), else `z`.
+/// The distribution to use inside importance weights: detached for DReG (its gradient reaches
+/// the posterior's parameters only through the samples), else `d` itself.
+pub fn for_weights(estimator: Estimator, d: &crate::dist::Dist) -> crate::dist::Dist {
+    match estimator {
+        Estimator::Dreg => d.detach(),
+        _ => d.shallow_clone(),
+    }
+}
+
 pub fn loss_samples(estimator: Estimator, z: &Tensor) -> Tensor {
     match estimator {
         Estimator::Dreg => z.detach().set_requires_grad(true),

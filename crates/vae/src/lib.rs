@@ -1,7 +1,6 @@
 //! mmlatent-vae: the multimodal VAE baselines of the field — MVAE, MMVAE, MoPoE, MVTCAE,
 //! mmJSD, NEXUS and MMVAE+ — over one shared frame.
 //!
-//! - [`dist`]: Gaussian/Laplace latents, closed-form KLs, products and mixtures of experts;
 //! - [`estimator`]: ELBO, IWAE and DReG from log importance weights;
 //! - [`frame`]: per-modality encoders (posteriors), decoders and likelihoods;
 //! - [`models`]: each model's aggregation, objective and generation;
@@ -11,8 +10,9 @@
 //! The CLI reaches it through [`FAMILY`] (`[model] kind = "mopoe"` etc.).
 
 pub mod bench;
+/// The latent distributions (core's, shared with the EBM-prior model).
+pub use mmlatent_core::dist;
 pub mod config;
-pub mod dist;
 pub mod estimator;
 pub mod frame;
 pub mod model;
@@ -48,7 +48,7 @@ impl ModelFamily for VaeFamily {
         let kind = VaeKind::parse(ctx.experiment.model_kind()?)?;
         let config = VaeConfig::from_experiment(ctx.experiment, kind)?;
         let mut model = VaeModel::new(kind, config, &ctx.dataset.modalities, ctx.device)?;
-        model.fit(ctx.run, ctx.dataset, &ctx.experiment.train, ctx.experiment.seed)
+        model.fit(ctx)
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {

@@ -7,7 +7,7 @@ use crate::estimator::dreg_backward;
 use crate::frame::Frame;
 use crate::models::{build, Loss, Objective};
 use anyhow::{Context, Result};
-use mmlatent_core::config::TrainConfig;
+use mmlatent_core::family::TrainContext;
 use mmlatent_core::model::check_given;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
@@ -55,16 +55,19 @@ impl VaeModel {
         Ok(metrics)
     }
 
-    /// Trains (or resumes, or loads when done) stage [`STAGE`] of `run` on `dataset` for
-    /// `train.steps` steps through core's training loop. The held-out loss is the objective on
+    /// Trains (or resumes, or loads when done) stage [`STAGE`] of `ctx`'s run on its dataset for
+    /// `train.steps` steps, with `ctx`'s snapshots, through core's training loop. The held-out loss is the objective on
     /// the first [`VALIDATION_TUPLES`] test tuples (logged as `val_loss`, best set kept).
-    pub fn fit(&mut self, run: &RunDir, dataset: &MultimodalDataset, train: &TrainConfig, seed: u64) -> Result<()> {
+    pub fn fit(&mut self, ctx: &TrainContext) -> Result<()> {
+        let (run, dataset, train, seed) = (ctx.run, ctx.dataset, &ctx.experiment.train, ctx.experiment.seed);
         let device = self.vs.device();
         let mut loader = StepLoader::new(&dataset.train, &dataset.modalities, train.batch_size, seed, device)?;
         let held_out =
             (!dataset.test.is_empty()).then(|| dataset.test.head(&dataset.modalities, VALIDATION_TUPLES, device));
         let this = &*self;
         let mut stage = Stage::new(run, STAGE, train.steps, train, seed)
+            .position(1, 1)
+            .snapshots(ctx.snapshot)
             .weights(WEIGHTS, &this.vs)
             .optimiser("adam", Adam::new(&this.vs, AdamConfig::adam(train.lr)));
         if let Some(held_out) = &held_out {

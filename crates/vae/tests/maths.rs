@@ -1,9 +1,10 @@
 //! The maths of the frame against closed forms: KL divergences, products of experts, the
 //! subsets MoPoE mixes, and the estimators (IWAE with K = 1 is the ELBO).
 
+use mmlatent_core::modality::subsets;
 use mmlatent_core::ModalitySpec;
 use mmlatent_vae::config::{VaeConfig, VaeKind};
-use mmlatent_vae::dist::{mixture_log_prob, nonempty_subsets, product_of_experts, Dist, DistKind};
+use mmlatent_vae::dist::{mixture_log_prob, product_of_experts, Dist, DistKind};
 use mmlatent_vae::estimator::{bound, Estimator};
 use mmlatent_vae::VaeModel;
 use std::f64::consts::PI;
@@ -134,7 +135,7 @@ fn mixture_density_is_the_mean_of_the_components() {
 #[test]
 fn mopoe_enumerates_every_nonempty_subset_once() {
     for m in 1..=5usize {
-        let subsets = nonempty_subsets(m);
+        let subsets = subsets(m);
         assert_eq!(subsets.len(), (1 << m) - 1);
         let mut masks: Vec<u32> = subsets.iter().map(|s| s.iter().map(|&i| 1u32 << i).sum()).collect();
         masks.sort();
@@ -142,7 +143,7 @@ fn mopoe_enumerates_every_nonempty_subset_once() {
         assert_eq!(masks.len(), (1 << m) - 1, "duplicates for M = {m}");
         assert!(subsets.iter().all(|s| !s.is_empty() && s.windows(2).all(|w| w[0] < w[1])));
     }
-    assert_eq!(nonempty_subsets(3), vec![vec![0], vec![1], vec![2], vec![0, 1], vec![0, 2], vec![1, 2], vec![0, 1, 2]]);
+    assert_eq!(subsets(3), vec![vec![0], vec![1], vec![2], vec![0, 1], vec![0, 2], vec![1, 2], vec![0, 1, 2]]);
 }
 
 #[test]

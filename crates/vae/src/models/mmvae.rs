@@ -6,7 +6,7 @@
 
 use super::{metric, sample_uniform_mixture, shared_latents, Loss, Objective};
 use crate::dist::{mixture_log_prob, Dist};
-use crate::estimator::{bound, loss_samples, normalised_weights, DregPath, Estimator};
+use crate::estimator::{bound, for_weights, loss_samples, normalised_weights, DregPath, Estimator};
 use crate::frame::Frame;
 use anyhow::Result;
 use tch::{Kind, Tensor};
@@ -22,7 +22,7 @@ impl Objective for Mmvae {
         let beta = self.beta * anneal;
         let q: Vec<Dist> = xs.iter().enumerate().map(|(i, x)| f.encode(i, x)).collect();
         // DReG: the posterior parameters inside log q carry no gradient.
-        let q_weights: Vec<Dist> = q.iter().map(|d| d.for_weights(self.estimator)).collect();
+        let q_weights: Vec<Dist> = q.iter().map(|d| for_weights(self.estimator, d)).collect();
         let q_refs: Vec<&Dist> = q_weights.iter().collect();
         // All strata at once: the samples of every q(z|x_m) are stacked to [M·K, N, D] so that
         // each decoder runs once per step.

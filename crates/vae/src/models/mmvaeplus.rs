@@ -10,7 +10,7 @@
 
 use super::{metric, present, sample_uniform_mixture, sum_all, Loss, Objective};
 use crate::dist::{mixture_log_prob, Dist, DistKind};
-use crate::estimator::{bound, loss_samples, normalised_weights, DregPath, Estimator};
+use crate::estimator::{bound, for_weights, loss_samples, normalised_weights, DregPath, Estimator};
 use crate::frame::Frame;
 use anyhow::Result;
 use tch::{nn, Kind, Tensor};
@@ -60,7 +60,7 @@ impl Objective for Mmvaeplus {
         let (beta, est, k) = (self.s.beta * anneal, self.s.estimator, self.s.k);
         let parts: Vec<Vec<Dist>> =
             xs.iter().enumerate().map(|(i, x)| f.encode_parts(i, x, &[self.s.shared, self.s.specific])).collect();
-        let qu_weights: Vec<Dist> = parts.iter().map(|p| p[0].for_weights(est)).collect();
+        let qu_weights: Vec<Dist> = parts.iter().map(|p| for_weights(est, &p[0])).collect();
         let qu_refs: Vec<&Dist> = qu_weights.iter().collect();
         // Samples of every stratum; the densities below run on all strata stacked to [M·K, N, ·].
         let samples: Vec<(Tensor, Tensor)> = parts.iter().map(|p| (p[0].rsample_k(k), p[1].rsample_k(k))).collect();
@@ -93,7 +93,7 @@ impl Objective for Mmvaeplus {
         let lpz = f.prior(&zl).log_prob(&zl);
         let lqu = mixture_log_prob(&qu_refs, &ul);
         let lqw = Tensor::cat(
-            &parts.iter().zip(&leaves).map(|(p, (_, w))| p[1].for_weights(est).log_prob(w)).collect::<Vec<_>>(),
+            &parts.iter().zip(&leaves).map(|(p, (_, w))| for_weights(est, &p[1]).log_prob(w)).collect::<Vec<_>>(),
             0,
         );
         let lw = (lpx + (lpz - lqu - lqw) * beta).view([parts.len() as i64, k, -1]);

@@ -20,7 +20,7 @@ mod mvtcae;
 mod nexus;
 
 use crate::config::{VaeConfig, VaeKind};
-use crate::dist::{sample_mixture, Dist};
+use crate::dist::{sample_uniform_mixture, Dist};
 use crate::estimator::{DregPath, Estimator};
 use crate::frame::Frame;
 use anyhow::Result;
@@ -109,13 +109,6 @@ fn present(given: &[Option<Tensor>]) -> Vec<usize> {
 /// `n` samples of dimension `d` from the frame's standard prior.
 fn prior_sample(f: &Frame, n: i64, d: i64) -> Tensor {
     Dist::standard(f.posterior, &Tensor::zeros([n, d], (Kind::Float, f.device))).rsample()
-}
-
-/// One sample per item from the uniform mixture of `experts`, the component drawn per item.
-fn sample_uniform_mixture(experts: &[&Dist]) -> Tensor {
-    let n = experts[0].loc.size()[0];
-    let choice = Tensor::randint(experts.len() as i64, [n], (Kind::Int64, experts[0].loc.device()));
-    sample_mixture(experts, &choice)
 }
 
 /// MoPoE's deterministic component selection: the batch is cut into `k` contiguous blocks of

@@ -5,9 +5,10 @@
 //! mixture of KLs; z is drawn with the deterministic per-block component selection.
 
 use super::{block_choice, metric, shared_latents, Loss, Objective};
-use crate::dist::{nonempty_subsets, product_of_experts, sample_mixture, Dist};
+use crate::dist::{product_of_experts, sample_mixture, Dist};
 use crate::frame::Frame;
 use anyhow::Result;
+use mmlatent_core::modality::subsets;
 use tch::{Kind, Tensor};
 
 pub struct Mopoe {
@@ -17,7 +18,7 @@ pub struct Mopoe {
 
 impl Mopoe {
     pub fn new(beta: f64, m: usize) -> Self {
-        Self { beta, subsets: nonempty_subsets(m) }
+        Self { beta, subsets: subsets(m) }
     }
 
     /// q_S: the product of the experts of `subset` (with the prior expert for the full set).

@@ -4,9 +4,10 @@
 //! subset's ELBO reconstructs only the modalities of the subset.
 
 use super::{metric, shared_latents, sum_all, Loss, Objective};
-use crate::dist::{nonempty_subsets, product_of_experts, Dist};
+use crate::dist::{product_of_experts, Dist};
 use crate::frame::Frame;
 use anyhow::Result;
+use mmlatent_core::modality::subsets;
 use tch::{Kind, Tensor};
 
 pub struct Mvae {
@@ -18,7 +19,7 @@ pub struct Mvae {
 
 impl Mvae {
     pub fn new(beta: f64, extra: usize, m: usize) -> Self {
-        let middle = nonempty_subsets(m).into_iter().filter(|s| s.len() > 1 && s.len() < m).collect();
+        let middle = subsets(m).into_iter().filter(|s| s.len() > 1 && s.len() < m).collect();
         Self { beta, extra, middle }
     }
 

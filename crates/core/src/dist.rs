@@ -1,6 +1,7 @@
-//! Latent distributions of the multimodal VAEs: diagonal Gaussian and Laplace posteriors and
-//! priors with reparameterised sampling, log-densities and closed-form KL divergences, the
-//! (weighted) product of Gaussian experts, mixtures of experts and the subsets MoPoE mixes.
+//! Latent distributions of the multimodal models (the VAE baselines and the EBM-prior model's
+//! inference): diagonal Gaussian and Laplace posteriors and priors with reparameterised
+//! sampling, log-densities and closed-form KL divergences, the (weighted) product of Gaussian
+//! experts and uniform mixtures of experts.
 //!
 //! Every density is over the last dimension (summed), so a distribution of `[N, D]` parameters
 //! evaluates `z` of shape `[N, D]` or `[K, N, D]` (broadcast) to `[N]` or `[K, N]`.
@@ -35,6 +36,12 @@ impl Dist {
         Self { kind: DistKind::Gaussian, scale: (logvar * 0.5).exp(), loc: mu }
     }
 
+    /// N(μ, σ²) with σ = softplus(raw) + 1e-4 (finite and positive for any raw; the EBM-prior
+    /// model's encoders).
+    pub fn gaussian_softplus(mu: Tensor, raw: &Tensor) -> Self {
+        Self { kind: DistKind::Gaussian, scale: raw.softplus() + 1e-4, loc: mu }
+    }
+
     /// A distribution from location and raw scale parameters of an encoder (see [`DistKind`]).
     pub fn from_raw(kind: DistKind, loc: Tensor, raw: &Tensor) -> Self {
         match kind {
@@ -61,12 +68,9 @@ impl Dist {
         Self { kind: self.kind, loc: self.loc.detach(), scale: self.scale.detach() }
     }
 
-    /// The distribution to use inside importance weights: detached for DReG, else itself.
-    pub fn for_weights(&self, estimator: crate::estimator::Estimator) -> Self {
-        match estimator {
-            crate::estimator::Estimator::Dreg => self.detach(),
-            _ => Self { kind: self.kind, loc: self.loc.shallow_clone(), scale: self.scale.shallow_clone() },
-        }
+    /// The same distribution sharing its parameter tensors.
+    pub fn shallow_clone(&self) -> Self {
+        Self { kind: self.kind, loc: self.loc.shallow_clone(), scale: self.scale.shallow_clone() }
     }
 
     /// Columns `start..start + len` of the latent (for split shared/private latents).
@@ -195,10 +199,10 @@ pub fn sample_mixture(components: &[&Dist], choice: &Tensor) -> Tensor {
     stacked.gather(0, &idx, false).squeeze_dim(0)
 }
 
-/// All 2^M − 1 non-empty subsets of `0..m`, by size then lexicographically.
-pub fn nonempty_subsets(m: usize) -> Vec<Vec<usize>> {
-    let mut subsets: Vec<Vec<usize>> =
-        (1u32..(1 << m)).map(|mask| (0..m).filter(|i| mask & (1 << i) != 0).collect()).collect();
-    subsets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-    subsets
+/// One sample per item from the uniform mixture of `experts` (`[N, D]` parameters each): item
+/// `i` picks its expert uniformly at random.
+pub fn sample_uniform_mixture(experts: &[&Dist]) -> Tensor {
+    let n = experts[0].loc.size()[0];
+    let choice = Tensor::randint(experts.len() as i64, [n], (Kind::Int64, experts[0].loc.device()));
+    sample_mixture(experts, &choice)
 }
