@@ -480,19 +480,13 @@ fn evaluate<'py>(
     batch: i64,
 ) -> PyResult<Bound<'py, PyDict>> {
     // The views live until the end of this call; the work gets shallow clones of them.
-    let views = |d: &Bound<'py, PyDict>| -> PyResult<(Vec<(String, TorchIn)>, Vec<(String, Tensor)>)> {
-        let held = tensors_of(d)?;
-        let tensors = held.iter().map(|(k, t)| (k.clone(), t.0.tensor().shallow_clone())).collect();
-        Ok((held, tensors))
+    let held_samples = tensors_of(&samples)?;
+    let held_reference = reference.as_ref().map(tensors_of).transpose()?;
+    let shallow = |held: &[(String, TorchIn)]| -> Vec<(String, Tensor)> {
+        held.iter().map(|(k, t)| (k.clone(), t.0.tensor().shallow_clone())).collect()
     };
-    let (_held_samples, samples) = views(&samples)?;
-    let (_held_reference, reference) = match &reference {
-        Some(d) => {
-            let (held, tensors) = views(d)?;
-            (held, Some(tensors))
-        }
-        None => (vec![], None),
-    };
+    let samples = shallow(&held_samples);
+    let reference = held_reference.as_deref().map(shallow);
     let labels = SameThread(labels.as_ref().map(|t| t.0.tensor().shallow_clone()));
     let (samples, reference) = (SameThread(samples), SameThread(reference));
     let device = device.to_string();

@@ -95,7 +95,8 @@ def train(config, run=None, overrides=None, *, resume=False, device=None, progre
     `run`: the run folder (default: runs/<experiment name>). `overrides`: `--set` values, as a
     list of "section.key=value" strings or a dict {"train.steps": 500}. `resume`: continue the
     run in the folder (only `train.steps` and the other resumable keys may change).
-    `progress`: called as progress(stage, step, total, message) after each step; without it,
+    `progress`: called as progress(stage, step, total, message) after each step (`stage` as the
+    CLI labels it, e.g. "ae_m0 1/3", "score 3/3"; `message`: the last logged losses); without it,
     progress is logged to the "mmlatent" logger. An exception raised by `progress` (or Ctrl-C)
     stops training; the run resumes later from its last checkpoint with `resume=True`.
     """
