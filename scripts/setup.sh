@@ -26,6 +26,12 @@ if ! .venv/bin/python -c 'import pytorch_fid, torchvision' 2>/dev/null; then
   echo "setup: installing pytorch-fid==0.3.0 (with torchvision==0.26.0) into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check "torch==$torch_version" "torchvision==0.26.0" "pytorch-fid==0.3.0"
 fi
+# The VAE baselines' agreement test (crates/vae/tests/multivae.rs) trains MultiVae's MoPoE and
+# MMVAE+ beside mmlatent's; a pinned release, installed with torch and torchvision pinned too.
+if ! .venv/bin/python -c 'import multivae' 2>/dev/null; then
+  echo "setup: installing multivae==1.0.3 into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "torch==$torch_version" "torchvision==0.26.0" "multivae==1.0.3"
+fi
 torch_dir=$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
 ln -sfn "$torch_dir" .libtorch
 echo "setup: libtorch $torch_version at $torch_dir"

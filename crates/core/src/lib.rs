@@ -11,6 +11,8 @@
 //!   talk to any trained model;
 //! - [`nets`]: encoders and decoders chosen by modality kind and size;
 //! - [`optim`]: Adam / AdamW with checkpointable state and a fused CPU update;
+//! - [`dist`]: Gaussian/Laplace latent distributions, products and mixtures of experts;
+//! - [`loader`]: threaded, seeded batches of a split; [`rng`]: the seeded generator of data order;
 //! - [`likelihood`]: per-modality likelihoods (Laplace, Gaussian, Bernoulli, categorical);
 //! - [`config`], [`run`], [`checkpoint`], [`progress`], [`plot`], [`grid`]: experiments as TOML
 //!   files, run folders (with their lock), atomic checkpoint sets, progress bars, loss plots,
@@ -25,12 +27,14 @@ pub mod dist;
 pub mod family;
 pub mod grid;
 pub mod likelihood;
+pub mod loader;
 pub mod modality;
 pub mod model;
 pub mod nets;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod rng;
 pub mod run;
 pub mod training;
 

@@ -7,7 +7,7 @@
 //! - builders: [`polymnist::build`], [`mnist_svhn::build`], [`default::dataset`] (+ [`polymnist::write`]);
 //! - [`open`] / [`detect`]: a dataset from a config or a folder; [`inspect`]: a summary of one;
 //! - [`export`]: generated samples written in the datasets' own layout;
-//! - [`loader`]: threaded, seeded batches; [`synthetic`]: a tiny dataset for tests.
+//! - [`synthetic`]: a tiny dataset for tests; [`loader`] and [`rng`] are core's, re-exported.
 
 pub mod cub;
 pub mod default;
@@ -16,16 +16,17 @@ pub mod fsutil;
 pub mod idx;
 pub mod image_file;
 pub mod inspect;
-pub mod loader;
 pub mod mat;
 pub mod mnist_svhn;
 pub mod polymnist;
-pub mod rng;
 pub mod svhn;
 pub mod synthetic;
 
-pub use loader::{BatchLoader, StepLoader};
 pub use mmlatent_core::dataset::{self, Batch, MultimodalDataset, Split};
+/// The batch loaders and the seeded generator live in core (the model crates use them without
+/// knowing any file format); re-exported for the data crate's users.
+pub use mmlatent_core::loader::{self, BatchLoader, StepLoader};
+pub use mmlatent_core::rng;
 
 use anyhow::{bail, Context, Result};
 use mmlatent_core::config::DataConfig;

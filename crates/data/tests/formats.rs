@@ -233,3 +233,40 @@ fn full_default_needs_its_source() {
     let ds = default::dataset_from(Some(dir.path())).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (30, 10_000));
 }
+
+/// MAT files written by scipy (`scipy.io.savemat`, the project's virtualenv), not by this
+/// project's own writer: an SVHN-shaped pair, plain and compressed, beside variables of other
+/// classes and integer types.
+#[test]
+fn scipy_written_mat_files_read_back() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys
+import numpy as np
+from scipy.io import savemat
+n = 5
+r, c, ch, i = np.meshgrid(np.arange(32), np.arange(32), np.arange(3), np.arange(n), indexing="ij")
+X = ((r * 7 + c * 3 + ch * 11 + i * 13) % 256).astype(np.uint8)
+y = np.array([[10], [1], [9], [3], [7]], dtype=np.float64)
+for name, compress in [("plain", False), ("zipped", True)]:
+    savemat(f"{sys.argv[1]}/{name}.mat", {"X": X, "y": y, "note": "svhn-like", "meta": {"k": 1},
+            "small": np.array([[3, -2, 700]], dtype=np.int16)}, do_compression=compress)
+"#;
+    let out = std::process::Command::new(&python).args(["-c", script]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "scipy could not write the fixtures: {}", String::from_utf8_lossy(&out.stderr));
+    for name in ["plain", "zipped"] {
+        let path = dir.path().join(format!("{name}.mat"));
+        let s = svhn::read(&path).unwrap();
+        assert_eq!(s.labels, vec![0, 1, 9, 3, 7], "{name}: 10 means the digit 0");
+        let t = s.tensor();
+        assert_eq!(t.size(), vec![5, 3, 32, 32]);
+        for (i, ch, r, c) in [(0i64, 0i64, 0i64, 1i64), (2, 1, 5, 30), (4, 2, 31, 0)] {
+            assert_eq!(t.int64_value(&[i, ch, r, c]), (r * 7 + c * 3 + ch * 11 + i * 13) % 256, "{name}");
+        }
+        let arrays = mmlatent_data::mat::read(&path).unwrap();
+        let small = mmlatent_data::mat::take(&arrays, "small", &path).unwrap();
+        assert_eq!((small.class, small.to_f64().unwrap()), (10, vec![3.0, -2.0, 700.0]), "{name}: int16");
+        assert!(arrays.iter().all(|a| a.name != "note" && a.name != "meta"), "{name}: char and struct are skipped");
+    }
+}

@@ -6,10 +6,10 @@ use crate::config::EbmConfig;
 use crate::model::EbmModel;
 use anyhow::{bail, Result};
 use mmlatent_core::family::TrainContext;
+use mmlatent_core::loader::StepLoader;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::training::{self, Stage, Which};
-use mmlatent_data::StepLoader;
 
 /// The name of the (single) training stage and of its checkpoint.
 pub const STAGE: &str = "ebm";

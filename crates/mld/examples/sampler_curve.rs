@@ -1,7 +1,11 @@
 //! The sampler curve of a trained MLD run: coherence against score evaluations per sample, for
 //! Euler–Maruyama and for Heun on the probability-flow ODE (and RePaint when asked).
 //!
-//! `cargo run --release -p mmlatent-mld --example sampler_curve -- RUN [N_ITEMS] [--classifiers DIR] [--quick] [--repaint] [--recon-only]`
+//! `cargo run --release -p mmlatent-mld --example sampler_curve -- RUN [N_ITEMS] [--classifiers DIR] [--quick] [--repaint] [--recon-only] [--joint-only]`
+//!
+//! `--joint-only` skips the conditional subsets (joint coherence and the joint latents' spread
+//! only; with `--repaint`, ancestral 50 steps beside the reference's protocol, RePaint joint
+//! sampling over 250 steps).
 //!
 //! Uses the dataset's evaluation classifiers (`DIR`, default `runs/classifiers/<dataset>`,
 //! trained there on first use). Prints one line per
@@ -9,6 +13,7 @@
 //! and seconds per 1,000 conditional samples.
 
 use anyhow::{Context, Result};
+use mmlatent_core::model::LatentView;
 use mmlatent_core::run::RunDir;
 use mmlatent_eval::classifier::{default_dir, ClassifierOptions, Classifiers};
 use mmlatent_eval::coherence::{conditional_coherence, joint_coherence};
@@ -69,7 +74,11 @@ fn main() -> Result<()> {
     {
         settings.extend(list.iter().map(|&steps| (method, steps, false)));
     }
-    if with_repaint {
+    let joint_only = args.iter().any(|a| a == "--joint-only");
+    if joint_only && with_repaint {
+        // The default sampler beside the reference's protocol.
+        settings = vec![(SamplerMethod::Ancestral, 50, false), (SamplerMethod::Euler, 250, true)];
+    } else if with_repaint {
         settings.push((SamplerMethod::Euler, 100, true));
     }
     println!(
@@ -81,12 +90,26 @@ fn main() -> Result<()> {
         model.sampler.steps = steps;
         model.sampler.repaint = repaint;
         let start = Instant::now();
-        let scores = conditional_coherence(&model, &classifiers, &dataset.test, items, 512)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let n_subsets = (1usize << dataset.num_modalities()) - 2;
-        let per_1000 = seconds / (items * n_subsets) as f64 * 1000.0;
-        let mean: f64 = scores.entries.iter().map(|e| e.value).sum::<f64>() / scores.entries.len() as f64;
+        let (mean, per_1000) = if joint_only {
+            (f64::NAN, f64::NAN)
+        } else {
+            let scores = conditional_coherence(&model, &classifiers, &dataset.test, items, 512)?;
+            let seconds = start.elapsed().as_secs_f64();
+            let n_subsets = (1usize << dataset.num_modalities()) - 2;
+            let mean = scores.entries.iter().map(|e| e.value).sum::<f64>() / scores.entries.len() as f64;
+            (mean, seconds / (items * n_subsets) as f64 * 1000.0)
+        };
         let joint = joint_coherence(&model, &classifiers, items as i64, 512)?;
+        let latents = model.sample_joint_latents(items as i64)?;
+        eprintln!(
+            "{method:?} {steps} repaint {repaint}: joint latent std per modality {:?}",
+            (0..dataset.num_modalities())
+                .map(|m| {
+                    let (offset, size) = model.layout.span(m);
+                    (latents.narrow(1, offset, size).std(true).double_value(&[]) * 100.0).round() / 100.0
+                })
+                .collect::<Vec<_>>()
+        );
         println!(
             "{:<8} {steps:>6} {repaint:>8} {:>6} {mean:>10.3} {joint:>10.3} {per_1000:>12.2}",
             format!("{method:?}"),

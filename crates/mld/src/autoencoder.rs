@@ -6,12 +6,12 @@ use anyhow::{Context, Result};
 use mmlatent_core::dataset::{to_data_space, Split};
 use mmlatent_core::family::TrainContext;
 use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::loader::StepLoader;
 use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::ModalitySpec;
-use mmlatent_data::StepLoader;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 

@@ -13,6 +13,10 @@
 //! resampling) or Heun on the probability-flow ODE, joint or any subset given any subset;
 //! [`model::MldModel`] implements [`MultimodalModel`]. [`bench`] times the training steps and a
 //! sampling run for `mmlatent bench mld`.
+//!
+//! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
+//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
+//! its tests, examples and benchmarks through their callers).
 
 pub mod autoencoder;
 pub mod bench;

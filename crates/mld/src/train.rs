@@ -87,7 +87,7 @@ pub fn held_out_loss(den: &dyn Denoiser, sde: &VpSde, layout: &Layout, x0: &Tens
 /// Times uniform on [t_ε, 1] and standard normal noise for `n` items of `d` dimensions, drawn
 /// from a throw-away generator seeded by `seed` (libtorch's global generator is left as it was).
 pub fn fixed_draws(n: i64, d: i64, t_eps: f64, seed: u64, device: tch::Device) -> (Tensor, Tensor) {
-    let mut rng = mmlatent_data::rng::SplitMix64::new(seed);
+    let mut rng = mmlatent_core::rng::SplitMix64::new(seed);
     let t: Vec<f32> = (0..n).map(|_| (t_eps + (1.0 - t_eps) * rng.uniform()) as f32).collect();
     let z: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
     (Tensor::from_slice(&t).to_device(device), Tensor::from_slice(&z).view([n, d]).to_device(device))
@@ -205,7 +205,7 @@ pub fn train_score(
     stage.run(|step, opts| {
         let (epoch, position) = (step / per_epoch, step % per_epoch);
         if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let p = mmlatent_data::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
+            let p = mmlatent_core::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
             perm = Some((epoch, p));
         }
         let idx = perm.as_ref().expect("set above").1.narrow(0, (position * batch) as i64, batch as i64);

@@ -11,8 +11,8 @@
 use crate::config::{VaeConfig, VaeKind};
 use crate::VaeModel;
 use anyhow::{Context, Result};
-use mmlatent_core::config::DataConfig;
 use mmlatent_core::optim::{Adam, AdamConfig};
+use mmlatent_core::MultimodalDataset;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -45,12 +45,10 @@ pub fn pool_size(batch: i64) -> i64 {
     4 * batch
 }
 
-/// Runs both workloads; returns `("<model> ms/step", median ms)` and
+/// Runs both workloads on the first tuples of `dataset` (the bundled default set in
+/// `mmlatent bench vae`); returns `("<model> ms/step", median ms)` and
 /// `("<model> loss@<steps>", mean loss of the last 5 steps)`.
-pub fn run(opts: &BenchOptions) -> Result<Vec<(String, f64)>> {
-    let config =
-        DataConfig { path: PathBuf::from("default"), format: "default".into(), max_train: None, max_test: None };
-    let dataset = mmlatent_data::open(&config).context("bench: cannot open the bundled default dataset")?;
+pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Vec<(String, f64)>> {
     let n = pool_size(opts.batch).min(dataset.train.len() as i64);
     let pool = dataset.train.head(&dataset.modalities, n as usize, Device::Cpu);
     write_pool(&opts.data_dir, &pool.items, opts.batch)?;

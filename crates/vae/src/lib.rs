@@ -8,6 +8,10 @@
 //! - [`bench`]: the training-step benchmark of `mmlatent bench vae`.
 //!
 //! The CLI reaches it through [`FAMILY`] (`[model] kind = "mopoe"` etc.).
+//!
+//! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
+//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
+//! its tests, examples and benchmarks through their callers).
 
 pub mod bench;
 /// The latent distributions (core's, shared with the EBM-prior model).

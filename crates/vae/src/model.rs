@@ -8,12 +8,12 @@ use crate::frame::Frame;
 use crate::models::{build, Loss, Objective};
 use anyhow::{Context, Result};
 use mmlatent_core::family::TrainContext;
+use mmlatent_core::loader::StepLoader;
 use mmlatent_core::model::check_given;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
-use mmlatent_data::StepLoader;
 use tch::nn;
 use tch::{Device, Tensor};
 

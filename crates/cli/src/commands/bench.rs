@@ -50,7 +50,14 @@ pub fn run(command: BenchCommand) -> Result<()> {
             let data_dir = repo_root().join("target/bench_vae");
             let opts = mmlatent_vae::bench::BenchOptions { batch: args.batch, warmup: 5, iters: args.iters, data_dir };
             eprintln!("timing mmlatent (threads {}, batch {}) …", args.threads, args.batch);
-            compare(&mmlatent_vae::bench::run(&opts)?, "bench_vae.py", &args)
+            let default = mmlatent_core::config::DataConfig {
+                path: PathBuf::from("default"),
+                format: "default".into(),
+                max_train: None,
+                max_test: None,
+            };
+            let dataset = mmlatent_data::open(&default).context("bench: cannot open the bundled default dataset")?;
+            compare(&mmlatent_vae::bench::run(&opts, &dataset)?, "bench_vae.py", &args)
         }
     }
 }

@@ -1,0 +1,50 @@
+//! Agreement with MultiVae, the field's PyTorch library: MoPoE and MMVAE+ trained for a few
+//! steps by mmlatent and by MultiVae (`scripts/bench_vae.py`, the PyTorch side of `mmlatent
+//! bench vae`) on the same batches, from the same initial weights, reach the same loss.
+//!
+//! Needs `multivae` in the project's virtualenv (`scripts/setup.sh` installs a pinned release
+//! without moving torch); without it this test fails, saying so, rather than skipping.
+
+use mmlatent_core::config::DataConfig;
+use mmlatent_vae::bench::{run, BenchOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[test]
+fn mopoe_and_mmvaeplus_losses_agree_with_multivae() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".venv/bin/python");
+    let probe = Command::new(&python).args(["-c", "import multivae"]).output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "multivae is not importable by {} — run scripts/setup.sh (it installs multivae==1.0.3 with torch pinned)",
+        python.display()
+    );
+    let default =
+        DataConfig { path: PathBuf::from("default"), format: "default".into(), max_train: None, max_test: None };
+    let dataset = mmlatent_data::open(&default).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (batch, warmup, iters) = (64, 2, 8);
+    tch::set_num_threads(1);
+    let opts = BenchOptions { batch, warmup, iters, data_dir: dir.path().to_path_buf() };
+    let ours = run(&opts, &dataset).unwrap();
+    let out = Command::new(&python)
+        .arg(root.join("scripts/bench_vae.py"))
+        .args(["--threads", "1", "--batch", &batch.to_string(), "--warmup", &warmup.to_string()])
+        .args(["--iters", &iters.to_string(), "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "bench_vae.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let theirs: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+    let losses: Vec<&(String, f64)> = ours.iter().filter(|(k, _)| k.contains("loss@")).collect();
+    assert_eq!(losses.len(), 2, "{ours:?}");
+    for (key, value) in losses {
+        let reference = theirs[key].as_f64().unwrap_or_else(|| panic!("MultiVae printed no {key}: {text}"));
+        let gap = (value - reference).abs() / reference.abs();
+        eprintln!("{key}: mmlatent {value:.3}, MultiVae {reference:.3} (relative gap {gap:.1e})");
+        assert!(gap < 2e-3, "{key}: mmlatent {value} against MultiVae {reference}");
+    }
+}
