@@ -44,3 +44,24 @@ if ! command -v "${MMLATENT_CHROMIUM:-chromium}" >/dev/null 2>&1; then
     echo "setup: could not install chromium: the report test (crates/cli/tests/export_report.rs) will fail" >&2
   fi
 fi
+
+# The Python package `mmlatent` (crates/python), installed in place as `maturin develop` would:
+# a .pth file puts crates/python/python on .venv's path, and the extension module there is a link
+# to the one `cargo build --workspace` / `cargo test --workspace` builds (dev profile; with
+# MMLATENT_PYTHON_PROFILE=release, `cargo build --release -p mmlatent-python`'s). So the set-up
+# compiles nothing, the tests always import the extension they just built, and pip never moves
+# torch. A wheel: `maturin build --release` in crates/python.
+profile=${MMLATENT_PYTHON_PROFILE:-debug}
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
+package=$PWD/crates/python/python
+if .venv/bin/python -m pip show --disable-pip-version-check mmlatent >/dev/null 2>&1; then
+  echo "setup: removing an installed mmlatent wheel (the package is now used in place)"
+  .venv/bin/python -m pip uninstall --quiet --disable-pip-version-check -y mmlatent
+fi
+ln -sfn "$target_dir/$profile/deps/libmmlatent_native.so" "$package/mmlatent/_native.so"
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ "$(cat "$site/mmlatent.pth" 2>/dev/null)" != "$package" ]; then
+  echo "$package" > "$site/mmlatent.pth"
+fi
+echo "setup: Python package mmlatent at $package (extension: $target_dir/$profile/deps/libmmlatent_native.so, built by cargo)"

@@ -1,10 +1,9 @@
 //! `mmlatent`: multimodal generative modelling from the command line.
 //!
-//! Each sub-command lives in its own module under `commands/`; model families are found
-//! through [`families`].
+//! Each sub-command lives in its own module under `commands/`; model families, training and
+//! opening runs are `mmlatent_runner`'s.
 
 mod commands;
-mod families;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,12 +1,51 @@
 //! Progress reporting for long work: an indicatif bar with rate and ETA on a terminal, plain
 //! lines (about every 10%) when stderr is not a terminal (CI logs, pipes). A resumed stage
 //! starts the bar at its step; rate and ETA count only the steps run in this process.
+//!
+//! An embedding front end (the Python bindings) may install an [`Observer`] with
+//! [`set_observer`]: while one is installed, new progress reports go to it as [`Event`]s instead
+//! of stderr.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+/// What a [`Progress`] tells an installed [`Observer`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event<'a> {
+    /// `done` of the `total` steps of `label` are complete; `message` is the latest status
+    /// (e.g. the last logged losses), possibly empty.
+    Step { label: &'a str, done: u64, total: u64, message: &'a str },
+    /// A line for the user (a warning, a note on resuming).
+    Line { label: &'a str, line: &'a str },
+    /// `label` is complete, after `seconds` in this process.
+    Finish { label: &'a str, done: u64, total: u64, seconds: f64 },
+}
+
+/// Receives the [`Event`]s of every [`Progress`] created while it is installed.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// An [`Observer`] of a closure (which then takes events of any lifetime).
+pub fn observer(f: impl Fn(&Event) + Send + Sync + 'static) -> Observer {
+    Arc::new(f)
+}
+
+static OBSERVER: RwLock<Option<Observer>> = RwLock::new(None);
+
+/// Installs `observer` (or, with `None`, restores stderr reporting) for progress reports created
+/// from now on, and returns the one it replaces.
+pub fn set_observer(observer: Option<Observer>) -> Option<Observer> {
+    let mut slot = OBSERVER.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::mem::replace(&mut *slot, observer)
+}
+
+fn current_observer() -> Option<Observer> {
+    OBSERVER.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+}
+
 pub struct Progress {
+    observer: Option<Observer>,
     bar: Option<ProgressBar>,
     label: String,
     total: u64,
@@ -20,7 +59,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: &str, total: u64) -> Self {
-        let bar = if std::io::stderr().is_terminal() && std::env::var_os("MMLATENT_PLAIN_PROGRESS").is_none() {
+        let observer = current_observer();
+        let bar = if observer.is_none()
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("MMLATENT_PLAIN_PROGRESS").is_none()
+        {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -35,6 +78,7 @@ impl Progress {
             None
         };
         Self {
+            observer,
             bar,
             label: label.to_string(),
             total,
@@ -66,6 +110,9 @@ impl Progress {
 
     /// Prints a line above the bar (or as a plain line without one).
     pub fn println(&self, line: &str) {
+        if let Some(observer) = &self.observer {
+            return observer(&Event::Line { label: &self.label, line });
+        }
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
@@ -81,6 +128,10 @@ impl Progress {
 
     pub fn inc(&mut self, n: u64) {
         self.done += n;
+        if let Some(observer) = &self.observer {
+            let event = Event::Step { label: &self.label, done: self.done, total: self.total, message: &self.message };
+            return observer(&event);
+        }
         match &self.bar {
             Some(bar) => bar.inc(n),
             None => {
@@ -104,7 +155,46 @@ impl Progress {
             bar.finish_and_clear();
         }
         let secs = self.start.elapsed().as_secs_f64();
+        if let Some(observer) = &self.observer {
+            return observer(&Event::Finish { label: &self.label, done: self.done, total: self.total, seconds: secs });
+        }
         let rate = (self.done - self.first) as f64 / secs.max(1e-9);
         eprintln!("{}: done in {secs:.1}s ({rate:.1}/s) {}", self.label, self.message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn an_installed_observer_gets_steps_lines_and_the_end() {
+        // Other tests may create progress reports meanwhile: keep only this one's label.
+        let label = "observer-test-stage";
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = seen.clone();
+        let previous = set_observer(Some(observer(move |e| {
+            let text = match *e {
+                Event::Step { label: l, done, total, message } if l == label => {
+                    format!("step {done}/{total} {message}")
+                }
+                Event::Line { label: l, line } if l == label => format!("line {line}"),
+                Event::Finish { label: l, done, total, .. } if l == label => format!("finish {done}/{total}"),
+                _ => return,
+            };
+            sink.lock().unwrap().push(text);
+        })));
+        let mut p = Progress::new(label, 4);
+        p.start_at(1);
+        p.inc(1);
+        p.set_message("loss 0.5".into());
+        p.println("a note");
+        p.inc(2);
+        p.finish();
+        set_observer(previous);
+        let after = Progress::new(label, 1);
+        after.finish();
+        assert_eq!(*seen.lock().unwrap(), ["step 2/4 ", "line a note", "step 4/4 loss 0.5", "finish 4/4"]);
     }
 }

@@ -5,11 +5,11 @@
 
 use super::classifier::ClassifierArgs;
 use super::common::{check_count, check_output_file, open_run, OpenedRun};
-use super::sampler::SamplerArgs;
 use anyhow::{bail, Context, Result};
 use mmlatent_eval::classifier::{default_dir, ClassifierOptions, Classifiers};
 use mmlatent_eval::provenance::{utc_now, Provenance};
 use mmlatent_eval::{evaluate, EvalOptions, Report};
+use mmlatent_runner::sampler::SamplerArgs;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]

@@ -10,5 +10,4 @@ pub mod quickstart;
 pub mod report;
 pub mod runs;
 pub mod sample;
-pub mod sampler;
 pub mod train;

@@ -7,12 +7,12 @@
 use super::classifier::ClassifierArgs;
 use super::common::open_run;
 use super::eval::evaluate_run;
-use super::train::{prepare, train_prepared};
 use anyhow::Result;
 use mmlatent_core::config::Experiment;
 use mmlatent_core::grid::save_image_grid;
 use mmlatent_core::run::RunDir;
 use mmlatent_eval::EvalOptions;
+use mmlatent_runner::train::{prepare, train_prepared};
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 

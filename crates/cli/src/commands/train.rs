@@ -1,23 +1,11 @@
 //! `mmlatent train CONFIG`: trains every stage of the experiment's model in a run folder.
 //!
-//! Everything is checked before anything is written: the config (and `--set` values), the
-//! device, the dataset and the model's config against it (modality sizes, batch sizes). Only
-//! then is `runs/<name>/` created, and locked for the duration of training, so a failed start
-//! leaves nothing behind that blocks the fixed command. `--resume` needs an existing run folder;
-//! it keeps the stored experiment (not the config file's) and applies to it only `--set` of the
-//! settings that do not change what is learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to
-//! extend a finished run).
+//! The work (checks before anything is written, the run folder and its lock, `--resume` with
+//! the resumable `--set` keys) is `mmlatent_runner::train`, shared with the Python bindings.
 
-use crate::families;
-use anyhow::{bail, ensure, Context, Result};
-use mmlatent_core::config::Experiment;
-use mmlatent_core::device::{parse_device, seed_everything, set_threads};
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::grid::write_sample_grids;
-use mmlatent_core::run::RunDir;
-use mmlatent_core::MultimodalDataset;
+use anyhow::Result;
+use mmlatent_runner::{ConfigSource, TrainRequest};
 use std::path::PathBuf;
-use tch::Device;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,137 +25,13 @@ pub struct Args {
     pub device: Option<String>,
 }
 
-/// The `[train]` keys a resumed run may change: how long it runs and how it logs and saves.
-pub const RESUMABLE_KEYS: [&str; 7] = [
-    "train.steps",
-    "train.checkpoint_every",
-    "train.log_every",
-    "train.keep_checkpoints",
-    "train.validate_every",
-    "train.sample_every",
-    "train.threads",
-];
-
 pub fn run(args: Args) -> Result<()> {
-    let requested = Experiment::load(&args.config, &args.overrides)?;
-    let root = args.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(requested.run_name()));
-    if args.resume {
-        if !root.join("config.toml").exists() {
-            bail!(
-                "--resume: {} is not a run folder (no config.toml); leave out --resume to start a new run there",
-                root.display()
-            );
-        }
-        let run = RunDir::open(&root)?;
-        let _lock = run.lock()?;
-        let stored = run.experiment()?;
-        // The overrides apply to the stored experiment (the config file may have changed since).
-        let requested = Experiment::parse(&stored.to_toml()?, &args.overrides)
-            .with_context(|| format!("in --set {}", args.overrides.join(" ")))?;
-        let experiment = resumed(&stored, &requested, &run)?;
-        let prepared = prepare(&experiment, args.device.as_deref())?;
-        if experiment.to_toml()? != stored.to_toml()? {
-            eprintln!("updating {} with the new [train] settings", run.config_path().display());
-            mmlatent_core::checkpoint::write_text_atomically(&experiment.to_toml()?, &run.config_path())?;
-        }
-        train_prepared(&experiment, &run, prepared)
-    } else {
-        let mut experiment = requested;
-        if let Some(d) = &args.device {
-            experiment.device = d.clone();
-        }
-        let prepared = prepare(&experiment, None)?;
-        let run = RunDir::create(&root, &experiment, false)?;
-        let _lock = run.lock()?;
-        train_prepared(&experiment, &run, prepared)
-    }
-}
-
-/// The stored experiment of a resumed run with the resumable `[train]` settings of `requested`
-/// (the stored one with the `--set` overrides); any other change is refused rather than
-/// silently ignored.
-fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<Experiment> {
-    let mut experiment = stored.clone();
-    let (t, r) = (&mut experiment.train, &requested.train);
-    t.steps = r.steps;
-    t.checkpoint_every = r.checkpoint_every;
-    t.log_every = r.log_every;
-    t.keep_checkpoints = r.keep_checkpoints;
-    t.validate_every = r.validate_every;
-    t.threads = r.threads;
-    if experiment.to_toml()? != requested.to_toml()? {
-        bail!(
-            "--set cannot change the experiment of the run in {} when resuming, except {} (it keeps its stored \
-             config); edit {} instead, or start a new run",
-            run.root().display(),
-            RESUMABLE_KEYS.join(", "),
-            run.config_path().display()
-        );
-    }
-    Ok(experiment)
-}
-
-/// What training needs, found and checked before a run folder is touched.
-pub struct Prepared {
-    pub device: Device,
-    pub dataset: MultimodalDataset,
-    pub family: &'static dyn ModelFamily,
-}
-
-/// Checks `experiment` against its device, dataset and model family (see the module doc), with
-/// `device` overriding the experiment's own setting. Prints the config's warnings.
-pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared> {
-    for warning in experiment.train.warnings() {
-        eprintln!("warning: {warning}");
-    }
-    let family = families::for_kind(experiment.model_kind()?)?;
-    let device = parse_device(device.unwrap_or(&experiment.device))?;
-    let dataset = mmlatent_data::open(&experiment.data).context("cannot open the experiment's dataset")?;
-    ensure!(
-        !dataset.train.is_empty(),
-        "dataset {} at {} has no training tuples",
-        dataset.name,
-        experiment.data.path.display()
-    );
-    ensure!(
-        experiment.train.batch_size <= dataset.train.len(),
-        "train.batch_size = {} is larger than the {} training tuples of dataset {}",
-        experiment.train.batch_size,
-        dataset.train.len(),
-        dataset.name
-    );
-    family
-        .check(experiment, &dataset)
-        .with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;
-    Ok(Prepared { device, dataset, family })
-}
-
-/// Trains a checked experiment into `run` (shared with `quickstart`); the caller holds the lock.
-pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared) -> Result<()> {
-    let Prepared { device, dataset, family } = prepared;
-    set_threads(experiment.train.threads);
-    seed_everything(experiment.seed);
-    eprintln!(
-        "training {} on {} ({} train / {} test tuples, {} modalities) on {:?} → {}",
-        experiment.model_kind()?,
-        dataset.name,
-        dataset.train.len(),
-        dataset.test.len(),
-        dataset.num_modalities(),
-        device,
-        run.root().display()
-    );
-    let grids_at = |step: usize| -> Result<()> {
-        let model = family.load(run, &dataset, device)?;
-        write_sample_grids(model.as_ref(), &dataset, &run.root().join(format!("samples/step-{step}")), experiment.seed)
-            .map(|_| ())
-    };
-    family
-        .train(&TrainContext { snapshot: Some(&grids_at), ..TrainContext::new(experiment, run, &dataset, device) })?;
-    let model = family.load(run, &dataset, device)?;
-    match write_sample_grids(model.as_ref(), &dataset, &run.root().join("samples"), experiment.seed) {
-        Ok(n) => eprintln!("wrote {n} sample grids to {}/", run.root().join("samples").display()),
-        Err(e) => eprintln!("warning: no sample grids: {e:#}"),
-    }
+    mmlatent_runner::train(&TrainRequest {
+        config: ConfigSource::File(&args.config),
+        run: args.run,
+        resume: args.resume,
+        overrides: &args.overrides,
+        device: args.device.as_deref(),
+    })?;
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! The sampler of one `sample` or `eval` call: `--sampler`, `--steps` and `--sampler-option`
-//! turned into overrides of the run's stored `[model]` table (the stored config is never
-//! changed), and the sampler a run will use, described for reports and folder names.
+//! The sampler of one `sample` or `eval` call (or one `open_run` from Python): `--sampler`,
+//! `--steps` and `--sampler-option` turned into overrides of the run's stored `[model]` table
+//! (the stored config is never changed), and the sampler a run will use, described for reports
+//! and folder names. [`SamplerArgs`] is also the CLI's flag group (clap).
 //!
 //! | family | `--sampler` | `--steps` | `--sampler-option` names |
 //! |---|---|---|---|
@@ -12,7 +13,8 @@ use anyhow::{bail, Result};
 use mmlatent_core::config::Experiment;
 pub use mmlatent_eval::provenance::SamplerInfo;
 
-/// Sampler flags shared by `sample` and `eval`.
+/// Sampler choices of one call (the flags shared by `sample` and `eval`); the default keeps the
+/// run's own sampler.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct SamplerArgs {
     /// Sampler for this call (MLD: euler, heun, ancestral; EBM: langevin; VAEs: prior).
@@ -94,7 +96,7 @@ impl SamplerArgs {
 }
 
 /// The sampler of `experiment` (overrides applied), without its evaluation count for MLD (the
-/// loaded model supplies it, see `common::open_run`).
+/// loaded model supplies it, see [`crate::open_run`]).
 pub fn describe(experiment: &Experiment) -> Result<SamplerInfo> {
     let kind = experiment.model_kind()?;
     Ok(match kind {
