@@ -130,10 +130,12 @@ fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
         assert!(bytes == &b[name], "{name} differs between the straight and the killed run");
     }
     // A finished run extended with more steps continues from its final checkpoint.
-    let out =
-        mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "train.steps=10"], None);
+    let extend = ["--resume", "--set", "train.steps=10", "--set", "train.sample_every=9"];
+    let out = mmlatent(dir.path(), &[&["train", "exp.toml", "--run", "killed"][..], &extend].concat(), None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming at step 8/10"), "{}", stderr(&out));
+    // train.sample_every may change on resume: the checkpoint at step 9 now draws grids.
+    assert!(dir.path().join("killed/samples/step-9/joint.png").exists(), "{}", stderr(&out));
     // Other changes to a resumed run's experiment are refused.
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "seed=1"], None);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -114,6 +114,7 @@ fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<
     t.log_every = r.log_every;
     t.keep_checkpoints = r.keep_checkpoints;
     t.validate_every = r.validate_every;
+    t.sample_every = r.sample_every;
     t.threads = r.threads;
     if experiment.to_toml()? != requested.to_toml()? {
         bail!(
