@@ -3,7 +3,9 @@
 //! Everything is checked before anything is written: the config (and `--set` values), the
 //! device, the dataset and the model's config against it (modality sizes, batch sizes). Only
 //! then is `runs/<name>/` created, and locked for the duration of training, so a failed start
-//! leaves nothing behind that blocks the fixed command. `--resume` needs an existing run folder;
+//! leaves nothing behind that blocks the fixed command. Its `config.toml` holds the `[model]`
+//! table resolved by the family (every default written out), so that the folder says how the
+//! run was trained. `--resume` needs an existing run folder;
 //! it keeps the stored experiment (not the config file's) and applies to it only `--set` of the
 //! settings that do not change what is learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to
 //! extend a finished run).
@@ -64,7 +66,8 @@ pub fn run(args: Args) -> Result<()> {
         // The overrides apply to the stored experiment (the config file may have changed since).
         let requested = Experiment::parse(&stored.to_toml()?, &args.overrides)
             .with_context(|| format!("in --set {}", args.overrides.join(" ")))?;
-        let experiment = resumed(&stored, &requested, &run)?;
+        let family = families::for_kind(stored.model_kind()?)?;
+        let experiment = resumed(&stored, &requested, &run, family)?;
         let prepared = prepare(&experiment, args.device.as_deref())?;
         if experiment.to_toml()? != stored.to_toml()? {
             eprintln!("updating {} with the new [train] settings", run.config_path().display());
@@ -77,6 +80,7 @@ pub fn run(args: Args) -> Result<()> {
             experiment.device = d.clone();
         }
         let prepared = prepare(&experiment, None)?;
+        let experiment = prepared.family.resolve(&experiment)?;
         let run = RunDir::create(&root, &experiment, false)?;
         let _lock = run.lock()?;
         train_prepared(&experiment, &run, prepared)
@@ -85,8 +89,9 @@ pub fn run(args: Args) -> Result<()> {
 
 /// The stored experiment of a resumed run with the resumable `[train]` settings of `requested`
 /// (the stored one with the `--set` overrides); any other change is refused rather than
-/// silently ignored.
-fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<Experiment> {
+/// silently ignored. The `[model]` tables are compared as `family` resolves them, so a setting
+/// written out or left to its default is the same setting.
+fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir, family: &dyn ModelFamily) -> Result<Experiment> {
     let mut experiment = stored.clone();
     let (t, r) = (&mut experiment.train, &requested.train);
     t.steps = r.steps;
@@ -95,7 +100,7 @@ fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<
     t.keep_checkpoints = r.keep_checkpoints;
     t.validate_every = r.validate_every;
     t.threads = r.threads;
-    if experiment.to_toml()? != requested.to_toml()? {
+    if family.resolve(&experiment)?.to_toml()? != family.resolve(requested)?.to_toml()? {
         bail!(
             "--set cannot change the experiment of the run in {} when resuming, except {} (it keeps its stored \
              config); edit {} instead, or start a new run",
