@@ -1,9 +1,12 @@
 //! Run folders a researcher can trust, through the built `mmlatent` binary: runs killed at
 //! several points (mid-step, right after a checkpoint, and in the middle of writing one, by the
 //! `MMLATENT_FAULT` switch) and resumed end bit-identical to an uninterrupted run, for MLD (both
-//! stages) and the EBM; bad inputs are clear errors (exit status 1, never a panic) that leave no
-//! run folder behind.
+//! stages) and the EBM; a new run stores its resolved config (every default written out); bad
+//! inputs are clear errors (exit status 1, never a panic) that leave no run folder behind.
 
+use mmlatent_core::config::Experiment;
+use mmlatent_core::family::ModelFamily;
+use mmlatent_vae::config::VaeConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -92,13 +95,24 @@ fn run_files(run: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Trains `config` once straight through and once killed at each of `faults` in turn (each
-/// invocation after the first with `--resume`), then checks that both runs hold the same bytes.
-fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
+/// invocation after the first with `--resume`, with the same unresolved config file), then
+/// checks that both runs hold the same bytes. `default` is a `[model]` setting of `family` that
+/// `config` leaves out, as `--set` writes it, e.g. `model.score.t_eps=0.001`.
+fn killed_runs_resume_bit_identically(config: &str, family: &dyn ModelFamily, default: &str, faults: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("exp.toml"), config).unwrap();
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "straight"], None);
     assert!(out.status.success(), "{}", stderr(&out));
     let straight = dir.path().join("straight");
+    // The run's config.toml holds the resolved [model] table: the default is written out, and
+    // the table parses back to itself.
+    let stored = std::fs::read_to_string(straight.join("config.toml")).unwrap();
+    let (key, value) = default.rsplit_once('=').unwrap();
+    let key = key.rsplit('.').next().unwrap();
+    assert!(!config.contains(key) && stored.contains(&format!("{key} = {value}\n")), "{default}: {stored}");
+    let (asked, stored) = (Experiment::parse(config, &[]).unwrap(), Experiment::parse(&stored, &[]).unwrap());
+    assert_eq!(stored.model, family.resolved_model(&asked).unwrap());
+    assert_eq!(family.resolved_model(&stored).unwrap(), stored.model);
     assert!(straight.join("samples/joint.png").exists(), "no grids at the end of training");
     if config.contains("sample_every = 3") {
         // Grids of the model so far from the last stage's checkpoints at steps 3 and 6 (not 8,
@@ -129,13 +143,20 @@ fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
     for (name, bytes) in &a {
         assert!(bytes == &b[name], "{name} differs between the straight and the killed run");
     }
-    // A finished run extended with more steps continues from its final checkpoint.
-    let extend = ["--resume", "--set", "train.steps=10", "--set", "train.sample_every=9"];
-    let out = mmlatent(dir.path(), &[&["train", "exp.toml", "--run", "killed"][..], &extend].concat(), None);
+    // A finished run extended with more steps continues from its final checkpoint, also from a
+    // run folder of before resolved configs (its config.toml as the user wrote it), where
+    // setting a default to its value is no change; the folder keeps its stored config.
+    let killed = dir.path().join("killed");
+    std::fs::write(killed.join("config.toml"), config).unwrap();
+    let args = ["train", "exp.toml", "--run", "killed", "--resume", "--set", "train.steps=10", "--set", default];
+    let args = [&args[..], &["--set", "train.sample_every=9"]].concat();
+    let out = mmlatent(dir.path(), &args, None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming at step 8/10"), "{}", stderr(&out));
+    let kept = std::fs::read_to_string(killed.join("config.toml")).unwrap();
+    assert!(kept.contains("steps = 10") && !kept.contains(key), "{kept}");
     // train.sample_every may change on resume: the checkpoint at step 9 now draws grids.
-    assert!(dir.path().join("killed/samples/step-9/joint.png").exists(), "{}", stderr(&out));
+    assert!(killed.join("samples/step-9/joint.png").exists(), "{}", stderr(&out));
     // Other changes to a resumed run's experiment are refused.
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "killed", "--resume", "--set", "seed=1"], None);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -146,6 +167,8 @@ fn killed_runs_resume_bit_identically(config: &str, faults: &[&str]) {
 fn a_killed_mld_run_resumes_bit_identically() {
     killed_runs_resume_bit_identically(
         MLD,
+        &mmlatent_mld::FAMILY,
+        "model.score.t_eps=0.001",
         &[
             "abort_mid_checkpoint:ae_m0:3",
             "abort_after_step:ae_m1:4",
@@ -158,7 +181,30 @@ fn a_killed_mld_run_resumes_bit_identically() {
 
 #[test]
 fn a_killed_ebm_run_resumes_bit_identically() {
-    killed_runs_resume_bit_identically(EBM, &["abort_mid_checkpoint:ebm:6", "abort_after_step:ebm:5"]);
+    killed_runs_resume_bit_identically(
+        EBM,
+        &mmlatent_ebm::FAMILY,
+        "model.ebm_beta1=0.5",
+        &["abort_mid_checkpoint:ebm:6", "abort_after_step:ebm:5"],
+    );
+}
+
+/// A new VAE run's config.toml holds its kind's defaults (MMVAE: `k`, `estimator`, the Laplace
+/// posterior) and parses to the same config as the file the user wrote.
+#[test]
+fn a_vae_run_stores_its_kind_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "seed = 2\n[data]\npath = \"synthetic\"\nmax_train = 32\nmax_test = 16\n[train]\nbatch_size = 16\n\
+                  steps = 2\nthreads = 1\n[model]\nkind = \"mmvae\"\nlatent = 4\nwidth = 4\n";
+    std::fs::write(dir.path().join("exp.toml"), config).unwrap();
+    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "vae"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = std::fs::read_to_string(dir.path().join("vae/config.toml")).unwrap();
+    for line in ["k = 10\n", "estimator = \"dreg\"\n", "posterior = \"laplace\"\n", "warmup = 0\n"] {
+        assert!(stored.contains(line), "no `{}` in {stored}", line.trim());
+    }
+    let (asked, stored) = (Experiment::parse(config, &[]).unwrap(), Experiment::parse(&stored, &[]).unwrap());
+    assert_eq!(VaeConfig::from_experiment(&stored).unwrap(), VaeConfig::from_experiment(&asked).unwrap());
 }
 
 /// A PolyMNIST-format folder of two modalities, 16 train and 2 test tuples of `size`² images.

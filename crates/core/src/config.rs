@@ -271,6 +271,17 @@ impl Experiment {
             .map_err(|e: toml::de::Error| anyhow!("in [model]: {}", e.to_string().trim_end()))
     }
 
+    /// The `[model]` table of `config`, a family's typed config, under this experiment's `kind`:
+    /// the inverse of [`Experiment::model_config`].
+    pub fn model_table_of<T: Serialize>(&self, config: &T) -> Result<toml::Table> {
+        let mut table = match toml::Value::try_from(config)? {
+            toml::Value::Table(t) => t,
+            other => bail!("a [model] config serializes to a table, not {}", other.type_str()),
+        };
+        table.insert("kind".into(), self.model_kind()?.into());
+        Ok(table)
+    }
+
     /// The resolved experiment as TOML (what a run folder stores).
     pub fn to_toml(&self) -> Result<String> {
         Ok(toml::to_string_pretty(self)?)

@@ -37,6 +37,15 @@ pub trait ModelFamily: Sync {
     /// sizes, batch sizes) without training: the CLI calls it before creating a run folder.
     fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()>;
 
+    /// The experiment's `[model]` table (with `kind`) as the family's typed config reads it,
+    /// every default filled in: what a new run folder stores, so that it says how it was trained.
+    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table>;
+
+    /// `experiment` with its `[model]` table resolved by [`ModelFamily::resolved_model`].
+    fn resolve(&self, experiment: &Experiment) -> Result<Experiment> {
+        Ok(Experiment { model: self.resolved_model(experiment)?, ..experiment.clone() })
+    }
+
     /// Trains (or, when the run folder holds checkpoints, resumes) every stage of the model.
     fn train(&self, ctx: &TrainContext) -> Result<()>;
 

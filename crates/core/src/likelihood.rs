@@ -23,6 +23,9 @@ pub enum Likelihood {
 }
 
 impl Likelihood {
+    /// The default of image modalities: Laplace(0.75), as in MoPoE.
+    pub const IMAGE_DEFAULT: Likelihood = Likelihood::Laplace { scale: 0.75 };
+
     /// Whether the decoder output must pass through a sigmoid to give the mean.
     fn squashes_images(&self, output: &Tensor) -> bool {
         output.dim() == 4 && !matches!(self, Likelihood::Bernoulli | Likelihood::Categorical)
@@ -69,7 +72,7 @@ impl Likelihood {
     /// categorical for text, Gaussian(1) for vectors.
     pub fn default_for(spec: &crate::ModalitySpec) -> Self {
         match spec.kind {
-            crate::ModalityKind::Image { .. } => Likelihood::Laplace { scale: 0.75 },
+            crate::ModalityKind::Image { .. } => Self::IMAGE_DEFAULT,
             crate::ModalityKind::Text { .. } => Likelihood::Categorical,
             crate::ModalityKind::Vector { .. } => Likelihood::Gaussian { scale: 1.0 },
         }

@@ -15,7 +15,7 @@ pub const KIND_BASE: &str = "ebm";
 /// The generalised model: a shared latent plus one private latent per modality.
 pub const KIND_GENERALISED: &str = "ebm-generalised";
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EbmConfig {
     /// Dimension of the shared latent z (the EBM's input).

@@ -46,6 +46,15 @@ impl ModelFamily for EbmFamily {
         Ok(())
     }
 
+    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table> {
+        let mut config: EbmConfig = experiment.model_config()?;
+        // The private latent size in effect: written for the generalised model, absent (none)
+        // for the base one.
+        let private_dim = config.private_dim_for(experiment.model_kind()?)?;
+        config.private_dim = (private_dim > 0).then_some(private_dim);
+        experiment.model_table_of(&config)
+    }
+
     fn train(&self, ctx: &TrainContext) -> Result<()> {
         train::train(ctx)
     }

@@ -1,12 +1,14 @@
 //! The EBM objective's sign, the prior's density, the mixture posterior, generation shapes,
 //! checkpoints and config errors.
 
+use mmlatent_core::config::Experiment;
+use mmlatent_core::family::ModelFamily;
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_ebm::energy::{standard_normal_log_density, EnergyPrior};
 use mmlatent_ebm::model::EbmModel;
 use mmlatent_ebm::train::{train_step, Optimisers};
-use mmlatent_ebm::{EbmConfig, KIND_BASE, KIND_GENERALISED};
+use mmlatent_ebm::{EbmConfig, FAMILY, KIND_BASE, KIND_GENERALISED};
 use std::f64::consts::PI;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -145,7 +147,9 @@ fn bad_configs_are_errors() {
     assert!(EbmModel::new("vae", &modalities(), &small_config(), Device::Cpu).is_err());
 }
 
-/// Every shipped EBM config parses strictly and builds a model on its dataset's modalities.
+/// Every shipped EBM config parses strictly and builds a model on its dataset's modalities; its
+/// resolved table writes the defaults (the generalised model's private latent size too) and
+/// parses back to the same config.
 #[test]
 fn shipped_configs_build_models() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
@@ -159,11 +163,24 @@ fn shipped_configs_build_models() {
     {
         for kind in [KIND_BASE, KIND_GENERALISED] {
             let path = root.join(format!("{prefix}-{kind}.toml"));
-            let experiment = mmlatent_core::config::Experiment::load(&path, &[]).unwrap();
+            let experiment = Experiment::load(&path, &[]).unwrap();
             assert_eq!(experiment.model_kind().unwrap(), kind, "{}", path.display());
             let config: EbmConfig = experiment.model_config().unwrap();
             let model = EbmModel::new(kind, modalities, &config, Device::Cpu).unwrap();
             assert_eq!(model.is_generalised(), kind == KIND_GENERALISED);
+            let resolved = FAMILY.resolved_model(&experiment).unwrap();
+            assert_eq!(resolved["kind"].as_str(), Some(kind));
+            assert_eq!(resolved["ebm_beta1"].as_float(), Some(config.ebm_beta1));
+            assert_eq!(resolved["max_energy_gap"].as_float(), Some(config.max_energy_gap));
+            let private_dim = config.private_dim_for(kind).unwrap();
+            assert_eq!(
+                resolved.get("private_dim").and_then(|v| v.as_integer()),
+                (private_dim > 0).then_some(private_dim)
+            );
+            let stored =
+                Experiment::parse(&Experiment { model: resolved, ..experiment }.to_toml().unwrap(), &[]).unwrap();
+            let back: EbmConfig = stored.model_config().unwrap();
+            assert_eq!(back, EbmConfig { private_dim: (private_dim > 0).then_some(private_dim), ..config });
             seen += 1;
         }
     }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The whole `[model]` table (without `kind`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MldConfig {
     #[serde(default)]
@@ -58,7 +58,7 @@ pub enum LatentNormKind {
 }
 
 /// Stage 1: the deterministic autoencoders (each trained alone).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AeConfig {
     #[serde(default = "ae_latent")]
@@ -97,7 +97,7 @@ impl Default for AeConfig {
 }
 
 /// Stage 2: the score network and its masked multi-time training.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreConfig {
     /// Width of the first level of the MLP U-Net (reference: 1536 PolyMNIST/CUB for 800 latent
@@ -220,7 +220,7 @@ pub enum SamplerMethod {
 }
 
 /// How samples are drawn.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerConfig {
     #[serde(default = "sampler_method")]

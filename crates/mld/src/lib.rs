@@ -68,6 +68,10 @@ impl ModelFamily for MldFamily {
         Ok(())
     }
 
+    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table> {
+        experiment.model_table_of(&experiment.model_config::<MldConfig>()?)
+    }
+
     fn train(&self, ctx: &TrainContext) -> Result<()> {
         let cfg: MldConfig = ctx.experiment.model_config()?;
         let modalities = &ctx.dataset.modalities;

@@ -3,10 +3,12 @@
 //! test binaries of their own: end_to_end.rs, latent_moments.rs.)
 
 use mmlatent_core::config::Experiment;
+use mmlatent_core::family::ModelFamily;
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::sampler::{ancestral, euler_maruyama, euler_maruyama_step, heun, renoise, Conditioning, Layout};
 use mmlatent_mld::sde::VpSde;
 use mmlatent_mld::train::{denoising_error, draw_conditions, masked_loss};
+use mmlatent_mld::FAMILY;
 use tch::{Device, Kind, Tensor};
 
 /// Simulates the forward SDE dR = −½β(t)R dt + √β(t) dW from R_0 = 2 with many particles and
@@ -259,7 +261,8 @@ fn latent_norm_whitens_each_block_and_inverts() {
     assert!(LatentNorm::load(&run, 8, Device::Cpu).is_err(), "a latent size that does not match is refused");
 }
 
-/// Every shipped MLD config parses strictly, and its sampler/score settings are valid.
+/// Every shipped MLD config parses strictly, and its sampler/score settings are valid; its
+/// resolved table writes the defaults it leaves out and parses back to the same config.
 #[test]
 fn shipped_configs_parse() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
@@ -276,5 +279,14 @@ fn shipped_configs_parse() {
             .map(|n| mmlatent_core::ModalitySpec::image(n, 3, 28, 28))
             .collect();
         cfg.validate(&specs).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let resolved = FAMILY.resolved_model(&experiment).unwrap();
+        assert_eq!(resolved["kind"].as_str(), Some("mld"));
+        let score = resolved["score"].as_table().unwrap();
+        // None of the shipped configs sets these.
+        for (key, value) in [("t_eps", 1e-3), ("beta_min", 0.1), ("beta_max", 20.0)] {
+            assert_eq!(score[key].as_float(), Some(value), "{name}: score.{key}");
+        }
+        let stored = Experiment::parse(&Experiment { model: resolved, ..experiment }.to_toml().unwrap(), &[]).unwrap();
+        assert_eq!(stored.model_config::<MldConfig>().unwrap(), cfg, "{name}: the resolved table round-trips");
     }
 }

@@ -83,7 +83,8 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         // The overrides apply to the stored experiment (the config file may have changed since).
         let requested = Experiment::parse(&stored.to_toml()?, request.overrides)
             .with_context(|| format!("in --set {}", request.overrides.join(" ")))?;
-        let experiment = resumed(&stored, &requested, &run)?;
+        let family = families::for_kind(stored.model_kind()?)?;
+        let experiment = resumed(&stored, &requested, &run, family)?;
         let prepared = prepare(&experiment, request.device)?;
         if experiment.to_toml()? != stored.to_toml()? {
             eprintln!("updating {} with the new [train] settings", run.config_path().display());
@@ -96,6 +97,8 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
             experiment.device = d.to_string();
         }
         let prepared = prepare(&experiment, None)?;
+        // The run folder's config.toml holds the `[model]` table with every default written out.
+        let experiment = prepared.family.resolve(&experiment)?;
         let run = RunDir::create(&root, &experiment, false)?;
         let _lock = run.lock()?;
         train_prepared(&experiment, &run, prepared)?;
@@ -105,8 +108,9 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
 
 /// The stored experiment of a resumed run with the resumable `[train]` settings of `requested`
 /// (the stored one with the `--set` overrides); any other change is refused rather than
-/// silently ignored.
-fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<Experiment> {
+/// silently ignored. The `[model]` tables are compared as `family` resolves them, so a setting
+/// written out or left to its default is the same setting.
+fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir, family: &dyn ModelFamily) -> Result<Experiment> {
     let mut experiment = stored.clone();
     let (t, r) = (&mut experiment.train, &requested.train);
     t.steps = r.steps;
@@ -116,7 +120,7 @@ fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<
     t.validate_every = r.validate_every;
     t.sample_every = r.sample_every;
     t.threads = r.threads;
-    if experiment.to_toml()? != requested.to_toml()? {
+    if family.resolve(&experiment)?.to_toml()? != family.resolve(requested)?.to_toml()? {
         bail!(
             "--set cannot change the experiment of the run in {} when resuming, except {} (it keeps its stored \
              config); edit {} instead, or start a new run",

@@ -24,8 +24,8 @@ fn main() -> anyhow::Result<()> {
     let b = ds.train.head(&ds.modalities, batch, Device::Cpu);
     for kind in kinds {
         let kind = VaeKind::parse(kind)?;
-        let cfg: VaeConfig = toml::from_str(&table)?;
-        let model = VaeModel::new(kind, cfg, &ds.modalities, Device::Cpu)?;
+        let cfg = VaeConfig::parse(kind, toml::from_str(&table)?)?;
+        let model = VaeModel::new(cfg, &ds.modalities, Device::Cpu)?;
         let mut opt = Adam::new(&model.vs, AdamConfig::adam(1e-3));
         let mut times = vec![];
         for step in 0..8 {

@@ -54,9 +54,9 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Vec<(Stri
     write_pool(&opts.data_dir, &pool.items, opts.batch)?;
     let mut results = vec![];
     for (name, kind, table, lr) in WORKLOADS {
-        let cfg: VaeConfig = toml::from_str(table).context("bench: workload config")?;
+        let cfg = VaeConfig::parse(kind, toml::from_str(table)?).context("bench: workload config")?;
         tch::manual_seed(0);
-        let model = VaeModel::new(kind, cfg, &dataset.modalities, Device::Cpu)?;
+        let model = VaeModel::new(cfg, &dataset.modalities, Device::Cpu)?;
         // The initial weights, so that the PyTorch side starts from the same point.
         mmlatent_core::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
         let mut opt = Adam::new(&model.vs, AdamConfig::adam(lr));

@@ -28,7 +28,8 @@ pub struct Frame {
 
 impl Frame {
     /// Builds the networks under `p`: encoders of `enc_latent` latent dimensions and decoders
-    /// reading `dec_latent` dimensions. `image_likelihood` replaces the default of image modalities.
+    /// reading `dec_latent` dimensions; image modalities get `image_likelihood`, the others the
+    /// default of their kind.
     pub fn new(
         p: &nn::Path,
         specs: &[ModalitySpec],
@@ -36,7 +37,7 @@ impl Frame {
         dec_latent: i64,
         size: NetSize,
         posterior: DistKind,
-        image_likelihood: Option<Likelihood>,
+        image_likelihood: Likelihood,
     ) -> Result<Self> {
         let mut encoders = vec![];
         let mut decoders = vec![];
@@ -44,10 +45,7 @@ impl Frame {
         for (m, spec) in specs.iter().enumerate() {
             encoders.push(nets::encoder(p / format!("enc{m}"), spec, 2 * enc_latent, size)?);
             decoders.push(nets::decoder(p / format!("dec{m}"), spec, dec_latent, size)?);
-            likelihoods.push(match (spec.is_image(), image_likelihood) {
-                (true, Some(l)) => l,
-                _ => Likelihood::default_for(spec),
-            });
+            likelihoods.push(if spec.is_image() { image_likelihood } else { Likelihood::default_for(spec) });
         }
         Ok(Self { specs: specs.to_vec(), encoders, decoders, likelihoods, posterior, enc_latent, device: p.device() })
     }

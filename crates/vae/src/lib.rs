@@ -31,6 +31,7 @@ use mmlatent_core::{MultimodalDataset, MultimodalModel};
 pub use model::VaeModel;
 use tch::Device;
 
+/// The VAE model family (`[model] kind = "mopoe"` etc., one of [`VaeKind::NAMES`]).
 pub struct VaeFamily;
 
 pub static FAMILY: VaeFamily = VaeFamily;
@@ -41,17 +42,19 @@ impl ModelFamily for VaeFamily {
     }
 
     fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
-        let kind = VaeKind::parse(experiment.model_kind()?)?;
-        let config = VaeConfig::from_experiment(experiment, kind)?;
+        let config = VaeConfig::from_experiment(experiment)?;
         // Builds the networks on the CPU: unsupported modality sizes and kinds fail here.
-        VaeModel::new(kind, config, &dataset.modalities, Device::Cpu)?;
+        VaeModel::new(config, &dataset.modalities, Device::Cpu)?;
         Ok(())
     }
 
+    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table> {
+        experiment.model_table_of(&VaeConfig::from_experiment(experiment)?)
+    }
+
     fn train(&self, ctx: &TrainContext) -> Result<()> {
-        let kind = VaeKind::parse(ctx.experiment.model_kind()?)?;
-        let config = VaeConfig::from_experiment(ctx.experiment, kind)?;
-        let mut model = VaeModel::new(kind, config, &ctx.dataset.modalities, ctx.device)?;
+        let config = VaeConfig::from_experiment(ctx.experiment)?;
+        let mut model = VaeModel::new(config, &ctx.dataset.modalities, ctx.device)?;
         model.fit(ctx)
     }
 

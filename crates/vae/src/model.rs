@@ -2,7 +2,7 @@
 //! one kind in a VarStore, its training (a step and a held-out loss for core's [`Stage`] loop),
 //! loading and generation.
 
-use crate::config::{VaeConfig, VaeKind};
+use crate::config::VaeConfig;
 use crate::estimator::dreg_backward;
 use crate::frame::Frame;
 use crate::models::{build, Loss, Objective};
@@ -21,7 +21,6 @@ use tch::{Device, Tensor};
 pub const STAGE: &str = "vae";
 
 pub struct VaeModel {
-    pub kind: VaeKind,
     pub config: VaeConfig,
     pub vs: nn::VarStore,
     pub frame: Frame,
@@ -29,17 +28,18 @@ pub struct VaeModel {
 }
 
 impl VaeModel {
-    /// A freshly initialised model of `kind` for `specs` on `device`.
-    pub fn new(kind: VaeKind, config: VaeConfig, specs: &[ModalitySpec], device: Device) -> Result<Self> {
-        config.check(kind)?;
+    /// A freshly initialised model of `config`'s kind for `specs` on `device`.
+    pub fn new(config: VaeConfig, specs: &[ModalitySpec], device: Device) -> Result<Self> {
+        config.check()?;
         let vs = nn::VarStore::new(device);
-        let (frame, objective) = build(kind, &config, &vs.root(), specs)?;
-        Ok(Self { kind, config, vs, frame, objective })
+        let (frame, objective) = build(&config, &vs.root(), specs)?;
+        Ok(Self { config, vs, frame, objective })
     }
 
     /// The loss of a batch at training step `step` (β warm-up applied).
     pub fn loss(&self, xs: &[Tensor], step: usize) -> Result<Loss> {
-        let anneal = if self.config.beta > 0.0 { self.config.beta_at(step) / self.config.beta } else { 1.0 };
+        let beta = self.config.common.beta;
+        let anneal = if beta > 0.0 { self.config.beta_at(step) / beta } else { 1.0 };
         self.objective.loss(&self.frame, xs, anneal)
     }
 
@@ -86,9 +86,9 @@ impl VaeModel {
     /// The trained model of `run` (its config and the dataset's modalities fix the architecture).
     pub fn load(run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Self> {
         let experiment = run.experiment()?;
-        let kind = VaeKind::parse(experiment.model_kind()?)?;
-        let config = VaeConfig::from_experiment(&experiment, kind)?;
-        let model = Self::new(kind, config, &dataset.modalities, device)?;
+        let config = VaeConfig::from_experiment(&experiment)?;
+        let kind = config.kind();
+        let model = Self::new(config, &dataset.modalities, device)?;
         training::load_weights(run, STAGE, Which::Latest, &[(WEIGHTS, &model.vs)])
             .with_context(|| format!("cannot load the {} model of run {}", kind.name(), run.root().display()))?;
         Ok(model)
@@ -103,7 +103,7 @@ pub const VALIDATION_TUPLES: usize = 256;
 
 impl MultimodalModel for VaeModel {
     fn name(&self) -> &str {
-        self.kind.name()
+        self.config.kind().name()
     }
 
     fn modalities(&self) -> &[ModalitySpec] {

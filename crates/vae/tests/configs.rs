@@ -1,10 +1,12 @@
 //! Every shipped VAE config (`configs/<dataset>-<kind>.toml`) parses strictly and builds its
-//! model for its dataset's modalities; settings of another kind are rejected by name.
+//! model for its dataset's modalities; settings of another kind are rejected by name; the
+//! resolved `[model]` table holds every default and parses back to the same config.
 
 use mmlatent_core::config::Experiment;
+use mmlatent_core::family::ModelFamily;
 use mmlatent_core::ModalitySpec;
 use mmlatent_vae::config::{VaeConfig, VaeKind};
-use mmlatent_vae::VaeModel;
+use mmlatent_vae::{VaeModel, FAMILY};
 use std::path::Path;
 use tch::Device;
 
@@ -27,11 +29,9 @@ fn every_vae_config_parses_and_builds() {
             let path = dir.join(format!("{dataset}-{kind}.toml"));
             let experiment = Experiment::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             assert_eq!(experiment.model_kind().unwrap(), kind);
-            let kind = VaeKind::parse(kind).unwrap();
-            let cfg =
-                VaeConfig::from_experiment(&experiment, kind).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-            VaeModel::new(kind, cfg, &specs_of(dataset), Device::Cpu)
-                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            let cfg = VaeConfig::from_experiment(&experiment).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            assert_eq!(cfg.kind().name(), kind);
+            VaeModel::new(cfg, &specs_of(dataset), Device::Cpu).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             seen += 1;
         }
     }
@@ -43,16 +43,80 @@ fn settings_of_other_kinds_and_bad_values_are_named() {
     let parse = |kind: &str, extra: &str| {
         let text = format!("[data]\npath = \"default\"\n[model]\nkind = \"{kind}\"\n{extra}");
         let e = Experiment::parse(&text, &[]).unwrap();
-        VaeConfig::from_experiment(&e, VaeKind::parse(kind).unwrap()).map(|_| ())
+        VaeConfig::from_experiment(&e).map(|_| ())
     };
     let err = parse("mopoe", "k = 3").unwrap_err().to_string();
-    assert!(err.contains("`k`") && err.contains("mopoe"), "{err}");
+    let has = "(it has: beta, latent, likelihood, posterior, warmup, width)";
+    assert_eq!(err, format!("in [model]: `k` is not a setting of mopoe {has}"));
     let err = parse("mvae", "latnet = 3").unwrap_err().to_string();
-    assert!(err.contains("latnet"), "{err}");
+    assert!(err.contains("`latnet` is not a setting of mvae") && err.ends_with("width, subsets)"), "{err}");
+    let err = parse("mmvae", "learn_aux_prior = false").unwrap_err().to_string();
+    assert!(err.contains("`learn_aux_prior`") && err.ends_with("width, estimator, k)"), "{err}");
+    let err = parse("nexus", "dropout = \"high\"").unwrap_err().to_string();
+    assert!(err.contains("dropout") && err.contains("[model]"), "{err}");
     let err = parse("mopoe", "posterior = \"laplace\"").unwrap_err().to_string();
     assert!(err.contains("laplace"), "{err}");
-    assert!(parse("mvtcae", "alpha = 1.5").is_err());
-    assert!(parse("mmvae", "k = 0").is_err());
+    assert!(parse("mvtcae", "alpha = 1.5").unwrap_err().to_string().contains("alpha"));
+    assert!(parse("mmvae", "k = 0").unwrap_err().to_string().contains("k must be at least 1"));
+    assert!(parse("nexus", "msg_dim = 0").unwrap_err().to_string().contains("msg_dim"));
     assert!(parse("mmvaeplus", "k = 4\nspecific = 8\nestimator = \"dreg\"").is_ok());
     assert!(VaeKind::parse("vae").is_err());
+}
+
+/// The resolved table of each kind writes every default the user left out (the kind's own,
+/// e.g. MMVAE's `k = 10`, and the kind-dependent posterior), and parses back to the same config.
+#[test]
+fn resolved_tables_hold_every_default_and_round_trip() {
+    let experiment = |kind: &str, extra: &str| {
+        Experiment::parse(&format!("[data]\npath = \"default\"\n[model]\nkind = \"{kind}\"\n{extra}"), &[]).unwrap()
+    };
+    let expected: [(&str, &[(&str, toml::Value)]); 7] = [
+        ("mvae", &[("subsets", 0.into()), ("posterior", "gaussian".into())]),
+        ("mmvae", &[("k", 10.into()), ("estimator", "dreg".into()), ("posterior", "laplace".into())]),
+        (
+            "mopoe",
+            &[("width", 32.into()), ("beta", 1.0.into()), ("warmup", 0.into()), ("posterior", "gaussian".into())],
+        ),
+        ("mvtcae", &[("alpha", (5.0 / 6.0).into())]),
+        ("mmjsd", &[("posterior", "gaussian".into())]),
+        (
+            "nexus",
+            &[
+                ("specific", 32.into()),
+                ("msg_dim", 10.into()),
+                ("top_beta", 0.1.into()),
+                ("dropout", 0.2.into()),
+                ("adapt_top_variance", true.into()),
+            ],
+        ),
+        (
+            "mmvaeplus",
+            &[
+                ("k", 10.into()),
+                ("estimator", "dreg".into()),
+                ("specific", 32.into()),
+                ("learn_aux_prior", true.into()),
+                ("posterior", "laplace".into()),
+            ],
+        ),
+    ];
+    for (kind, defaults) in expected {
+        let e = experiment(kind, "latent = 8");
+        let resolved = FAMILY.resolved_model(&e).unwrap();
+        assert_eq!(resolved["kind"].as_str(), Some(kind));
+        assert_eq!(resolved["latent"].as_integer(), Some(8), "{kind}: a set value is kept");
+        let likelihood = resolved["likelihood"].as_table().unwrap();
+        assert_eq!(likelihood["type"].as_str(), Some("laplace"), "{kind}");
+        assert_eq!(likelihood["scale"].as_float(), Some(0.75), "{kind}");
+        for (key, value) in defaults {
+            assert_eq!(resolved.get(*key), Some(value), "{kind}: `{key}` in {resolved:?}");
+        }
+        let again = Experiment { model: resolved.clone(), ..e.clone() };
+        let (cfg, back) = (VaeConfig::from_experiment(&e).unwrap(), VaeConfig::from_experiment(&again).unwrap());
+        assert_eq!(cfg, back, "{kind}");
+        assert_eq!(FAMILY.resolved_model(&again).unwrap(), resolved, "{kind}: resolving is idempotent");
+        // Through the TOML text a run folder stores, too.
+        let stored = Experiment::parse(&again.to_toml().unwrap(), &[]).unwrap();
+        assert_eq!(VaeConfig::from_experiment(&stored).unwrap(), cfg, "{kind}");
+    }
 }

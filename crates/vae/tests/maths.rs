@@ -178,9 +178,9 @@ fn model_objectives_with_one_sample_agree_across_estimators() {
             if kind == VaeKind::Mmvaeplus {
                 table.insert("specific".into(), toml::Value::Integer(3));
             }
-            let cfg: VaeConfig = toml::Value::Table(table).try_into().unwrap();
+            let cfg = VaeConfig::parse(kind, table).unwrap();
             tch::manual_seed(7);
-            let model = VaeModel::new(kind, cfg, &specs, Device::Cpu).unwrap();
+            let model = VaeModel::new(cfg, &specs, Device::Cpu).unwrap();
             tch::manual_seed(11);
             values.push(model.loss(&xs, 0).unwrap().loss.double_value(&[]));
         }
@@ -198,9 +198,10 @@ fn dreg_keeps_decoder_gradients_of_iwae_and_changes_encoder_ones() {
     tch::manual_seed(5);
     let xs: Vec<Tensor> = (0..2).map(|_| Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu))).collect();
     let grads = |est: &str| {
-        let cfg: VaeConfig = toml::from_str(&format!("latent = 3\nwidth = 4\nk = 3\nestimator = \"{est}\"")).unwrap();
+        let table = toml::from_str(&format!("latent = 3\nwidth = 4\nk = 3\nestimator = \"{est}\"")).unwrap();
+        let cfg = VaeConfig::parse(VaeKind::Mmvae, table).unwrap();
         tch::manual_seed(7);
-        let model = VaeModel::new(VaeKind::Mmvae, cfg, &specs, Device::Cpu).unwrap();
+        let model = VaeModel::new(cfg, &specs, Device::Cpu).unwrap();
         tch::manual_seed(11);
         let loss = model.loss(&xs, 0).unwrap();
         loss.loss.backward();

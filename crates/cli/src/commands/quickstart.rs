@@ -45,16 +45,19 @@ pub fn run(args: Args) -> Result<()> {
         experiment.device = d.clone();
     }
     // A run folder from an earlier quickstart is continued with its stored experiment; a new
-    // one is created only once everything is checked.
+    // one is created only once everything is checked, with its `[model]` table resolved.
     let existing = if args.out.join("config.toml").exists() { Some(RunDir::open(&args.out)?) } else { None };
     let experiment = match &existing {
         Some(run) => run.experiment()?,
         None => experiment,
     };
     let prepared = prepare(&experiment, args.device.as_deref())?;
-    let run = match existing {
-        Some(run) => run,
-        None => RunDir::create(&args.out, &experiment, false)?,
+    let (run, experiment) = match existing {
+        Some(run) => (run, experiment),
+        None => {
+            let experiment = prepared.family.resolve(&experiment)?;
+            (RunDir::create(&args.out, &experiment, false)?, experiment)
+        }
     };
     let lock = run.lock()?;
 

@@ -19,9 +19,9 @@ mod mvae;
 mod mvtcae;
 mod nexus;
 
-use crate::config::{VaeConfig, VaeKind};
+use crate::config::{VaeConfig, VaeOptions};
 use crate::dist::{sample_uniform_mixture, Dist};
-use crate::estimator::{DregPath, Estimator};
+use crate::estimator::DregPath;
 use crate::frame::Frame;
 use anyhow::Result;
 use mmlatent_core::nets::NetSize;
@@ -47,56 +47,44 @@ pub trait Objective {
     fn latents(&self, f: &Frame, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>>;
 }
 
-/// Builds the frame and objective of `kind` under `p`.
-pub fn build(
-    kind: VaeKind,
-    cfg: &VaeConfig,
-    p: &nn::Path,
-    specs: &[ModalitySpec],
-) -> Result<(Frame, Box<dyn Objective>)> {
-    let size = NetSize { width: cfg.width };
-    let posterior = cfg.posterior(kind);
-    let frame = |enc: i64, dec: i64| Frame::new(&(p / "frame"), specs, enc, dec, size, posterior, cfg.likelihood);
-    let estimator = cfg.estimator.unwrap_or(Estimator::Dreg);
-    let k = cfg.k.unwrap_or(10);
-    let specific = cfg.specific.unwrap_or(32);
+/// Builds the frame and objective of `cfg`'s kind under `p`.
+pub fn build(cfg: &VaeConfig, p: &nn::Path, specs: &[ModalitySpec]) -> Result<(Frame, Box<dyn Objective>)> {
+    let c = &cfg.common;
+    let size = NetSize { width: c.width };
+    let frame = |latent: i64| Frame::new(&(p / "frame"), specs, latent, latent, size, c.posterior, c.likelihood);
     let m = specs.len();
-    Ok(match kind {
-        VaeKind::Mvae => {
-            (frame(cfg.latent, cfg.latent)?, Box::new(mvae::Mvae::new(cfg.beta, cfg.subsets.unwrap_or(0), m)))
+    Ok(match &cfg.options {
+        VaeOptions::Mvae(o) => (frame(c.latent)?, Box::new(mvae::Mvae::new(c.beta, o.subsets, m))),
+        VaeOptions::Mmvae(o) => {
+            (frame(c.latent)?, Box::new(mmvae::Mmvae { beta: c.beta, k: o.k, estimator: o.estimator }))
         }
-        VaeKind::Mmvae => (frame(cfg.latent, cfg.latent)?, Box::new(mmvae::Mmvae { beta: cfg.beta, k, estimator })),
-        VaeKind::Mopoe => (frame(cfg.latent, cfg.latent)?, Box::new(mopoe::Mopoe::new(cfg.beta, m))),
-        VaeKind::Mvtcae => (
-            frame(cfg.latent, cfg.latent)?,
-            Box::new(mvtcae::Mvtcae { beta: cfg.beta, alpha: cfg.alpha.unwrap_or(5.0 / 6.0) }),
-        ),
-        VaeKind::Mmjsd => (frame(cfg.latent, cfg.latent)?, Box::new(mmjsd::Mmjsd { beta: cfg.beta })),
-        VaeKind::Nexus => {
+        VaeOptions::Mopoe => (frame(c.latent)?, Box::new(mopoe::Mopoe::new(c.beta, m))),
+        VaeOptions::Mvtcae(o) => (frame(c.latent)?, Box::new(mvtcae::Mvtcae { beta: c.beta, alpha: o.alpha })),
+        VaeOptions::Mmjsd => (frame(c.latent)?, Box::new(mmjsd::Mmjsd { beta: c.beta })),
+        VaeOptions::Nexus(o) => {
             let settings = nexus::Settings {
-                joint: cfg.latent,
-                modality: specific,
-                msg_dim: cfg.msg_dim.unwrap_or(10),
-                hidden: 4 * cfg.width,
-                beta: cfg.beta,
-                top_beta: cfg.top_beta.unwrap_or(0.1),
-                dropout: cfg.dropout.unwrap_or(0.2),
-                adaptive: cfg.adapt_top_variance.unwrap_or(true),
+                joint: c.latent,
+                modality: o.specific,
+                msg_dim: o.msg_dim,
+                hidden: 4 * c.width,
+                beta: c.beta,
+                top_beta: o.top_beta,
+                dropout: o.dropout,
+                adaptive: o.adapt_top_variance,
             };
-            (frame(specific, specific)?, Box::new(nexus::Nexus::new(&(p / "nexus"), m, settings)))
+            (frame(o.specific)?, Box::new(nexus::Nexus::new(&(p / "nexus"), m, settings)))
         }
-        VaeKind::Mmvaeplus => {
+        VaeOptions::Mmvaeplus(o) => {
             let settings = mmvaeplus::Settings {
-                shared: cfg.latent,
-                specific,
-                beta: cfg.beta,
-                k,
-                estimator,
-                learn_aux_prior: cfg.learn_aux_prior.unwrap_or(true),
-                kind: posterior,
+                shared: c.latent,
+                specific: o.specific,
+                beta: c.beta,
+                k: o.k,
+                estimator: o.estimator,
+                learn_aux_prior: o.learn_aux_prior,
+                kind: c.posterior,
             };
-            let total = cfg.latent + specific;
-            (frame(total, total)?, Box::new(mmvaeplus::Mmvaeplus::new(&(p / "aux"), m, settings)))
+            (frame(c.latent + o.specific)?, Box::new(mmvaeplus::Mmvaeplus::new(&(p / "aux"), m, settings)))
         }
     })
 }
