@@ -111,15 +111,19 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
 /// silently ignored. The `[model]` tables are compared as `family` resolves them, so a setting
 /// written out or left to its default is the same setting.
 fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir, family: &dyn ModelFamily) -> Result<Experiment> {
+    // The keys of RESUMABLE_KEYS are taken from `requested` (removed where it leaves them out),
+    // so that list is the only place that says which settings a resume may change.
+    let mut train = toml::Table::try_from(&stored.train)?;
+    let wanted = toml::Table::try_from(&requested.train)?;
+    for key in RESUMABLE_KEYS {
+        let name = key.strip_prefix("train.").expect("RESUMABLE_KEYS are [train] keys");
+        match wanted.get(name) {
+            Some(value) => train.insert(name.to_string(), value.clone()),
+            None => train.remove(name),
+        };
+    }
     let mut experiment = stored.clone();
-    let (t, r) = (&mut experiment.train, &requested.train);
-    t.steps = r.steps;
-    t.checkpoint_every = r.checkpoint_every;
-    t.log_every = r.log_every;
-    t.keep_checkpoints = r.keep_checkpoints;
-    t.validate_every = r.validate_every;
-    t.sample_every = r.sample_every;
-    t.threads = r.threads;
+    experiment.train = train.try_into()?;
     if family.resolve(&experiment)?.to_toml()? != family.resolve(requested)?.to_toml()? {
         bail!(
             "--set cannot change the experiment of the run in {} when resuming, except {} (it keeps its stored \
@@ -182,16 +186,17 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
         device,
         run.root().display()
     );
-    let grids_at = |step: usize| -> Result<()> {
+    // The model as its newest checkpoints stand, drawn into grids under `samples/<sub>`.
+    let grids_in = |sub: &str| -> Result<(usize, PathBuf)> {
         let model = family.load(run, &dataset, device)?;
-        write_sample_grids(model.as_ref(), &dataset, &run.root().join(format!("samples/step-{step}")), experiment.seed)
-            .map(|_| ())
+        let dir = run.root().join("samples").join(sub);
+        Ok((write_sample_grids(model.as_ref(), &dataset, &dir, experiment.seed)?, dir))
     };
+    let snapshot = |step: usize| grids_in(&format!("step-{step}")).map(|_| ());
     family
-        .train(&TrainContext { snapshot: Some(&grids_at), ..TrainContext::new(experiment, run, &dataset, device) })?;
-    let model = family.load(run, &dataset, device)?;
-    match write_sample_grids(model.as_ref(), &dataset, &run.root().join("samples"), experiment.seed) {
-        Ok(n) => eprintln!("wrote {n} sample grids to {}/", run.root().join("samples").display()),
+        .train(&TrainContext { snapshot: Some(&snapshot), ..TrainContext::new(experiment, run, &dataset, device) })?;
+    match grids_in("") {
+        Ok((n, dir)) => eprintln!("wrote {n} sample grids to {}", dir.display()),
         Err(e) => eprintln!("warning: no sample grids: {e:#}"),
     }
     Ok(())
