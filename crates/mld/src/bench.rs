@@ -87,7 +87,7 @@ fn time_score_step(opts: &BenchOptions, big: bool) -> Result<f64> {
     median_ms(opts, || {
         let t = Tensor::rand([opts.batch], (Kind::Float, Device::Cpu)) * 0.999 + 1e-3;
         let z = x0.randn_like();
-        let loss = masked_loss(&den, &sde, &layout, &x0, &t, &z, &given);
+        let loss = masked_loss(&den, &sde, &layout, &x0, (&t, &z), &given, None);
         opt.backward_step(&loss)
     })
 }

@@ -126,6 +126,11 @@ pub struct ScoreConfig {
     /// reference implementation) or each item draws its own (`item`).
     #[serde(default)]
     pub condition_per: ConditionPer,
+    /// Probability that a training item leaves a random non-empty proper subset of its
+    /// modalities out (τ = 1, fully noised, out of the loss): the network also learns the
+    /// marginals of the rest, which `[model.sampler] joint_guidance` needs. 0: never.
+    #[serde(default)]
+    pub absent_p: f64,
     /// EMA decay of the weights used for sampling.
     #[serde(default = "score_ema")]
     pub ema: f64,
@@ -198,6 +203,7 @@ impl Default for ScoreConfig {
             groups: score_groups(),
             d: score_d(),
             condition_per: ConditionPer::default(),
+            absent_p: 0.0,
             ema: score_ema(),
             t_eps: score_t_eps(),
             beta_min: beta_min(),
@@ -243,6 +249,11 @@ pub struct SamplerConfig {
     /// conditional score; w > 0 doubles the score evaluations of a conditional sample.
     #[serde(default)]
     pub guidance: f64,
+    /// Guidance weight w of joint generation (`sampler::Mutual`): each modality's prediction is
+    /// pushed away from its marginal one, towards agreement with the others. Needs a network
+    /// trained with `[model.score] absent_p > 0`; w > 0 costs 1 + M score evaluations per step.
+    #[serde(default)]
+    pub joint_guidance: f64,
 }
 
 fn sampler_method() -> SamplerMethod {
@@ -267,6 +278,7 @@ impl Default for SamplerConfig {
             jump_length: jump_length(),
             jump_n_sample: jump_n_sample(),
             guidance: 0.0,
+            joint_guidance: 0.0,
         }
     }
 }
@@ -307,6 +319,7 @@ impl MldConfig {
             ensure!(w % s.groups == 0, "[model.score] groups = {} does not divide the width {w}", s.groups);
         }
         ensure!((0.0..=1.0).contains(&s.d), "[model.score] d must lie in [0, 1], got {}", s.d);
+        ensure!((0.0..=1.0).contains(&s.absent_p), "[model.score] absent_p must lie in [0, 1], got {}", s.absent_p);
         ensure!((0.0..1.0).contains(&s.ema), "[model.score] ema must lie in [0, 1), got {}", s.ema);
         ensure!(s.t_eps > 0.0 && s.t_eps < 0.5, "[model.score] t_eps must lie in (0, 0.5), got {}", s.t_eps);
         ensure!(0.0 < s.beta_min && s.beta_min < s.beta_max, "[model.score] need 0 < beta_min < beta_max");
@@ -317,6 +330,17 @@ impl MldConfig {
             p.guidance.is_finite() && p.guidance >= 0.0,
             "[model.sampler] guidance must be a finite weight ≥ 0, got {}",
             p.guidance
+        );
+        ensure!(
+            p.joint_guidance.is_finite() && p.joint_guidance >= 0.0,
+            "[model.sampler] joint_guidance must be a finite weight ≥ 0, got {}",
+            p.joint_guidance
+        );
+        ensure!(
+            p.joint_guidance == 0.0 || s.absent_p > 0.0,
+            "[model.sampler] joint_guidance = {} needs a score network trained with [model.score] absent_p > 0 \
+             (this one never saw a modality left out, so it has no marginal scores to guide with)",
+            p.joint_guidance
         );
         Ok(())
     }

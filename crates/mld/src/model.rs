@@ -3,7 +3,7 @@
 
 use crate::autoencoder::Autoencoder;
 use crate::config::{LatentNormKind, MldConfig, SamplerConfig, SamplerMethod};
-use crate::sampler::{ancestral, euler_maruyama, heun, Conditioning, Denoiser, Guided, Layout};
+use crate::sampler::{ancestral, euler_maruyama, heun, Conditioning, Denoiser, Guided, Layout, Mutual};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use anyhow::{ensure, Result};
@@ -167,21 +167,25 @@ impl MldModel {
         })
     }
 
-    /// Score evaluations per conditional sample of the current sampler (RePaint and guidance
-    /// included), counted by running it on one item with a denoiser that only counts, so that
-    /// the samplers alone define their cost.
+    /// Score evaluations per sample of the current sampler (RePaint and guidance included): the
+    /// larger of a joint and a conditional sample's, counted in items by running the sampler on
+    /// one item with a denoiser that only counts, so that the samplers alone define their cost.
     pub fn score_evaluations(&self) -> usize {
-        let calls = std::cell::Cell::new(0);
+        let items = std::cell::Cell::new(0);
         let counting = |x: &Tensor, _: &Tensor| {
-            calls.set(calls.get() + 1);
+            items.set(items.get() + x.size()[0] as usize);
             x.zeros_like()
         };
-        let given: Vec<bool> =
-            (0..self.layout.num_modalities()).map(|m| m == 0 && self.layout.num_modalities() > 1).collect();
+        let m = self.layout.num_modalities();
         let x0 = Tensor::zeros([1, self.layout.total()], (Kind::Float, Device::Cpu));
         let _guard = tch::no_grad_guard();
-        let _ = self.sample_with(&counting, &Conditioning::new(&self.layout, &given, x0));
-        calls.get()
+        let mut most = 0;
+        for given in [vec![false; m], (0..m).map(|k| k == 0 && m > 1).collect()] {
+            items.set(0);
+            let _ = self.sample_with(&counting, &Conditioning::new(&self.layout, &given, x0.shallow_clone()));
+            most = most.max(items.get());
+        }
+        most
     }
 
     /// Samples standardised latents under `cond` with the configured sampler.
@@ -189,11 +193,17 @@ impl MldModel {
         self.sample_with(&|x: &Tensor, tau: &Tensor| self.net.forward(x, tau), cond)
     }
 
-    /// The configured sampler (guided where it is set and something is given) over `net`.
+    /// The configured sampler over `net`, guided where it is set: conditional generation by
+    /// `guidance` ([`Guided`]), joint generation by `joint_guidance` ([`Mutual`]).
     fn sample_with(&self, net: &dyn Denoiser, cond: &Conditioning) -> Tensor {
         let s = &self.sampler;
         let guided = Guided { den: net, sde: &self.sde, cond, weight: s.guidance };
-        let den: &dyn Denoiser = if s.guidance > 0.0 && cond.any_given() { &guided } else { net };
+        let mutual = Mutual { den: net, layout: &self.layout, weight: s.joint_guidance };
+        let den: &dyn Denoiser = match cond.any_given() {
+            true if s.guidance > 0.0 => &guided,
+            false if s.joint_guidance > 0.0 => &mutual,
+            _ => net,
+        };
         match s.method {
             SamplerMethod::Euler => {
                 let repaint = s.repaint.then_some((s.jump_length, s.jump_n_sample));

@@ -7,6 +7,12 @@
 //! its latents stay clean, its entries of τ are 0 and its dimensions leave the loss, which is the
 //! mean of (ε̂ − z)² over the diffused entries of the batch only (rescaled so that its magnitude
 //! does not depend on how many modalities are diffused).
+//!
+//! With probability `absent_p` per item, a random non-empty proper subset of the modalities is
+//! also *absent*: its entries of τ are 1 and its latents are fully noised, so it carries no
+//! information, and its dimensions leave the loss. The network then also learns the scores of
+//! the marginals of the other modalities (UniDiffuser's independent times, Bao et al. 2023,
+//! §3.2, restricted to t ∈ {0, t, 1}), which the joint guidance of `sampler::Mutual` needs.
 
 use crate::config::ConditionPer;
 use crate::sampler::{Conditioning, Denoiser, Layout};
@@ -14,29 +20,44 @@ use crate::sde::VpSde;
 use tch::{Kind, Tensor};
 
 /// The masked multi-time loss for clean latents `x0` `[B, D]`, times `t` `[B]`, noise `z`
-/// `[B, D]` and the conditioned modalities `given`: boolean flags `[1, M]` shared by the batch
-/// or `[B, M]` per item (all false: joint training).
+/// `[B, D]`, the conditioned modalities `given` (boolean flags `[1, M]` shared by the batch or
+/// `[B, M]` per item; all false: joint training) and the absent ones `absent` (flags of the same
+/// forms, or `None`; a modality both given and absent is given).
 pub fn masked_loss(
     den: &dyn Denoiser,
     sde: &VpSde,
     layout: &Layout,
     x0: &Tensor,
-    t: &Tensor,
-    z: &Tensor,
+    (t, z): (&Tensor, &Tensor),
     given: &Tensor,
+    absent: Option<&Tensor>,
 ) -> Tensor {
     let (alpha, sigma) = sde.marginal(t);
     let noisy = &alpha * x0 + &sigma * z;
     let cond = Conditioning::from_flags(layout, given, x0.shallow_clone());
-    let input = cond.clamp(&noisy);
-    let tau = t.unsqueeze(-1) * &cond.time_mask;
+    let mut tau = t.unsqueeze(-1) * &cond.time_mask;
+    let mut left_out = cond.mask.shallow_clone();
+    let input = match absent {
+        None => cond.clamp(&noisy),
+        Some(absent) => {
+            let absent = absent.logical_and(&given.logical_not());
+            let dims = absent.to_kind(Kind::Float).matmul(&layout.spread(x0.device())).gt(0.5);
+            let t_one = Tensor::ones_like(t);
+            let (a1, s1) = sde.marginal(&t_one);
+            let gone = &a1 * x0 + &s1 * z;
+            tau = tau.where_self(&absent.logical_not(), &Tensor::ones_like(&tau));
+            left_out = left_out.logical_or(&dims);
+            cond.clamp(&gone.where_self(&dims, &noisy))
+        }
+    };
     let eps = den.eps(&input, &tau);
-    denoising_error(&eps, z, &cond.mask)
+    denoising_error(&eps, z, &left_out)
 }
 
-/// Mean of (ε̂ − z)² over the entries not given (`given_mask` `[1, D]` or `[B, D]` boolean).
-pub fn denoising_error(eps: &Tensor, z: &Tensor, given_mask: &Tensor) -> Tensor {
-    let keep = given_mask.logical_not().to_kind(eps.kind()).expand_as(eps);
+/// Mean of (ε̂ − z)² over the entries not left out (`left_out` `[1, D]` or `[B, D]` boolean:
+/// given or absent).
+pub fn denoising_error(eps: &Tensor, z: &Tensor, left_out: &Tensor) -> Tensor {
+    let keep = left_out.logical_not().to_kind(eps.kind()).expand_as(eps);
     ((eps - z).square() * &keep).sum(Kind::Float) / keep.sum(Kind::Float)
 }
 
@@ -59,7 +80,8 @@ pub fn evaluation_loss(
     for start in (0..n).step_by(batch.max(1) as usize) {
         let len = batch.min(n - start);
         let part = |x: &Tensor| x.narrow(0, start, len);
-        total += masked_loss(den, sde, layout, &part(x0), &part(t), &part(z), &given).double_value(&[]) * len as f64;
+        let loss = masked_loss(den, sde, layout, &part(x0), (&part(t), &part(z)), &given, None);
+        total += loss.double_value(&[]) * len as f64;
     }
     total / n as f64
 }
@@ -218,7 +240,10 @@ pub fn train_score(
             ConditionPer::Batch => 1,
         };
         let given = draw_conditions(rows, layout.num_modalities(), cfg.score.d).to_device(device);
-        let loss = masked_loss(&den, &sde, layout, &x0, &t, &z, &given);
+        // Drawn only when used, so that runs without absent modalities draw what they always did.
+        let absent = (cfg.score.absent_p > 0.0)
+            .then(|| draw_conditions(b, layout.num_modalities(), cfg.score.absent_p).to_device(device));
+        let loss = masked_loss(&den, &sde, layout, &x0, (&t, &z), &given, absent.as_ref());
         opts[0].backward_step(&loss)?;
         ema.update();
         Ok(vec![("loss", loss.double_value(&[]))])

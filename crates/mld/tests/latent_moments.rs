@@ -47,7 +47,7 @@ fn joint_samples_match_the_latent_moments() {
         let x0 = data.index_select(0, &idx);
         let t = Tensor::rand([256], (Kind::Float, Device::Cpu)) * 0.999 + 1e-3;
         let given = draw_conditions(256, m, 0.2);
-        let loss = masked_loss(&den, &sde, &layout, &x0, &t, &x0.randn_like(), &given);
+        let loss = masked_loss(&den, &sde, &layout, &x0, (&t, &x0.randn_like()), &given, None);
         opt.set_lr(2e-3 * (0.5 + 0.5 * (std::f64::consts::PI * step as f64 / 1500.0).cos()));
         opt.backward_step(&loss).unwrap();
     }

@@ -156,16 +156,16 @@ fn loss_ignores_conditioned_dimensions() {
     let den = |x: &Tensor, tau: &Tensor| x.tanh() + tau.mean_dim(1, true, Kind::Float);
     let given = [true, false];
     let flags = Tensor::from_slice(&given).view([1, 2]);
-    let loss = masked_loss(&den, &sde, &layout, &x0, &t, &z, &flags).double_value(&[]);
+    let loss = masked_loss(&den, &sde, &layout, &x0, (&t, &z), &flags, None).double_value(&[]);
     // Changing the target noise on the given dimensions changes nothing.
     let z2 = z.copy();
     let _ = z2.narrow(1, 0, 3).fill_(100.0);
-    let loss2 = masked_loss(&den, &sde, &layout, &x0, &t, &z2, &flags).double_value(&[]);
+    let loss2 = masked_loss(&den, &sde, &layout, &x0, (&t, &z2), &flags, None).double_value(&[]);
     assert_eq!(loss, loss2);
     // ...while on a generated dimension it does.
     let z3 = z.copy();
     let _ = z3.narrow(1, 3, 1).fill_(100.0);
-    assert!(masked_loss(&den, &sde, &layout, &x0, &t, &z3, &flags).double_value(&[]) > loss + 1.0);
+    assert!(masked_loss(&den, &sde, &layout, &x0, (&t, &z3), &flags, None).double_value(&[]) > loss + 1.0);
     // The gradient of the loss w.r.t. the prediction on given dimensions is zero, and the loss
     // is a mean over the diffused dimensions only (rescaled: unit error gives loss 1).
     let mask = layout.dim_mask(&given, Device::Cpu);
@@ -176,6 +176,42 @@ fn loss_ignores_conditioned_dimensions() {
     let grad = eps.grad();
     assert_eq!(grad.narrow(1, 0, 3).abs().max().double_value(&[]), 0.0);
     assert!(grad.narrow(1, 3, 5).abs().min().double_value(&[]) > 0.0);
+}
+
+/// An absent modality (the marginal training of `absent_p`) reaches the network at τ = 1 with
+/// its latent fully noised, and leaves the loss; a modality both given and absent is given.
+#[test]
+fn absent_modalities_see_time_one_and_leave_the_loss() {
+    let (layout, _, x0) = two_modality_setup();
+    let sde = VpSde::default();
+    let t = Tensor::from_slice(&[0.1f32, 0.4, 0.6, 0.9]);
+    let z = Tensor::randn([4, 8], (Kind::Float, Device::Cpu));
+    let seen = std::cell::RefCell::new(None);
+    let den = |x: &Tensor, tau: &Tensor| {
+        *seen.borrow_mut() = Some((x.copy(), tau.copy()));
+        x.tanh()
+    };
+    // Rows 0, 1: modality 1 absent; row 2: modality 0 absent but given; row 3: nothing absent.
+    let absent = Tensor::from_slice(&[false, true, false, true, true, false, false, false]).view([4, 2]);
+    let given = Tensor::from_slice(&[false, false, false, false, true, false, false, false]).view([4, 2]);
+    let loss = masked_loss(&den, &sde, &layout, &x0, (&t, &z), &given, Some(&absent)).double_value(&[]);
+    let (x, tau) = seen.borrow_mut().take().unwrap();
+    let expected_tau = Tensor::from_slice(&[0.1f32, 1.0, 0.4, 1.0, 0.0, 0.6, 0.9, 0.9]).view([4, 2]);
+    assert!(tau.allclose(&expected_tau, 1e-6, 1e-6, false), "{tau}");
+    // Absent: α(1)x₀ + σ(1)z; given: clean.
+    let (a1, s1) = (sde.alpha(1.0), sde.sigma(1.0));
+    let gone = (&x0 * a1 + &z * s1).narrow(0, 0, 2).narrow(1, 3, 5);
+    assert!(x.narrow(0, 0, 2).narrow(1, 3, 5).allclose(&gone, 1e-5, 1e-5, false));
+    assert!(x.narrow(0, 2, 1).narrow(1, 0, 3).allclose(&x0.narrow(0, 2, 1).narrow(1, 0, 3), 1e-6, 1e-6, false));
+    // The loss is the mean squared error over the entries neither absent nor given: rows 0, 1
+    // keep modality 0 (3 entries), row 2 modality 1 (5), row 3 both (8).
+    let keep: Vec<f32> = [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+        .iter()
+        .flat_map(|row: &[f32; 2]| std::iter::repeat_n(row[0], 3).chain(std::iter::repeat_n(row[1], 5)))
+        .collect();
+    let keep = Tensor::from_slice(&keep).view([4, 8]);
+    let expected = ((x.tanh() - &z).square() * &keep).sum(Kind::Double).double_value(&[]) / (3.0 + 3.0 + 5.0 + 8.0);
+    assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
 }
 
 /// Per-item conditioning draws: about a fraction d of the rows condition on something, never on
@@ -209,13 +245,13 @@ fn per_item_loss_matches_item_by_item() {
     let den = |x: &Tensor, tau: &Tensor| x.tanh() * 0.5 + tau.sum_dim_intlist(1, true, Kind::Float);
     let rows = [[true, false], [false, true], [false, false]];
     let flags = Tensor::from_slice(&rows.concat()).view([3, 2]);
-    let batch = masked_loss(&den, &sde, &layout, &x0, &t, &z, &flags).double_value(&[]);
+    let batch = masked_loss(&den, &sde, &layout, &x0, (&t, &z), &flags, None).double_value(&[]);
     let (mut total, mut entries) = (0.0, 0.0);
     for (i, row) in rows.iter().enumerate() {
         let one = |x: &Tensor| x.narrow(0, i as i64, 1);
         let f = Tensor::from_slice(row).view([1, 2]);
         let kept = row.iter().zip([3.0, 5.0]).filter(|(g, _)| !**g).map(|(_, s)| s).sum::<f64>();
-        total += kept * masked_loss(&den, &sde, &layout, &one(&x0), &one(&t), &one(&z), &f).double_value(&[]);
+        total += kept * masked_loss(&den, &sde, &layout, &one(&x0), (&one(&t), &one(&z)), &f, None).double_value(&[]);
         entries += kept;
     }
     assert!((batch - total / entries).abs() < 1e-6, "{batch} vs {}", total / entries);

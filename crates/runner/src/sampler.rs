@@ -5,7 +5,7 @@
 //!
 //! | family | `--sampler` | `--steps` | `--sampler-option` names |
 //! |---|---|---|---|
-//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample`, `guidance` (`model.sampler.*`) |
+//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample`, `guidance`, `joint_guidance` (`model.sampler.*`) |
 //! | `ebm`, `ebm-generalised` | `langevin` | `model.langevin_steps` | `step_size` (`model.langevin_step_size`) |
 //! | the VAEs | `prior` (ancestral sampling of the prior, the only one) | – | – |
 
@@ -30,7 +30,7 @@ pub struct SamplerArgs {
 }
 
 const MLD_METHODS: [&str; 3] = ["euler", "heun", "ancestral"];
-const MLD_OPTIONS: [&str; 4] = ["repaint", "jump_length", "jump_n_sample", "guidance"];
+const MLD_OPTIONS: [&str; 5] = ["repaint", "jump_length", "jump_n_sample", "guidance", "joint_guidance"];
 
 impl SamplerArgs {
     /// The `--set`-style overrides of these flags for a run of model `kind`; errors name the
