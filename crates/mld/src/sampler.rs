@@ -417,7 +417,7 @@ mod tests {
             let mean = weaker.mean(Kind::Double).double_value(&[]);
             let std = weaker.std(true).double_value(&[]);
             let expected_mean = 3.0 * own / 5.0 + t + 1.0;
-            let expected_std = ((5.0 - own) as f64).sqrt() / 5.0;
+            let expected_std = (5.0f64 - own).sqrt() / 5.0;
             assert!((mean - expected_mean).abs() < 0.01, "modality at {offset}: mean {mean} vs {expected_mean}");
             assert!((std - expected_std).abs() < 0.01, "modality at {offset}: std {std} vs {expected_std}");
         }
