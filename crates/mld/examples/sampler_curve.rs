@@ -1,11 +1,12 @@
 //! The sampler curve of a trained MLD run: coherence against score evaluations per sample, for
 //! Euler–Maruyama and for Heun on the probability-flow ODE (and RePaint when asked).
 //!
-//! `cargo run --release -p mmlatent-mld --example sampler_curve -- RUN [N_ITEMS] [--classifiers DIR] [--quick] [--repaint] [--recon-only] [--joint-only]`
+//! `cargo run --release -p mmlatent-mld --example sampler_curve -- RUN [N_ITEMS] [--classifiers DIR] [--quick] [--repaint] [--recon-only] [--joint-only] [--joint-guidance W,W,…]`
 //!
 //! `--joint-only` skips the conditional subsets (joint coherence and the joint latents' spread
 //! only; with `--repaint`, ancestral 50 steps beside the reference's protocol, RePaint joint
-//! sampling over 250 steps).
+//! sampling over 250 steps; with `--joint-guidance 0,1,2`, the run's sampler at each joint
+//! guidance weight).
 //!
 //! Uses the dataset's evaluation classifiers (`DIR`, default `runs/classifiers/<dataset>`,
 //! trained there on first use). Prints one line per
@@ -68,6 +69,15 @@ fn main() -> Result<()> {
     } else {
         (&[10, 25, 50, 100, 250], &[3, 5, 8, 13, 18, 25], &[5, 10, 25, 50, 100])
     };
+    let joint_weights: Vec<f64> = match args.iter().position(|a| a == "--joint-guidance") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--joint-guidance needs weights, e.g. 0,1,2")?
+            .split(',')
+            .map(|w| w.trim().parse().with_context(|| format!("--joint-guidance: `{w}` is not a number")))
+            .collect::<Result<_>>()?,
+        None => vec![model.sampler.joint_guidance],
+    };
     let mut settings = vec![];
     for (method, list) in
         [(SamplerMethod::Euler, euler), (SamplerMethod::Heun, heun), (SamplerMethod::Ancestral, ancestral)]
@@ -75,17 +85,21 @@ fn main() -> Result<()> {
         settings.extend(list.iter().map(|&steps| (method, steps, false)));
     }
     let joint_only = args.iter().any(|a| a == "--joint-only");
-    if joint_only && with_repaint {
+    if joint_only && args.iter().any(|a| a == "--joint-guidance") {
+        settings = vec![(model.sampler.method, model.sampler.steps, model.sampler.repaint)];
+    } else if joint_only && with_repaint {
         // The default sampler beside the reference's protocol.
         settings = vec![(SamplerMethod::Ancestral, 50, false), (SamplerMethod::Euler, 250, true)];
     } else if with_repaint {
         settings.push((SamplerMethod::Euler, 100, true));
     }
     println!(
-        "{:<8} {:>6} {:>8} {:>6} {:>10} {:>10} {:>12}",
-        "sampler", "steps", "repaint", "NFE", "cond coh", "joint coh", "s/1000 cond"
+        "{:<8} {:>6} {:>8} {:>6} {:>6} {:>10} {:>10} {:>12}",
+        "sampler", "steps", "repaint", "jointw", "NFE", "cond coh", "joint coh", "s/1000 cond"
     );
-    for (method, steps, repaint) in settings {
+    let settings: Vec<_> = settings.into_iter().flat_map(|s| joint_weights.iter().map(move |&w| (s, w))).collect();
+    for ((method, steps, repaint), joint_guidance) in settings {
+        model.sampler.joint_guidance = joint_guidance;
         model.sampler.method = method;
         model.sampler.steps = steps;
         model.sampler.repaint = repaint;
@@ -102,7 +116,7 @@ fn main() -> Result<()> {
         let joint = joint_coherence(&model, &classifiers, items as i64, 512)?;
         let latents = model.sample_joint_latents(items as i64)?;
         eprintln!(
-            "{method:?} {steps} repaint {repaint}: joint latent std per modality {:?}",
+            "{method:?} {steps} repaint {repaint} joint guidance {joint_guidance}: joint latent std per modality {:?}",
             (0..dataset.num_modalities())
                 .map(|m| {
                     let (offset, size) = model.layout.span(m);
@@ -111,7 +125,7 @@ fn main() -> Result<()> {
                 .collect::<Vec<_>>()
         );
         println!(
-            "{:<8} {steps:>6} {repaint:>8} {:>6} {mean:>10.3} {joint:>10.3} {per_1000:>12.2}",
+            "{:<8} {steps:>6} {repaint:>8} {joint_guidance:>6} {:>6} {mean:>10.3} {joint:>10.3} {per_1000:>12.2}",
             format!("{method:?}"),
             model.score_evaluations()
         );

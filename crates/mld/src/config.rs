@@ -254,6 +254,9 @@ pub struct SamplerConfig {
     /// trained with `[model.score] absent_p > 0`; w > 0 costs 1 + M score evaluations per step.
     #[serde(default)]
     pub joint_guidance: f64,
+    /// Joint guidance acts only while t ≥ this (0: at every step).
+    #[serde(default)]
+    pub joint_guidance_min_t: f64,
 }
 
 fn sampler_method() -> SamplerMethod {
@@ -279,6 +282,7 @@ impl Default for SamplerConfig {
             jump_n_sample: jump_n_sample(),
             guidance: 0.0,
             joint_guidance: 0.0,
+            joint_guidance_min_t: 0.0,
         }
     }
 }
@@ -335,6 +339,11 @@ impl MldConfig {
             p.joint_guidance.is_finite() && p.joint_guidance >= 0.0,
             "[model.sampler] joint_guidance must be a finite weight ≥ 0, got {}",
             p.joint_guidance
+        );
+        ensure!(
+            (0.0..=1.0).contains(&p.joint_guidance_min_t),
+            "[model.sampler] joint_guidance_min_t must lie in [0, 1], got {}",
+            p.joint_guidance_min_t
         );
         ensure!(
             p.joint_guidance == 0.0 || s.absent_p > 0.0,

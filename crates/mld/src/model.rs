@@ -198,7 +198,7 @@ impl MldModel {
     fn sample_with(&self, net: &dyn Denoiser, cond: &Conditioning) -> Tensor {
         let s = &self.sampler;
         let guided = Guided { den: net, sde: &self.sde, cond, weight: s.guidance };
-        let mutual = Mutual { den: net, layout: &self.layout, weight: s.joint_guidance };
+        let mutual = Mutual { den: net, layout: &self.layout, weight: s.joint_guidance, min_t: s.joint_guidance_min_t };
         let den: &dyn Denoiser = match cond.any_given() {
             true if s.guidance > 0.0 => &guided,
             false if s.joint_guidance > 0.0 => &mutual,

@@ -10,6 +10,9 @@
 //! - [`heun`]: the probability-flow ODE written for x̃ = x/α(t) in σ̃ = σ/α, dx̃/dσ̃ = ε̂ (the
 //!   DDIM/EDM form), integrated with Heun's second-order method on Karras' σ̃ grid (ρ = 7), then
 //!   one Euler step to σ̃ = 0.
+//! - [`Guided`] and [`Mutual`]: classifier-free guidance as denoiser wrappers, so every sampler
+//!   has it: of conditional generation by a noised copy of the given latents, and of joint
+//!   generation by each modality's marginal.
 //! - [`ancestral`]: DDIM with η = 1 (ancestral sampling): at each step the clean latent is
 //!   predicted, x̂₀ = (x − σ(t)ε̂)/α(t), and x at the next time is drawn from the forward
 //!   posterior q(x_s | x_t, x̂₀); exact for the linear part of the SDE, so it tolerates few steps.
@@ -162,12 +165,16 @@ pub struct Mutual<'a> {
     pub layout: &'a Layout,
     /// w ≥ 0; 0 is the plain joint denoiser.
     pub weight: f64,
+    /// Guidance acts only while t ≥ `min_t` (guidance in a limited interval, Kynkäänniemi et
+    /// al. 2024): the modalities agree on what they show at high noise; guiding the low-noise
+    /// steps as well adds little agreement and pushes the latents off the data (see README).
+    pub min_t: f64,
 }
 
 impl Denoiser for Mutual<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
         let eps = self.den.eps(x, tau);
-        if self.weight == 0.0 {
+        if self.weight == 0.0 || tau.max().double_value(&[]) < self.min_t {
             return eps;
         }
         let (b, m) = (x.size()[0], self.layout.num_modalities() as i64);
@@ -407,9 +414,12 @@ mod tests {
             |x: &Tensor, tau: &Tensor| x.mean_dim(1, true, Kind::Float) + tau.sum_dim_intlist(-1, true, Kind::Float);
         let (t, w) = (0.4, 1.5);
         let tau = Tensor::from_slice(&[t as f32, t as f32]).view([1, 2]);
-        let plain = Mutual { den: &den, layout: &layout, weight: 0.0 }.eps(&x, &tau);
+        let plain = Mutual { den: &den, layout: &layout, weight: 0.0, min_t: 0.0 }.eps(&x, &tau);
         assert!(plain.allclose(&den(&x, &tau), 1e-6, 1e-6, false));
-        let guided = Mutual { den: &den, layout: &layout, weight: w }.eps(&x, &tau);
+        // Below the interval's lower end guidance is off.
+        let late = Mutual { den: &den, layout: &layout, weight: w, min_t: t + 0.1 }.eps(&x, &tau);
+        assert!(late.allclose(&plain, 1e-6, 1e-6, false));
+        let guided = Mutual { den: &den, layout: &layout, weight: w, min_t: 0.0 }.eps(&x, &tau);
         let full = 3.0 + 2.0 * t;
         // Modality 0 alone: 2 of 5 entries are 3, the other 3 are N(0, 1); τ = (t, 1).
         for (offset, size, own) in [(0, 2, 2.0), (2, 3, 3.0)] {

@@ -24,13 +24,14 @@ pub struct SamplerArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Other sampler settings, NAME=VALUE, repeatable (MLD: repaint, jump_length, jump_n_sample,
-    /// guidance; EBM: step_size).
+    /// guidance, joint_guidance, joint_guidance_min_t; EBM: step_size).
     #[arg(long = "sampler-option", value_name = "NAME=VALUE")]
     pub options: Vec<String>,
 }
 
 const MLD_METHODS: [&str; 3] = ["euler", "heun", "ancestral"];
-const MLD_OPTIONS: [&str; 5] = ["repaint", "jump_length", "jump_n_sample", "guidance", "joint_guidance"];
+const MLD_OPTIONS: [&str; 6] =
+    ["repaint", "jump_length", "jump_n_sample", "guidance", "joint_guidance", "joint_guidance_min_t"];
 
 impl SamplerArgs {
     /// The `--set`-style overrides of these flags for a run of model `kind`; errors name the

@@ -51,6 +51,9 @@ pub struct Args {
     /// with -2, -3… added rather than replacing an earlier evaluation).
     #[arg(long)]
     pub name: Option<String>,
+    /// Joint generation only (joint coherence, FD and latent diagnostics; no given subsets).
+    #[arg(long)]
+    pub joint_only: bool,
     #[command(flatten)]
     pub sampler: SamplerArgs,
     #[command(flatten)]
@@ -84,6 +87,7 @@ pub fn run(args: Args) -> Result<()> {
         fid_weights: args.fid_weights.clone(),
         fid_samples: args.fid_samples,
         seed: args.seed.unwrap_or(opened.experiment.seed),
+        joint_only: args.joint_only,
         ..EvalOptions::default()
     };
     let classifier_options = args.classifier.options(opened.device);

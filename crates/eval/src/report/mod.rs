@@ -55,6 +55,8 @@ pub struct EvalOptions {
     pub grid_items: i64,
     /// Seed of the generation (the same seed gives the same report).
     pub seed: u64,
+    /// Joint generation only: no conditional pass (a quick look at a model's joint samples).
+    pub joint_only: bool,
     pub progress: bool,
 }
 
@@ -70,6 +72,7 @@ impl Default for EvalOptions {
             grid_dir: None,
             grid_items: 8,
             seed: 0,
+            joint_only: false,
             progress: true,
         }
     }
@@ -241,7 +244,7 @@ pub fn evaluate(
     };
     let specs = dataset.modalities.clone();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let subsets = proper_subsets(specs.len());
+    let subsets = if options.joint_only { vec![] } else { proper_subsets(specs.len()) };
     let batch = options.batch_size.max(1);
     tch::manual_seed(options.seed as i64);
 
