@@ -76,7 +76,7 @@ fn main() -> Result<()> {
             .split(',')
             .map(|w| w.trim().parse().with_context(|| format!("--joint-guidance: `{w}` is not a number")))
             .collect::<Result<_>>()?,
-        None => vec![model.sampler.joint_guidance],
+        None => vec![model.sampler.mutual_guidance],
     };
     let mut settings = vec![];
     for (method, list) in
@@ -98,8 +98,8 @@ fn main() -> Result<()> {
         "sampler", "steps", "repaint", "jointw", "NFE", "cond coh", "joint coh", "s/1000 cond"
     );
     let settings: Vec<_> = settings.into_iter().flat_map(|s| joint_weights.iter().map(move |&w| (s, w))).collect();
-    for ((method, steps, repaint), joint_guidance) in settings {
-        model.sampler.joint_guidance = joint_guidance;
+    for ((method, steps, repaint), mutual_guidance) in settings {
+        model.sampler.mutual_guidance = mutual_guidance;
         model.sampler.method = method;
         model.sampler.steps = steps;
         model.sampler.repaint = repaint;
@@ -116,7 +116,7 @@ fn main() -> Result<()> {
         let joint = joint_coherence(&model, &classifiers, items as i64, 512)?;
         let latents = model.sample_joint_latents(items as i64)?;
         eprintln!(
-            "{method:?} {steps} repaint {repaint} joint guidance {joint_guidance}: joint latent std per modality {:?}",
+            "{method:?} {steps} repaint {repaint} joint guidance {mutual_guidance}: joint latent std per modality {:?}",
             (0..dataset.num_modalities())
                 .map(|m| {
                     let (offset, size) = model.layout.span(m);
@@ -125,7 +125,7 @@ fn main() -> Result<()> {
                 .collect::<Vec<_>>()
         );
         println!(
-            "{:<8} {steps:>6} {repaint:>8} {joint_guidance:>6} {:>6} {mean:>10.3} {joint:>10.3} {per_1000:>12.2}",
+            "{:<8} {steps:>6} {repaint:>8} {mutual_guidance:>6} {:>6} {mean:>10.3} {joint:>10.3} {per_1000:>12.2}",
             format!("{method:?}"),
             model.score_evaluations()
         );

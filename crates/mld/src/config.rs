@@ -128,7 +128,7 @@ pub struct ScoreConfig {
     pub condition_per: ConditionPer,
     /// Probability that a training item leaves a random non-empty proper subset of its
     /// modalities out (τ = 1, fully noised, out of the loss): the network also learns the
-    /// marginals of the rest, which `[model.sampler] joint_guidance` needs. 0: never.
+    /// marginals of the rest, which `[model.sampler] mutual_guidance` needs. 0: never.
     #[serde(default)]
     pub absent_p: f64,
     /// EMA decay of the weights used for sampling.
@@ -245,18 +245,20 @@ pub struct SamplerConfig {
     /// RePaint: how many times each stretch is traversed.
     #[serde(default = "jump_n_sample")]
     pub jump_n_sample: usize,
-    /// Guidance weight w of conditional generation (`sampler::Guided`): 0 is the plain
-    /// conditional score; w > 0 doubles the score evaluations of a conditional sample.
+    /// Guidance weight w of conditional generation by a noised copy of the given latents
+    /// (`sampler::Guided`; any network): 0 is the plain conditional score; w > 0 doubles the
+    /// score evaluations of a conditional sample. Excludes `mutual_guidance`.
     #[serde(default)]
     pub guidance: f64,
-    /// Guidance weight w of joint generation (`sampler::Mutual`): each modality's prediction is
-    /// pushed away from its marginal one, towards agreement with the others. Needs a network
-    /// trained with `[model.score] absent_p > 0`; w > 0 costs 1 + M score evaluations per step.
+    /// Guidance weight w towards agreement between modalities (`sampler::Mutual`), in joint and
+    /// conditional generation: each generated modality's prediction is pushed away from its
+    /// marginal one. Needs a network trained with `[model.score] absent_p > 0`; excludes
+    /// `guidance`. w > 0 costs 1 + (generated modalities) score evaluations per step.
     #[serde(default)]
-    pub joint_guidance: f64,
-    /// Joint guidance acts only while t ≥ this (0: at every step).
+    pub mutual_guidance: f64,
+    /// Mutual guidance acts only while t ≥ this (0: at every step).
     #[serde(default)]
-    pub joint_guidance_min_t: f64,
+    pub mutual_guidance_min_t: f64,
 }
 
 fn sampler_method() -> SamplerMethod {
@@ -281,8 +283,8 @@ impl Default for SamplerConfig {
             jump_length: jump_length(),
             jump_n_sample: jump_n_sample(),
             guidance: 0.0,
-            joint_guidance: 0.0,
-            joint_guidance_min_t: 0.0,
+            mutual_guidance: 0.0,
+            mutual_guidance_min_t: 0.0,
         }
     }
 }
@@ -336,20 +338,27 @@ impl MldConfig {
             p.guidance
         );
         ensure!(
-            p.joint_guidance.is_finite() && p.joint_guidance >= 0.0,
-            "[model.sampler] joint_guidance must be a finite weight ≥ 0, got {}",
-            p.joint_guidance
+            p.mutual_guidance.is_finite() && p.mutual_guidance >= 0.0,
+            "[model.sampler] mutual_guidance must be a finite weight ≥ 0, got {}",
+            p.mutual_guidance
         );
         ensure!(
-            (0.0..=1.0).contains(&p.joint_guidance_min_t),
-            "[model.sampler] joint_guidance_min_t must lie in [0, 1], got {}",
-            p.joint_guidance_min_t
+            (0.0..=1.0).contains(&p.mutual_guidance_min_t),
+            "[model.sampler] mutual_guidance_min_t must lie in [0, 1], got {}",
+            p.mutual_guidance_min_t
         );
         ensure!(
-            p.joint_guidance == 0.0 || s.absent_p > 0.0,
-            "[model.sampler] joint_guidance = {} needs a score network trained with [model.score] absent_p > 0 \
+            p.mutual_guidance == 0.0 || s.absent_p > 0.0,
+            "[model.sampler] mutual_guidance = {} needs a score network trained with [model.score] absent_p > 0 \
              (this one never saw a modality left out, so it has no marginal scores to guide with)",
-            p.joint_guidance
+            p.mutual_guidance
+        );
+        ensure!(
+            p.guidance == 0.0 || p.mutual_guidance == 0.0,
+            "[model.sampler] guidance = {} and mutual_guidance = {}: set one (mutual_guidance covers conditional \
+             generation too; guidance is for networks trained without absent modalities)",
+            p.guidance,
+            p.mutual_guidance
         );
         Ok(())
     }

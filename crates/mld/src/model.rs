@@ -193,16 +193,20 @@ impl MldModel {
         self.sample_with(&|x: &Tensor, tau: &Tensor| self.net.forward(x, tau), cond)
     }
 
-    /// The configured sampler over `net`, guided where it is set: conditional generation by
-    /// `guidance` ([`Guided`]), joint generation by `joint_guidance` ([`Mutual`]).
+    /// The configured sampler over `net`, guided where it is set: by `mutual_guidance`
+    /// ([`Mutual`], joint and conditional generation), or by `guidance` ([`Guided`], conditional
+    /// generation only; for networks trained without absent modalities).
     fn sample_with(&self, net: &dyn Denoiser, cond: &Conditioning) -> Tensor {
         let s = &self.sampler;
         let guided = Guided { den: net, sde: &self.sde, cond, weight: s.guidance };
-        let mutual = Mutual { den: net, layout: &self.layout, weight: s.joint_guidance, min_t: s.joint_guidance_min_t };
-        let den: &dyn Denoiser = match cond.any_given() {
-            true if s.guidance > 0.0 => &guided,
-            false if s.joint_guidance > 0.0 => &mutual,
-            _ => net,
+        let mutual =
+            Mutual { den: net, layout: &self.layout, weight: s.mutual_guidance, min_t: s.mutual_guidance_min_t };
+        let den: &dyn Denoiser = if s.mutual_guidance > 0.0 {
+            &mutual
+        } else if s.guidance > 0.0 && cond.any_given() {
+            &guided
+        } else {
+            net
         };
         match s.method {
             SamplerMethod::Euler => {

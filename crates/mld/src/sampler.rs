@@ -154,11 +154,13 @@ impl Denoiser for Guided<'_> {
     }
 }
 
-/// Guided joint denoiser (UniDiffuser's classifier-free guidance of joint generation, Bao et al.
-/// 2023, §3.3): ε̃ₘ = (1 + w)·ε̂ₘ(x, τ) − w·ε̂ₘ(xₘ alone), where the weaker prediction of modality m
-/// sees every other modality absent (τ = 1 there, fresh N(0, I) latents in place), i.e. the score
-/// of m's marginal. The difference points towards what the other modalities say about m, so
-/// w > 0 pulls the modalities towards agreement. Needs a network trained with absent modalities
+/// Mutual guidance (UniDiffuser's classifier-free guidance of joint generation, Bao et al. 2023,
+/// §3.3, for M modalities): ε̃ₘ = (1 + w)·ε̂ₘ(x, τ) − w·ε̂ₘ(xₘ alone), where the weaker prediction
+/// of modality m sees every other modality absent (τ = 1 there, fresh N(0, I) latents in place),
+/// i.e. the score of m's marginal. The difference points towards what the other modalities —
+/// generated or given — say about m, so w > 0 pulls them towards agreement, in joint and
+/// conditional generation alike (a given modality's entries are clamped by the sampler, so its
+/// own guided value is never used). Needs a network trained with absent modalities
 /// (`absent_p > 0`); one batched call of M × B rows besides the plain one.
 pub struct Mutual<'a> {
     pub den: &'a dyn Denoiser,
@@ -180,10 +182,10 @@ impl Denoiser for Mutual<'_> {
         let (b, m) = (x.size()[0], self.layout.num_modalities() as i64);
         let device = x.device();
         let tau = tau.expand([b, m], false);
-        let mut inputs = Vec::new();
-        let mut times = Vec::new();
-        let mut keep = Vec::new();
-        for k in 0..m as usize {
+        // Given modalities (τ = 0 on every row) are clamped by the sampler: no marginal for them.
+        let generated: Vec<bool> = Vec::try_from(tau.amax(0, false).gt(0.0).to_device(Device::Cpu)).unwrap_or_default();
+        let (mut inputs, mut times, mut keep) = (vec![], vec![], vec![]);
+        for k in (0..m as usize).filter(|&k| generated.get(k).copied().unwrap_or(true)) {
             let alone: Vec<bool> = (0..m as usize).map(|i| i == k).collect();
             let own = self.layout.dim_mask(&alone, device);
             let own_time = Tensor::from_slice(&alone).view([1, m]).to_device(device);
@@ -192,9 +194,10 @@ impl Denoiser for Mutual<'_> {
             keep.push(own);
         }
         let marginal = self.den.eps(&Tensor::cat(&inputs, 0), &Tensor::cat(&times, 0));
-        // Row block k holds modality k's marginal prediction; keep its own dimensions.
-        let parts: Vec<Tensor> = marginal.chunk(m, 0);
-        let weaker = parts.iter().zip(&keep).fold(eps.zeros_like(), |acc, (p, own)| p.where_self(own, &acc));
+        // Row block i holds the i-th generated modality's marginal prediction; keep its own
+        // dimensions (elsewhere the weaker prediction is ε̂ itself: no guidance).
+        let parts: Vec<Tensor> = marginal.chunk(keep.len() as i64, 0);
+        let weaker = parts.iter().zip(&keep).fold(eps.shallow_clone(), |acc, (p, own)| p.where_self(own, &acc));
         &eps + (&eps - weaker) * self.weight
     }
 }
@@ -405,7 +408,7 @@ mod tests {
     /// (1 + w)·ε̂(x, τ) − w·ε̂ₘ(xₘ alone): each modality's weaker prediction sees its own latents
     /// and time, and every other modality at τ = 1 with fresh standard-normal latents.
     #[test]
-    fn joint_guidance_extrapolates_from_each_marginal() {
+    fn mutual_guidance_extrapolates_from_each_marginal() {
         let layout = Layout::new(vec![2, 3]);
         let n = 20_000;
         let x = Tensor::ones([n, 5], (Kind::Float, Device::Cpu)) * 3.0;
@@ -431,6 +434,28 @@ mod tests {
             assert!((mean - expected_mean).abs() < 0.01, "modality at {offset}: mean {mean} vs {expected_mean}");
             assert!((std - expected_std).abs() < 0.01, "modality at {offset}: std {std} vs {expected_std}");
         }
+    }
+
+    /// In conditional generation only the generated modalities get a marginal call (given ones
+    /// sit at τ = 0 and keep their plain prediction), and a generated one's marginal sees the
+    /// given modality absent too.
+    #[test]
+    fn mutual_guidance_skips_given_modalities() {
+        let layout = Layout::new(vec![2, 3]);
+        let rows = std::cell::Cell::new(0);
+        let den = |x: &Tensor, tau: &Tensor| {
+            rows.set(rows.get() + x.size()[0]);
+            x.zeros_like() + x.mean_dim(1, true, Kind::Float) + tau.sum_dim_intlist(-1, true, Kind::Float)
+        };
+        let x = Tensor::ones([4, 5], (Kind::Float, Device::Cpu));
+        let tau = Tensor::from_slice(&[0.0f32, 0.7]).view([1, 2]);
+        let w = 2.0;
+        let guided = Mutual { den: &den, layout: &layout, weight: w, min_t: 0.0 }.eps(&x, &tau);
+        assert_eq!(rows.get(), 4 + 4, "one plain call and one marginal block");
+        let plain = den(&x, &tau);
+        assert!(guided.narrow(1, 0, 2).allclose(&plain.narrow(1, 0, 2), 1e-6, 1e-6, false));
+        // Modality 1 alone: τ = (1, 0.7); its plain prediction saw τ = (0, 0.7).
+        assert!(guided.narrow(1, 2, 3).ne_tensor(&plain.narrow(1, 2, 3)).all().int64_value(&[]) != 0);
     }
 
     /// The evaluation counts the samplers' docs state (and `MldModel::score_evaluations`

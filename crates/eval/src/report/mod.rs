@@ -55,8 +55,9 @@ pub struct EvalOptions {
     pub grid_items: i64,
     /// Seed of the generation (the same seed gives the same report).
     pub seed: u64,
-    /// Joint generation only: no conditional pass (a quick look at a model's joint samples).
-    pub joint_only: bool,
+    /// Only the given subsets of at most this many modalities (`Some(0)`: joint generation
+    /// only); `None`: every non-empty proper subset.
+    pub max_given: Option<usize>,
     pub progress: bool,
 }
 
@@ -72,7 +73,7 @@ impl Default for EvalOptions {
             grid_dir: None,
             grid_items: 8,
             seed: 0,
-            joint_only: false,
+            max_given: None,
             progress: true,
         }
     }
@@ -244,7 +245,8 @@ pub fn evaluate(
     };
     let specs = dataset.modalities.clone();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let subsets = if options.joint_only { vec![] } else { proper_subsets(specs.len()) };
+    let mut subsets = proper_subsets(specs.len());
+    subsets.retain(|s| options.max_given.is_none_or(|k| s.len() <= k));
     let batch = options.batch_size.max(1);
     tch::manual_seed(options.seed as i64);
 
