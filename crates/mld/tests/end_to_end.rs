@@ -55,6 +55,7 @@ time_dim = 32
 mults = [1]
 groups = 8
 d = 0.5
+absent_p = 0.2
 ema = 0.99
 [model.sampler]
 method = "ancestral"
@@ -131,14 +132,34 @@ fn five_modality_end_to_end_run_is_coherent() {
             assert!(acc > floor, "{method:?}: conditional coherence {acc} given {given:?} is not clearly above chance");
         }
     }
-    let joint = model.generate(&(0..m).map(|_| None).collect::<Vec<_>>(), 200).unwrap();
-    let classes: Vec<Tensor> = (0..m).map(|k| classify(&means[k], &joint[k])).collect();
-    let mut agree = classes[0].ones_like().to_kind(Kind::Bool);
-    for c in &classes[1..] {
-        agree = agree.logical_and(&c.eq_tensor(&classes[0]));
-    }
-    let agree = agree.to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+    let joint_coherence = |model: &MldModel| {
+        let joint = model.generate(&(0..m).map(|_| None).collect::<Vec<_>>(), 200).unwrap();
+        let classes: Vec<Tensor> = (0..m).map(|k| classify(&means[k], &joint[k])).collect();
+        let mut agree = classes[0].ones_like().to_kind(Kind::Bool);
+        for c in &classes[1..] {
+            agree = agree.logical_and(&c.eq_tensor(&classes[0]));
+        }
+        agree.to_kind(Kind::Float).mean(Kind::Float).double_value(&[])
+    };
+    let agree = joint_coherence(&model);
     eprintln!("joint coherence = {agree:.3}; total {:.1}s", started.elapsed().as_secs_f64());
     // Measured 0.99 (this seed, one thread).
     assert!(agree > 0.7, "joint coherence of 5 modalities {agree} (chance 1e-4)");
+
+    // Mutual guidance (the network was trained with absent modalities) runs end to end: joint
+    // generation is at least as coherent as unguided, and conditional generation stays well
+    // above chance. Measured (this seed, one thread): joint 0.965 → 1.000; given m0 0.661 →
+    // 0.646 (on this toy set, m0 alone is ambiguous: the conditional gain of the Fashion-MNIST
+    // sets does not show).
+    model.sampler.method = SamplerMethod::Ancestral;
+    model.sampler.steps = 25;
+    let given_m0: Vec<Option<Tensor>> = (0..m).map(|k| (k == 0).then(|| test.items[0].shallow_clone())).collect();
+    let plain = coherence(&model.generate(&given_m0, 0).unwrap(), &[1, 2, 3, 4]);
+    model.sampler.mutual_guidance = 3.0;
+    model.sampler.mutual_guidance_min_t = 0.4;
+    let guided = coherence(&model.generate(&given_m0, 0).unwrap(), &[1, 2, 3, 4]);
+    let guided_joint = joint_coherence(&model);
+    eprintln!("mutual guidance: given m0 {plain:.3} → {guided:.3}; joint {guided_joint:.3}");
+    assert!(guided > 0.4, "mutual guidance: given m0 {plain:.3} → {guided:.3}");
+    assert!(guided_joint >= agree - 0.01, "mutual guidance: joint coherence {agree} → {guided_joint}");
 }
