@@ -1,7 +1,8 @@
 //! `mmlatent`: multimodal generative modelling from the command line.
 //!
 //! Each sub-command lives in its own module under `commands/`; model families, training and
-//! opening runs are `mmlatent_runner`'s.
+//! opening runs are `mmlatent_runner`'s, progress bars, plots and image grids
+//! `mmlatent_present`'s.
 
 mod commands;
 
@@ -44,6 +45,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    mmlatent_runner::install_presentation();
     let result = match cli.command {
         Command::Quickstart(a) => commands::quickstart::run(a),
         Command::Data(c) => commands::data::run(c),

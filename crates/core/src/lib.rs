@@ -1,12 +1,11 @@
-//! Shared foundation of mmlatent.
-//!
-//! Every model family (MLD, the EBM prior, the VAE baselines), the data layer and the
-//! evaluation code build on these pieces:
+//! Shared foundation of mmlatent: the maths and the bookkeeping every model family (MLD, the EBM
+//! prior, the VAE baselines), the data layer and the evaluation code build on.
 //! - [`modality`]: what a modality is (image, text, vector) and its tensor shape;
 //! - [`dataset`]: a multimodal dataset in memory (aligned tuples + labels) and batches;
-//! - [`family`]: what the CLI needs from a model family (train, load);
+//! - [`family`]: what the front ends need from a model family (train, load);
 //! - [`training`]: the one training loop every stage of every family runs through (learning-rate
-//!   schedule, logging, progress, NaN guard, checkpoint sets, exact resume, validation);
+//!   schedule, logging, NaN guard, checkpoint sets, exact resume, validation), reporting to the
+//!   [`observe`] boundary;
 //! - [`model`]: the [`model::MultimodalModel`] trait through which evaluation and sampling
 //!   talk to any trained model;
 //! - [`nets`]: encoders and decoders chosen by modality kind and size;
@@ -14,10 +13,13 @@
 //! - [`dist`]: Gaussian/Laplace latent distributions, products and mixtures of experts;
 //! - [`loader`]: threaded, seeded batches of a split; [`rng`]: the seeded generator of data order;
 //! - [`likelihood`]: per-modality likelihoods (Laplace, Gaussian, Bernoulli, categorical);
-//! - [`config`], [`run`], [`checkpoint`], [`progress`], [`plot`], [`grid`]: experiments as TOML
-//!   files, run folders (with their lock), atomic checkpoint sets, progress bars, loss plots,
-//!   PNG grids;
-//! - [`device`]: CPU/CUDA selection and thread settings.
+//! - [`config`], [`run`], [`checkpoint`]: experiments as TOML files, run folders (with their
+//!   lock), atomic checkpoint sets;
+//! - [`device`]: libtorch's thread count and seeds.
+//!
+//! It must not know how anything is shown or which device library is loaded: progress bars,
+//! loss plots and image files are `mmlatent-present`'s (behind [`observe::Observer`]), choosing
+//! and loading a CUDA device is `mmlatent-runner`'s; nor any file format of a dataset.
 
 pub mod checkpoint;
 pub mod config;
@@ -25,15 +27,13 @@ pub mod dataset;
 pub mod device;
 pub mod dist;
 pub mod family;
-pub mod grid;
 pub mod likelihood;
 pub mod loader;
 pub mod modality;
 pub mod model;
 pub mod nets;
+pub mod observe;
 pub mod optim;
-pub mod plot;
-pub mod progress;
 pub mod rng;
 pub mod run;
 pub mod training;

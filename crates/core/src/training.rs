@@ -13,8 +13,9 @@
 //!     .run(|step, opts| { ...; opts[0].backward_step(&loss)?; Ok(vec![("loss", l)]) })?;
 //! ```
 //!
-//! The loop owns the learning-rate schedule, logging (`metrics.jsonl`), the progress bar, the
-//! NaN guard, checkpoint sets (see [`crate::checkpoint`]) and resumption.
+//! The loop owns the learning-rate schedule, logging (`metrics.jsonl`), the NaN guard,
+//! checkpoint sets (see [`crate::checkpoint`]) and resumption; it reports each stage to the
+//! installed [`crate::observe::Observer`] (progress bars and loss plots are the front end's).
 //!
 //! **Exact resume.** Nothing random is carried from one step to the next: before each step the
 //! loop reseeds libtorch's global generator (CPU and CUDA) from a hash of (run seed, stage, step)
@@ -36,12 +37,10 @@
 use crate::checkpoint::{self, SetManifest, SetPart};
 use crate::config::TrainConfig;
 use crate::family::Snapshot;
+use crate::observe::{self, StageInfo};
 use crate::optim::Adam;
-use crate::plot::{plot_curves, Series};
-use crate::progress::Progress;
 use crate::run::RunDir;
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -73,13 +72,13 @@ pub struct Stage<'a> {
     cfg: TrainConfig,
     seed: u64,
     schedule: bool,
-    progress: bool,
+    quiet: bool,
     weights: Vec<(String, &'a VarStore)>,
     optimiser_names: Vec<String>,
     optimisers: Vec<Adam>,
     base_lrs: Vec<f64>,
     validation: Option<Validation<'a>>,
-    /// This stage's place among the run's stages, `(i, n)`, 1-based (shown by the progress bar).
+    /// This stage's place among the run's stages, `(i, n)`, 1-based (for the observer).
     position: Option<(usize, usize)>,
     snapshot: Option<Snapshot<'a>>,
 }
@@ -104,7 +103,7 @@ impl<'a> Stage<'a> {
             cfg: TrainConfig { steps: total, ..cfg.clone() },
             seed,
             schedule: true,
-            progress: true,
+            quiet: false,
             weights: vec![],
             optimiser_names: vec![],
             optimisers: vec![],
@@ -115,7 +114,8 @@ impl<'a> Stage<'a> {
         }
     }
 
-    /// This is stage `i` of the run's `n` (1-based), shown as `i/n` beside the stage's name.
+    /// This is stage `i` of the run's `n` (1-based), told to the observer (a progress bar shows
+    /// `i/n` beside the stage's name).
     pub fn position(mut self, i: usize, n: usize) -> Self {
         self.position = Some((i, n));
         self
@@ -151,9 +151,9 @@ impl<'a> Stage<'a> {
         self
     }
 
-    /// No progress bar (tests, nested work).
+    /// Asks the observer for no progress display (tests, nested work).
     pub fn quiet(mut self) -> Self {
-        self.progress = false;
+        self.quiet = true;
         self
     }
 
@@ -207,24 +207,20 @@ impl<'a> Stage<'a> {
         checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
         self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))?;
 
-        let label = match self.position {
-            Some((i, n)) => format!("{} {i}/{n}", self.name),
-            None => self.name.clone(),
+        let info = StageInfo {
+            run: self.run,
+            name: &self.name,
+            position: self.position,
+            start,
+            total: self.total,
+            quiet: self.quiet,
         };
-        let mut progress = self.progress.then(|| {
-            let mut p = Progress::new(&label, self.total as u64);
-            p.start_at(start as u64);
-            p
-        });
-        let say = |progress: &Option<Progress>, line: String| match progress {
-            Some(p) => p.println(&line),
-            None => eprintln!("{line}"),
-        };
+        let mut observer = observe::stage_started(&info);
         for note in notes {
-            say(&progress, format!("warning: {note}"));
+            observer.note(&format!("warning: {note}"));
         }
         if let Some((step, dir)) = &last_set {
-            say(&progress, format!("{}: resuming at step {step}/{} from {}", self.name, self.total, dir.display()));
+            observer.note(&format!("{}: resuming at step {step}/{} from {}", self.name, self.total, dir.display()));
         }
 
         let log_every = self.cfg.log_every.max(1);
@@ -263,13 +259,12 @@ impl<'a> Stage<'a> {
 
             let completed = s + 1;
             let checkpoint_due = completed.is_multiple_of(checkpoint_every) || completed == self.total;
-            if completed.is_multiple_of(log_every) || checkpoint_due {
+            let logged = if completed.is_multiple_of(log_every) || checkpoint_due {
                 let lr = self.base_lrs.first().map(|b| b * factor);
-                let message = self.log(completed, std::mem::take(&mut pending), lr)?;
-                if let Some(p) = &mut progress {
-                    p.set_message(message);
-                }
-            }
+                Some(self.log(completed, std::mem::take(&mut pending), lr)?)
+            } else {
+                None
+            };
             let mut val_loss = None;
             let validate_due = completed.is_multiple_of(validate_every) || completed == self.total;
             if let (Some(validate), true) = (self.validation.as_mut(), validate_due) {
@@ -298,16 +293,14 @@ impl<'a> Stage<'a> {
                     checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |b| b < completed)?;
                 }
             }
-            if let Some(p) = &mut progress {
-                p.inc(1);
-            }
+            observer.step_done(completed, logged.as_deref());
             checkpoint::fault_point("abort_after_step", &self.name, completed);
             if checkpoint_due {
                 let previous_set = last_set.as_ref().map_or(start, |(step, _)| *step);
                 self.check_weights(completed, true, &last_set)?;
                 let manifest = self.manifest(completed, last_loss, val_loss, best_val);
                 let dir = checkpoint::write_set(&stage_dir, SET_PREFIX, &manifest, &self.parts())?;
-                last_set = Some((completed, dir));
+                last_set = Some((completed, dir.clone()));
                 let steps: Vec<usize> =
                     checkpoint::list_sets(&stage_dir, SET_PREFIX)?.into_iter().map(|(s, _)| s).collect();
                 let keep = self.cfg.keep_checkpoints.max(1);
@@ -315,10 +308,8 @@ impl<'a> Stage<'a> {
                     let oldest_kept = steps[steps.len() - keep];
                     checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
                 }
+                observer.checkpoint_written(completed, &dir);
                 if completed < self.total {
-                    if let Err(e) = plot_stage(self.run, &self.name) {
-                        say(&progress, format!("warning: no loss plot for stage {}: {e:#}", self.name));
-                    }
                     // Due when a multiple of `sample_every` lies in (previous set, this set].
                     let sample_due =
                         self.cfg.sample_every.is_some_and(|every| completed / every > previous_set / every);
@@ -327,18 +318,13 @@ impl<'a> Stage<'a> {
                         let result = snapshot(completed);
                         IN_SNAPSHOT.set(false);
                         if let Err(e) = result {
-                            say(&progress, format!("warning: no sample grids at step {completed}: {e:#}"));
+                            observer.note(&format!("warning: no sample grids at step {completed}: {e:#}"));
                         }
                     }
                 }
             }
         }
-        if let Some(p) = progress {
-            p.finish();
-        }
-        if let Err(e) = plot_stage(self.run, &self.name) {
-            eprintln!("warning: no loss plot for stage {}: {e:#}", self.name);
-        }
+        observer.finished();
         Ok(Outcome { start, trained: true })
     }
 
@@ -411,20 +397,18 @@ impl<'a> Stage<'a> {
     }
 
     /// Appends the means of `pending` as the record of step `step` to `metrics.jsonl`, and with
-    /// the learning rate `lr` and the wall time to `metrics.csv`; returns the progress message
-    /// (the loss: the metric called `loss`, else the first one).
-    fn log(&self, step: usize, pending: Vec<(&'static str, f64, usize)>, lr: Option<f64>) -> Result<String> {
+    /// the learning rate `lr` and the wall time to `metrics.csv`; returns the means.
+    fn log(&self, step: usize, pending: Vec<(&'static str, f64, usize)>, lr: Option<f64>) -> Result<Metrics> {
         let mut record = serde_json::Map::new();
         record.insert("stage".into(), self.name.clone().into());
         record.insert("step".into(), step.into());
-        let means: Vec<(&str, f64)> = pending.into_iter().map(|(k, sum, count)| (k, sum / count as f64)).collect();
+        let means: Metrics = pending.into_iter().map(|(k, sum, count)| (k, sum / count as f64)).collect();
         for (k, mean) in &means {
             record.insert(k.to_string(), (*mean).into());
         }
         self.run.log_metrics(&serde_json::Value::Object(record))?;
         self.run.log_metrics_csv(&self.name, step, &means, lr)?;
-        let shown = means.iter().find(|(k, _)| *k == "loss").or(means.first());
-        Ok(shown.map(|(k, v)| format!("{k} {v:.4}")).unwrap_or_default())
+        Ok(means)
     }
 }
 
@@ -530,29 +514,6 @@ fn load_legacy(run: &RunDir, stage: &str, legacy: &Path, parts: &[(&str, &VarSto
     Ok(SetManifest { stage: stage.to_string(), ..SetManifest::default() })
 }
 
-/// Plots every metric logged for `stage` into `plots/<stage>.png`.
-pub fn plot_stage(run: &RunDir, stage: &str) -> Result<()> {
-    let records = run.read_metrics(stage)?;
-    let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in &records {
-        let step = r.get("step").and_then(|s| s.as_f64()).unwrap_or(0.0);
-        if let Some(obj) = r.as_object() {
-            for (k, v) in obj {
-                if k != "stage" && k != "step" {
-                    if let Some(v) = v.as_f64() {
-                        series.entry(k.clone()).or_default().push((step, v));
-                    }
-                }
-            }
-        }
-    }
-    if series.is_empty() {
-        return Ok(());
-    }
-    let series: Vec<Series> = series.into_iter().map(|(name, points)| Series { name, points }).collect();
-    plot_curves(&run.file(&format!("plots/{stage}.png"))?, &format!("{stage}: training"), "step", &series)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,13 +608,84 @@ mod tests {
         let sets: Vec<usize> =
             checkpoint::list_sets(&resumed.stage_dir("toy"), SET_PREFIX).unwrap().into_iter().map(|(s, _)| s).collect();
         assert_eq!(sets, vec![8, 10]);
-        assert!(resumed.root().join("plots/toy.png").exists());
         let vs4 = store();
         assert_eq!(train(&resumed, &vs4, &cfg, Some(0)).unwrap(), Outcome { start: 10, trained: false });
         assert!(vs4.variables()["w"].equal(&vs1.variables()["w"]));
         let loaded = store();
         let manifest = load_weights(&resumed, "toy", Which::Latest, &[("w", &loaded)]).unwrap();
         assert!(manifest.is_final() && loaded.variables()["w"].equal(&vs1.variables()["w"]));
+    }
+
+    /// The observer hears a stage start (its place, first step and length), each step with the
+    /// metrics logged at it, each checkpoint, a resume note, and the end; a failed stage does not
+    /// end.
+    #[test]
+    fn the_observer_hears_every_stage_event() {
+        use crate::observe::{self, Observer, StageObserver};
+        use std::sync::{Arc, Mutex};
+        type Log = Arc<Mutex<Vec<String>>>;
+        /// Records the stages of one run folder (other tests train meanwhile).
+        struct Recorder(PathBuf, Log);
+        struct Recording(Log);
+        impl Observer for Recorder {
+            fn stage_started(&self, s: &StageInfo) -> Box<dyn StageObserver> {
+                let log = if s.run.root() == self.0 { self.1.clone() } else { Log::default() };
+                log.lock()
+                    .unwrap()
+                    .push(format!("start {} {:?} {}/{} {}", s.name, s.position, s.start, s.total, s.quiet));
+                Box::new(Recording(log))
+            }
+        }
+        impl StageObserver for Recording {
+            fn note(&mut self, line: &str) {
+                self.0.lock().unwrap().push(format!("note {}", line.split(" from ").next().unwrap()));
+            }
+            fn step_done(&mut self, step: usize, logged: Option<&[(&str, f64)]>) {
+                let names: Vec<&str> = logged.unwrap_or_default().iter().map(|(k, _)| *k).collect();
+                self.0.lock().unwrap().push(format!("step {step} {names:?}"));
+            }
+            fn checkpoint_written(&mut self, step: usize, dir: &Path) {
+                assert!(dir.join("manifest.json").exists());
+                self.0.lock().unwrap().push(format!("checkpoint {step}"));
+            }
+            fn finished(self: Box<Self>) {
+                self.0.lock().unwrap().push("finished".into());
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(dir.path());
+        let log = Log::default();
+        let previous = observe::set_observer(Some(Arc::new(Recorder(run.root().to_path_buf(), log.clone()))));
+        let cfg = TrainConfig { checkpoint_every: 3, log_every: 2, ..Default::default() };
+        let train = |fail_at: Option<usize>| {
+            let vs = store();
+            Stage::new(&run, "toy", 4, &cfg, 1)
+                .position(1, 2)
+                .weights("w", &vs)
+                .optimiser("adam", Adam::new(&vs, AdamConfig::adam(0.1)))
+                .run(|step, opts| {
+                    if Some(step) == fail_at {
+                        bail!("interrupted");
+                    }
+                    toy_step(&vs, step, opts)
+                })
+        };
+        assert!(train(Some(3)).is_err());
+        train(None).unwrap();
+        observe::set_observer(previous);
+        let expected = [
+            "start toy Some((1, 2)) 0/4 false",
+            "step 1 []",
+            "step 2 [\"loss\"]",
+            "step 3 [\"loss\"]",
+            "checkpoint 3",
+            "start toy Some((1, 2)) 3/4 false",
+            "note toy: resuming at step 3/4",
+            "step 4 [\"loss\"]",
+            "checkpoint 4",
+            "finished",
+        ];
+        assert_eq!(*log.lock().unwrap(), expected);
     }
 
     /// A run folder of an older mmlatent (`checkpoints/<stage>.safetensors`) still loads for

@@ -18,7 +18,7 @@
 use crate::classifier::Classifiers;
 use crate::inception::InceptionV3;
 use anyhow::{bail, ensure, Context, Result};
-use mmlatent_core::progress::Progress;
+use mmlatent_present::progress::Progress;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 

@@ -8,6 +8,9 @@
 //! - [`oracle`]: reference models that return real data (coherence anchors for tests);
 //! - [`provenance`]: where an evaluation's numbers come from;
 //! - [`report`]: everything above as one report (table, JSON, CSV, sample grids).
+//!
+//! It shows progress and writes image grids through `mmlatent_present`, and must not know any
+//! model family (it sees [`mmlatent_core::MultimodalModel`]) nor a front end.
 
 pub mod classifier;
 pub mod coherence;

@@ -13,11 +13,12 @@
 use crate::convert::{config_text_from_json, override_from_json, panic_message};
 use crate::dlpack::{self, DlManagedTensor, Imported};
 use crate::evaluation;
-use mmlatent_core::device::{parse_device, seed_everything};
-use mmlatent_core::progress::{self, Event, Observer};
+use mmlatent_core::device::seed_everything;
 use mmlatent_core::{ModalityKind, MultimodalModel};
 use mmlatent_eval::inception::InceptionV3;
 use mmlatent_eval::{ClassifierOptions, Classifiers};
+use mmlatent_present::progress::{self, Event, Observer};
+use mmlatent_runner::device::parse_device;
 use mmlatent_runner::sampler::SamplerArgs;
 use mmlatent_runner::{ConfigSource, OpenedRun, TrainRequest};
 use pyo3::create_exception;
@@ -521,6 +522,7 @@ fn evaluate<'py>(
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    mmlatent_runner::install_presentation();
     m.add("MmlatentError", m.py().get_type::<MmlatentError>())?;
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(open_run, m)?)?;

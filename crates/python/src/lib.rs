@@ -17,7 +17,9 @@
 //! - [`evaluation`]: coherence, classifier Fréchet distances and FID of tensors the caller
 //!   passes, with the evaluation crate's classifiers and Inception;
 //! - `bindings`: the PyO3 module `mmlatent._native` over [`mmlatent_runner`], [`convert`] and
-//!   [`evaluation`] (left out of the unit tests' binary, which links no Python).
+//!   [`evaluation`] (left out of the unit tests' binary, which links no Python); it installs
+//!   the runner's presentation at import, and routes progress (training's included) to the
+//!   Python callback through `mmlatent_present::progress`'s observer.
 //!
 //! The first three are plain Rust, tested by `cargo test`; the bindings are tested from Python
 //! (`tests/python.rs` runs `tests/py/test_*.py` with the project's `.venv/bin/python`).

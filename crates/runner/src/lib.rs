@@ -1,13 +1,15 @@
 //! Running experiments, the part of the tool that is neither a model nor a front end: find the
-//! model family of an experiment's `[model] kind` ([`families`]), check an experiment and train
-//! it into a new or resumed run folder ([`train`]), open a trained run with its dataset and
-//! model ([`open`]). The `mmlatent` binary and the Python bindings both call these, so a run
-//! trained or opened from Python behaves (and fails, with the same messages) as from the CLI.
+//! model family of an experiment's `[model] kind` ([`families`]), choose the device ([`device`],
+//! which loads libtorch's CUDA backend), check an experiment and train it into a new or resumed
+//! run folder ([`train`]), open a trained run with its dataset and model ([`open`]). The
+//! `mmlatent` binary and the Python bindings both call these, so a run trained or opened from
+//! Python behaves (and fails, with the same messages) as from the CLI; both call
+//! [`install_presentation`] first, so training draws its progress and loss plots alike.
 //!
-//! This crate prints progress and warnings to stderr (through `mmlatent_core::progress` where
-//! training reports steps) and knows nothing of command-line flags beyond quoting them in
-//! error messages, nor of Python.
+//! This crate prints warnings to stderr and shows progress through `mmlatent_present`; it knows
+//! nothing of command-line flags beyond quoting them in error messages, nor of Python.
 
+pub mod device;
 pub mod families;
 pub mod open;
 pub mod sampler;
@@ -15,3 +17,10 @@ pub mod train;
 
 pub use open::{open_run, OpenedRun};
 pub use train::{train, ConfigSource, TrainRequest};
+
+/// Installs [`mmlatent_present::stages::Presenter`] as this process's training observer: every
+/// training stage (of a model or of the evaluation classifiers) then draws a progress bar and
+/// writes its loss plots (`plots/<stage>.png`). Front ends call it once, at start.
+pub fn install_presentation() {
+    mmlatent_core::observe::set_observer(Some(std::sync::Arc::new(mmlatent_present::stages::Presenter)));
+}

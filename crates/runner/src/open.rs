@@ -1,10 +1,11 @@
 //! Opening a trained run: its experiment, dataset and model, ready to sample and evaluate.
 
+use crate::device::parse_device;
 use crate::families;
 use crate::sampler::{describe, SamplerArgs, SamplerInfo};
 use anyhow::{Context, Result};
 use mmlatent_core::config::Experiment;
-use mmlatent_core::device::{parse_device, seed_everything, set_threads};
+use mmlatent_core::device::{seed_everything, set_threads};
 use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
 use std::path::Path;

@@ -8,14 +8,15 @@
 //! settings that do not change what is learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to
 //! extend a finished run).
 
+use crate::device::parse_device;
 use crate::families;
 use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::config::Experiment;
-use mmlatent_core::device::{parse_device, seed_everything, set_threads};
+use mmlatent_core::device::{seed_everything, set_threads};
 use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::grid::write_sample_grids;
 use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalDataset;
+use mmlatent_present::grid::write_sample_grids;
 use std::path::{Path, PathBuf};
 use tch::Device;
 

@@ -3,8 +3,9 @@
 
 use anyhow::Result;
 use mmlatent_core::config::DataConfig;
-use mmlatent_core::device::{parse_device, seed_everything};
+use mmlatent_core::device::seed_everything;
 use mmlatent_eval::classifier::{default_dir, ClassifierOptions, Classifiers};
+use mmlatent_runner::device::parse_device;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]

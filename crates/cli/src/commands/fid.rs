@@ -2,9 +2,9 @@
 //! images, as pytorch-fid computes it (see `mmlatent_eval::inception`).
 
 use anyhow::Result;
-use mmlatent_core::device::parse_device;
 use mmlatent_eval::fid::fid_of_folders;
 use mmlatent_eval::inception::InceptionV3;
+use mmlatent_runner::device::parse_device;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

@@ -5,8 +5,8 @@
 
 use super::common::{check_count, check_output_file, open_run};
 use anyhow::{bail, Context, Result};
-use mmlatent_core::grid::save_image_grid;
 use mmlatent_data::export::write_samples;
+use mmlatent_present::grid::save_image_grid;
 use mmlatent_runner::sampler::SamplerArgs;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};

@@ -1,8 +1,8 @@
 //! Sample grids and decoded text written beside a report.
 
 use anyhow::{Context, Result};
-use mmlatent_core::grid::save_image_grid;
 use mmlatent_core::{ModalityKind, ModalitySpec};
+use mmlatent_present::grid::save_image_grid;
 use std::fmt::Write as _;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};

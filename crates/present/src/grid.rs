@@ -67,8 +67,8 @@ const GRID_TUPLES: i64 = 8;
 /// m, `<dir>/given-<m>.png` (the first test tuples' m, then the other modalities generated from
 /// it) with `model`, its draws seeded by `seed`; returns how many grids were written.
 pub fn write_sample_grids(
-    model: &dyn crate::MultimodalModel,
-    dataset: &crate::MultimodalDataset,
+    model: &dyn mmlatent_core::MultimodalModel,
+    dataset: &mmlatent_core::MultimodalDataset,
     dir: &Path,
     seed: u64,
 ) -> Result<usize> {

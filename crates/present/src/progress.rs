@@ -40,6 +40,10 @@ pub fn set_observer(observer: Option<Observer>) -> Option<Observer> {
     std::mem::replace(&mut *slot, observer)
 }
 
+/// Held by the tests that install an observer, which would otherwise see each other's reports.
+#[cfg(test)]
+pub(crate) static OBSERVER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn current_observer() -> Option<Observer> {
     OBSERVER.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
 }
@@ -171,6 +175,7 @@ mod tests {
     #[test]
     fn an_installed_observer_gets_steps_lines_and_the_end() {
         // Other tests may create progress reports meanwhile: keep only this one's label.
+        let _serial = OBSERVER_TESTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let label = "observer-test-stage";
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = seen.clone();
