@@ -541,17 +541,18 @@ mod tests {
         Ok(vec![("loss", loss.double_value(&[]))])
     }
 
+    /// Runs a configured toy `stage` over `vs`, failing at step `fail_at` (a killed run).
+    fn run_toy<'a>(stage: Stage<'a>, vs: &'a VarStore, fail_at: Option<usize>) -> Result<Outcome> {
+        stage.weights("w", vs).optimiser("adam", Adam::new(vs, AdamConfig::adam(0.1))).run(|step, opts| {
+            if Some(step) == fail_at {
+                bail!("interrupted");
+            }
+            toy_step(vs, step, opts)
+        })
+    }
+
     fn train(run: &RunDir, vs: &VarStore, cfg: &TrainConfig, fail_at: Option<usize>) -> Result<Outcome> {
-        Stage::new(run, "toy", 10, cfg, 1)
-            .quiet()
-            .weights("w", vs)
-            .optimiser("adam", Adam::new(vs, AdamConfig::adam(0.1)))
-            .run(|step, opts| {
-                if Some(step) == fail_at {
-                    bail!("interrupted");
-                }
-                toy_step(vs, step, opts)
-            })
+        run_toy(Stage::new(run, "toy", 10, cfg, 1).quiet(), vs, fail_at)
     }
 
     /// Snapshots come after the first checkpoint at or past each multiple of `sample_every`,
@@ -567,17 +568,7 @@ mod tests {
         };
         let snapshots = |run: &RunDir, fail_at: Option<usize>| {
             let vs = store();
-            Stage::new(run, "toy", 10, &cfg, 1)
-                .quiet()
-                .snapshots(Some(&record))
-                .weights("w", &vs)
-                .optimiser("adam", Adam::new(&vs, AdamConfig::adam(0.1)))
-                .run(|step, opts| {
-                    if Some(step) == fail_at {
-                        bail!("interrupted");
-                    }
-                    toy_step(&vs, step, opts)
-                })
+            run_toy(Stage::new(run, "toy", 10, &cfg, 1).quiet().snapshots(Some(&record)), &vs, fail_at)
                 .map(|_| seen.take())
         };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -659,16 +650,7 @@ mod tests {
         let cfg = TrainConfig { checkpoint_every: 3, log_every: 2, ..Default::default() };
         let train = |fail_at: Option<usize>| {
             let vs = store();
-            Stage::new(&run, "toy", 4, &cfg, 1)
-                .position(1, 2)
-                .weights("w", &vs)
-                .optimiser("adam", Adam::new(&vs, AdamConfig::adam(0.1)))
-                .run(|step, opts| {
-                    if Some(step) == fail_at {
-                        bail!("interrupted");
-                    }
-                    toy_step(&vs, step, opts)
-                })
+            run_toy(Stage::new(&run, "toy", 4, &cfg, 1).position(1, 2), &vs, fail_at)
         };
         assert!(train(Some(3)).is_err());
         train(None).unwrap();
