@@ -148,7 +148,8 @@ pub fn warnings(diag: &LatentDiagnostics, joint: f64, given_one: Option<f64>, cl
     if diag.latent_fd_joint > 0.8 * diag.standard_normal_fd_joint {
         out.push(format!(
             "joint latent samples are about as far from the encoded latents (FD {:.2}) as a standard normal is ({:.2}): \
-             the latent generator has learnt little beyond the standardisation",
+             the latent generator has learnt little beyond the standardisation, or a guided sampler pushes its samples \
+             off the encoded latents (an unguided evaluation tells which)",
             diag.latent_fd_joint, diag.standard_normal_fd_joint
         ));
     }
