@@ -161,7 +161,7 @@ impl Denoiser for Guided<'_> {
 /// generated or given — say about m, so w > 0 pulls them towards agreement, in joint and
 /// conditional generation alike (a given modality's entries are clamped by the sampler, so its
 /// own guided value is never used). Needs a network trained with absent modalities
-/// (`absent_p > 0`); one batched call of M × B rows besides the plain one.
+/// (`absent_p > 0`); one batched call of (generated modalities) × B rows besides the plain one.
 pub struct Mutual<'a> {
     pub den: &'a dyn Denoiser,
     pub layout: &'a Layout,

@@ -12,7 +12,7 @@
 //! also *absent*: its entries of τ are 1 and its latents are fully noised, so it carries no
 //! information, and its dimensions leave the loss. The network then also learns the scores of
 //! the marginals of the other modalities (UniDiffuser's independent times, Bao et al. 2023,
-//! §3.2, restricted to t ∈ {0, t, 1}), which the joint guidance of `sampler::Mutual` needs.
+//! §3.2, restricted to τ ∈ {0, t, 1}), which the mutual guidance of `sampler::Mutual` needs.
 
 use crate::config::ConditionPer;
 use crate::sampler::{Conditioning, Denoiser, Layout};
@@ -55,10 +55,11 @@ pub fn masked_loss(
 }
 
 /// Mean of (ε̂ − z)² over the entries not left out (`left_out` `[1, D]` or `[B, D]` boolean:
-/// given or absent).
+/// given or absent); 0 when everything is left out (possible for tiny batches with absent
+/// modalities), so that such a step changes nothing instead of failing on 0/0.
 pub fn denoising_error(eps: &Tensor, z: &Tensor, left_out: &Tensor) -> Tensor {
     let keep = left_out.logical_not().to_kind(eps.kind()).expand_as(eps);
-    ((eps - z).square() * &keep).sum(Kind::Float) / keep.sum(Kind::Float)
+    ((eps - z).square() * &keep).sum(Kind::Float) / keep.sum(Kind::Float).clamp_min(1.0)
 }
 
 /// The masked loss of `den` on held-out latents `x0` `[N, D]` at fixed times `t` (`[N]`) and

@@ -212,6 +212,12 @@ fn absent_modalities_see_time_one_and_leave_the_loss() {
     let keep = Tensor::from_slice(&keep).view([4, 8]);
     let expected = ((x.tanh() - &z).square() * &keep).sum(Kind::Double).double_value(&[]) / (3.0 + 3.0 + 5.0 + 8.0);
     assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    // Everything left out (the one modality not given is absent): a zero loss, not 0/0.
+    let everything = Tensor::from_slice(&[true, true]).view([1, 2]);
+    let one = |x: &Tensor| x.narrow(0, 0, 1);
+    let none =
+        masked_loss(&den, &sde, &layout, &one(&x0), (&one(&t), &one(&z)), &given.narrow(0, 2, 1), Some(&everything));
+    assert_eq!(none.double_value(&[]), 0.0);
 }
 
 /// Per-item conditioning draws: about a fraction d of the rows condition on something, never on
