@@ -67,6 +67,12 @@ impl Layout {
         Tensor::cat(&rows, 0).to_kind(Kind::Float)
     }
 
+    /// Per-modality boolean flags `[1, M]` or `[B, M]` spread over the dimensions: `[·, D]`
+    /// boolean, true on the dimensions of the flagged modalities.
+    pub fn flagged_dims(&self, flags: &Tensor) -> Tensor {
+        flags.to_kind(Kind::Float).matmul(&self.spread(flags.device())).gt(0.5)
+    }
+
     pub fn dim_mask(&self, which: &[bool], device: Device) -> Tensor {
         let flags: Vec<bool> =
             self.sizes.iter().zip(which).flat_map(|(&s, &w)| std::iter::repeat_n(w, s as usize)).collect();
@@ -95,11 +101,7 @@ impl Conditioning {
     /// `given` `[1, M]` (shared by the batch) or `[B, M]` (per item) boolean flags.
     pub fn from_flags(layout: &Layout, given: &Tensor, x0: Tensor) -> Self {
         let flags = given.to_kind(Kind::Float);
-        Self {
-            mask: flags.matmul(&layout.spread(x0.device())).gt(0.5),
-            time_mask: (flags.ones_like() - &flags).to_kind(x0.kind()),
-            x0,
-        }
+        Self { mask: layout.flagged_dims(given), time_mask: (flags.ones_like() - &flags).to_kind(x0.kind()), x0 }
     }
 
     /// Joint generation of `n` latents of `layout` (nothing given).

@@ -41,10 +41,8 @@ pub fn masked_loss(
         None => cond.clamp(&noisy),
         Some(absent) => {
             let absent = absent.logical_and(&given.logical_not());
-            let dims = absent.to_kind(Kind::Float).matmul(&layout.spread(x0.device())).gt(0.5);
-            let t_one = Tensor::ones_like(t);
-            let (a1, s1) = sde.marginal(&t_one);
-            let gone = &a1 * x0 + &s1 * z;
+            let dims = layout.flagged_dims(&absent);
+            let gone = x0 * sde.alpha(1.0) + z * sde.sigma(1.0);
             tau = tau.where_self(&absent.logical_not(), &Tensor::ones_like(&tau));
             left_out = left_out.logical_or(&dims);
             cond.clamp(&gone.where_self(&dims, &noisy))
