@@ -2,8 +2,11 @@
 //! autoencoders lose the class) or the second's (the latent generator misses the latents)?
 //!
 //! - **Stage-1 ceiling**: the classifiers' accuracy on the autoencoders' reconstructions of the
-//!   test tuples, and how often all of a tuple's reconstructions get one class (the joint
-//!   coherence a perfect stage 2 would reach, roughly).
+//!   test tuples, how often all of a tuple's reconstructions get one class (the joint coherence
+//!   a perfect stage 2 would reach, roughly), and how much of the class each modality's latent
+//!   keeps: a linear probe fit on encoded training tuples, scored on the test tuples.
+//!   Generation from one given modality can transfer the class only as far as it is readable
+//!   from that modality's latent.
 //! - **Stage-2 fit**: Fréchet distance between joint samples of the generator and the encoded
 //!   test tuples in the generator's (standardised) latent space, per modality block and over
 //!   the whole vector, beside the distance a standard normal would get (a generator that learnt
@@ -17,6 +20,7 @@ use mmlatent_core::model::LatentView;
 use mmlatent_core::Batch;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 /// First and second moments of one latent block, averaged over its dimensions.
@@ -53,6 +57,13 @@ pub struct LatentDiagnostics {
     /// for samples as varied as the data (the classifiers' own ceiling on this set).
     #[serde(default)]
     pub real_agreement: f64,
+    /// Modality → test accuracy of a linear probe (multinomial logistic regression) on its
+    /// latent block, fit on encoded training tuples ([`linear_probe`]).
+    #[serde(default)]
+    pub probe_accuracy: BTreeMap<String, f64>,
+    /// Training tuples the probes were fit on.
+    #[serde(default)]
+    pub probe_train_tuples: i64,
     /// Modality → FD between sampled and encoded latents of its block.
     pub latent_fd: BTreeMap<String, f64>,
     /// FD over the whole concatenated latent.
@@ -77,12 +88,64 @@ fn agreement(predictions: &[Tensor]) -> f64 {
     agree.to_kind(Kind::Double).mean(Kind::Double).double_value(&[])
 }
 
-/// Measures `view` on the test tuples `real` with `samples` joint latent samples.
+/// Test accuracy of a linear probe: multinomial logistic regression of the labels `[N]` on the
+/// features `[N, D]` (standardised with the training features' statistics), fit by full-batch
+/// Adam from zero weights (so deterministic) with a small L2 penalty.
+pub fn linear_probe(train: (&Tensor, &Tensor), test: (&Tensor, &Tensor), classes: i64) -> Result<f64> {
+    class_probe(train, test, classes, 0)
+}
+
+/// [`linear_probe`] with a hidden ReLU layer of `hidden` units in front (0: none, the linear
+/// probe). The hidden layer's initial weights are random (libtorch's generator).
+pub fn class_probe(train: (&Tensor, &Tensor), test: (&Tensor, &Tensor), classes: i64, hidden: i64) -> Result<f64> {
+    let (x, y) = (train.0.to_kind(Kind::Float), train.1);
+    let mean = x.mean_dim(0, true, Kind::Float);
+    let std = x.std_dim(0, true, true) + 1e-6;
+    let standardise = |f: &Tensor| (f.to_kind(Kind::Float) - &mean) / &std;
+    let vs = nn::VarStore::new(x.device());
+    let zero = nn::LinearConfig { ws_init: nn::Init::Const(0.0), bs_init: Some(nn::Init::Const(0.0)), bias: true };
+    let mut probe = nn::seq();
+    let mut width = x.size()[1];
+    if hidden > 0 {
+        probe = probe.add(nn::linear(vs.root() / "hidden", width, hidden, Default::default())).add_fn(|h| h.relu());
+        width = hidden;
+    }
+    let probe = probe.add(nn::linear(vs.root() / "out", width, classes, zero));
+    let mut adam = nn::Adam::default().build(&vs, 0.01)?;
+    let x = standardise(&x);
+    // The caller may be under a no-grad guard (evaluation); the fit needs gradients.
+    tch::with_grad(|| {
+        for _ in 0..300 {
+            let penalty = vs.trainable_variables().iter().map(|w| w.square().sum(Kind::Float)).sum::<Tensor>() * 1e-4;
+            adam.backward_step(&(x.apply(&probe).cross_entropy_for_logits(y) + penalty));
+        }
+    });
+    let _guard = tch::no_grad_guard();
+    let predicted = standardise(test.0).apply(&probe).argmax(-1, false);
+    Ok(predicted.eq_tensor(test.1).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]))
+}
+
+/// Encodes `inputs` through `view` in chunks of at most 500 tuples.
+fn encode_in_chunks(view: &dyn LatentView, inputs: &[Tensor]) -> Result<Tensor> {
+    let n = inputs.first().map_or(0, |x| x.size()[0]);
+    let chunks: Vec<Tensor> = (0..n)
+        .step_by(500)
+        .map(|start| {
+            let part: Vec<Tensor> = inputs.iter().map(|x| x.narrow(0, start, (n - start).min(500))).collect();
+            view.encode(&part).map(|z| z.to_device(Device::Cpu))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Tensor::cat(&chunks, 0))
+}
+
+/// Measures `view` on the test tuples `real` with `samples` joint latent samples; the class
+/// probes are fit on the training tuples `train` (`classes` labels).
 pub fn diagnose(
     view: &dyn LatentView,
     classifiers: &Classifiers,
     names: &[String],
-    real: &Batch,
+    (train, real): (&Batch, &Batch),
+    classes: i64,
     samples: i64,
 ) -> Result<LatentDiagnostics> {
     let _guard = tch::no_grad_guard();
@@ -100,7 +163,10 @@ pub fn diagnose(
     out.reconstruction_agreement = agreement(&predictions);
     out.real_agreement = agreement(&predict(&real.items)?);
 
-    let encoded = view.encode(&real.items).context("encoding the test tuples")?.to_device(Device::Cpu);
+    let encoded = encode_in_chunks(view, &real.items).context("encoding the test tuples")?;
+    let encoded_train = encode_in_chunks(view, &train.items).context("encoding the training tuples")?;
+    let (train_labels, test_labels) = (train.labels.to_device(Device::Cpu), real.labels.to_device(Device::Cpu));
+    out.probe_train_tuples = train_labels.size()[0];
     let sampled = view.sample_joint_latents(samples).context("sampling joint latents")?.to_device(Device::Cpu);
     let normal = sampled.randn_like();
     for (m, &(offset, size)) in view.latent_spans().iter().enumerate() {
@@ -109,6 +175,8 @@ pub fn diagnose(
         out.latent_fd.insert(name.clone(), frechet_distance_of_features(&block(&sampled), &block(&encoded))?);
         out.standard_normal_fd.insert(name.clone(), frechet_distance_of_features(&block(&normal), &block(&encoded))?);
         out.encoded_moments.insert(name.clone(), BlockMoments::of(&block(&encoded)));
+        let probe = linear_probe((&block(&encoded_train), &train_labels), (&block(&encoded), &test_labels), classes)?;
+        out.probe_accuracy.insert(name.clone(), probe);
         out.sampled_moments.insert(name.clone(), BlockMoments::of(&block(&sampled)));
     }
     out.latent_fd_joint = frechet_distance_of_features(&sampled, &encoded)?;
@@ -168,6 +236,29 @@ mod tests {
             standard_normal_fd_joint: normal_fd,
             ..Default::default()
         }
+    }
+
+    /// Two classes with unit-variance Gaussian features whose means differ by 2 along one of 8
+    /// dimensions: the Bayes classifier, which a linear probe can represent, is right with
+    /// probability Φ(1) ≈ 0.841. Labels independent of the features leave it at chance.
+    #[test]
+    fn linear_probe_reaches_the_bayes_accuracy_of_two_gaussians() {
+        tch::manual_seed(3);
+        let n = 4000;
+        let draw = || {
+            let y = Tensor::randint(2, [n], (Kind::Int64, Device::Cpu));
+            let mut x = Tensor::randn([n, 8], (Kind::Float, Device::Cpu));
+            let shift = Tensor::zeros([n, 8], (Kind::Float, Device::Cpu));
+            shift.narrow(1, 0, 1).copy_(&(y.to_kind(Kind::Float) * 2.0 - 1.0).unsqueeze(1));
+            x += shift;
+            (x, y)
+        };
+        let ((x, y), (xt, yt)) = (draw(), draw());
+        let accuracy = linear_probe((&x, &y), (&xt, &yt), 2).unwrap();
+        assert!((accuracy - 0.8413).abs() < 0.02, "accuracy {accuracy}");
+        let unrelated = || Tensor::randint(2, [n], (Kind::Int64, Device::Cpu));
+        let chance = linear_probe((&x, &unrelated()), (&xt, &unrelated()), 2).unwrap();
+        assert!((chance - 0.5).abs() < 0.04, "accuracy {chance}");
     }
 
     #[test]

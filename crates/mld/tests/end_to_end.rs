@@ -5,8 +5,10 @@
 
 use mmlatent_core::config::Experiment;
 use mmlatent_core::family::{ModelFamily, TrainContext};
+use mmlatent_core::model::LatentView;
 use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalModel;
+use mmlatent_eval::latent::linear_probe;
 use mmlatent_mld::config::{MldConfig, SamplerMethod};
 use mmlatent_mld::model::MldModel;
 use tch::{Device, Kind, Tensor};
@@ -101,6 +103,17 @@ fn five_modality_end_to_end_run_is_coherent() {
     // The classifier itself is good on real test images.
     let real = classify(&means[1], &test.items[1]).eq_tensor(&test.labels).to_kind(Kind::Float).mean(Kind::Float);
     assert!(real.double_value(&[]) > 0.9);
+    // The latents keep the class (eval's stage-1 probe): a linear probe on each modality's block
+    // of the encoded latents, fit on training tuples, is far above chance on the test tuples.
+    let train = dataset.train.head(&dataset.modalities, 1000, Device::Cpu);
+    let (z_train, z_test) = (model.encode(&train.items).unwrap(), model.encode(&test.items).unwrap());
+    for k in 0..m {
+        let (offset, size) = model.layout.span(k);
+        let fit = (&z_train.narrow(1, offset, size), &train.labels);
+        let probe = linear_probe(fit, (&z_test.narrow(1, offset, size), &test.labels), 10).unwrap();
+        eprintln!("linear probe on m{k}'s latents: {probe:.3} (chance 0.1)");
+        assert!(probe > 0.3, "the class is not readable from m{k}'s latents: probe accuracy {probe}");
+    }
     let coherence = |out: &[Tensor], targets: &[usize]| -> f64 {
         targets
             .iter()

@@ -159,6 +159,10 @@ impl Report {
                 &|m| get(&d.reconstruction_accuracy, m, pct),
                 format!("agree {} (real {})", pct(d.reconstruction_agreement), pct(d.real_agreement)),
             ));
+            if !d.probe_accuracy.is_empty() {
+                let label = format!("class probe % ({} train tuples)", d.probe_train_tuples);
+                rows.push(per(&label, &|m| get(&d.probe_accuracy, m, pct), String::new()));
+            }
             rows.push(per("FD sampled vs encoded", &|m| get(&d.latent_fd, m, num), num(d.latent_fd_joint)));
             rows.push(per(
                 "FD N(0, I) vs encoded",
@@ -234,6 +238,9 @@ impl Report {
             }
             line("reconstruction_agreement", "", "", d.reconstruction_agreement);
             line("real_agreement", "", "", d.real_agreement);
+            for (m, v) in &d.probe_accuracy {
+                line("latent_probe_accuracy", "", m, *v);
+            }
             for (m, v) in &d.latent_fd {
                 line("latent_fd", "", m, *v);
             }

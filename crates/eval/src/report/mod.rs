@@ -290,7 +290,12 @@ pub fn evaluate(
     }
     let conditional_coherence = SubsetScores::new(coherence_entries);
     let latent = match model.latent_view() {
-        Some(view) => Some(latent::diagnose(view, classifiers, &names, &real, options.joint_samples)?),
+        Some(view) => {
+            // The class probes are fit on the first 5,000 training tuples (or all there are).
+            let train = dataset.train.head(&specs, 5000, classifiers.device());
+            let batches = (&train, &real);
+            Some(latent::diagnose(view, classifiers, &names, batches, dataset.num_classes, options.joint_samples)?)
+        }
         None => None,
     };
     step("latent diagnostics");
