@@ -28,43 +28,45 @@ fn main() -> Result<()> {
     mmlatent_core::device::set_threads(experiment.train.threads);
     let dataset = mmlatent_data::open(&experiment.data)?;
     let cfg: MldConfig = experiment.model_config()?;
-    // Only the autoencoders are needed (the run may have no score network yet).
-    // One whose checkpoint does not load (not trained yet, another config) is left out, with a note.
-    let mut autoencoders = build_autoencoders(&cfg, &dataset.modalities, Device::Cpu)?;
-    autoencoders.retain_mut(|ae| match ae.load(&run) {
-        Ok(()) => true,
-        Err(e) => {
-            println!("{}: left out ({e:#})", ae.spec.name);
-            false
-        }
-    });
+    // Only the autoencoders are needed (the run may have no score network yet). One whose
+    // checkpoint does not load (not trained yet, another config) is left out, with a note; each
+    // kept one stays paired with its modality's index.
+    let autoencoders: Vec<(usize, Autoencoder)> = build_autoencoders(&cfg, &dataset.modalities, Device::Cpu)?
+        .into_iter()
+        .enumerate()
+        .filter_map(|(m, mut ae)| match ae.load(&run) {
+            Ok(()) => Some((m, ae)),
+            Err(e) => {
+                println!("{}: left out ({e:#})", ae.spec.name);
+                None
+            }
+        })
+        .collect();
     let classes = dataset.num_classes;
-    let encode = |split: &mmlatent_core::dataset::Split, n: usize| -> (Vec<Tensor>, Tensor) {
-        let _guard = tch::no_grad_guard();
-        let batch = split.head(&dataset.modalities, n, Device::Cpu);
-        let index = |ae: &Autoencoder| dataset.modalities.iter().position(|s| s.name == ae.spec.name).unwrap_or(0);
-        (autoencoders.iter().map(|ae| ae.encode(&batch.items[index(ae)])).collect(), batch.labels)
-    };
-    let (mut train, y_train) = encode(&dataset.train, n_train);
-    let (mut test, y_test) = encode(&dataset.test, n_test);
+    let _guard = tch::no_grad_guard();
+    let (train_batch, test_batch) = (
+        dataset.train.head(&dataset.modalities, n_train, Device::Cpu),
+        dataset.test.head(&dataset.modalities, n_test, Device::Cpu),
+    );
+    let encode =
+        |items: &[Tensor]| -> Vec<Tensor> { autoencoders.iter().map(|(m, ae)| ae.encode(&items[*m])).collect() };
+    let (mut train, mut test) = (encode(&train_batch.items), encode(&test_batch.items));
     train.push(Tensor::cat(&train, 1));
     test.push(Tensor::cat(&test, 1));
+    let (y_train, y_test) = (&train_batch.labels, &test_batch.labels);
     if let Some(dir) = args.iter().position(|a| a == "--classifiers").and_then(|i| args.get(i + 1)) {
         let classifiers = mmlatent_eval::classifier::Classifiers::load(std::path::Path::new(dir), Device::Cpu)?;
-        let _guard = tch::no_grad_guard();
-        let real = dataset.test.head(&dataset.modalities, n_test, Device::Cpu);
-        for ae in &autoencoders {
-            let m = dataset.modalities.iter().position(|s| s.name == ae.spec.name).context("modality")?;
-            let accuracy = classifiers.accuracy(m, &ae.decode(&ae.encode(&real.items[m])), &real.labels)?;
+        for ((m, ae), latents) in autoencoders.iter().zip(&test) {
+            let accuracy = classifiers.accuracy(*m, &ae.decode(latents), y_test)?;
             println!("{}: classifier accuracy on reconstructions {:.1} %", ae.spec.name, 100.0 * accuracy);
         }
     }
     println!("{} train / {} test tuples; probe test accuracy (%)", y_train.size()[0], y_test.size()[0]);
     println!("{:<8} {:>8} {:>8}", "latent", "linear", "mlp 256");
     for (k, (a, b)) in train.iter().zip(&test).enumerate() {
-        let name = autoencoders.get(k).map_or("all".to_string(), |ae| ae.spec.name.clone());
-        let linear = class_probe((a, &y_train), (b, &y_test), classes, 0)?;
-        let mlp = class_probe((a, &y_train), (b, &y_test), classes, 256)?;
+        let name = autoencoders.get(k).map_or("all".to_string(), |(_, ae)| ae.spec.name.clone());
+        let linear = class_probe((a, y_train), (b, y_test), classes, 0)?;
+        let mlp = class_probe((a, y_train), (b, y_test), classes, 256)?;
         println!("{:<8} {:>8.1} {:>8.1}", name, 100.0 * linear, 100.0 * mlp);
     }
     Ok(())
