@@ -3,44 +3,19 @@
 
 Builds the same networks as crates/mld (the conv autoencoder of mmlatent-core's nets, the MLP
 U-Net score network) and times the same workloads with the same batch and thread count:
-ae_step, score_step (PolyMNIST size), score_step_small (default size) and sample_em100.
-Prints one JSON object of median milliseconds on stdout.
+ae_step, ae_epoch, score_step (PolyMNIST size), score_step_small and score_epoch (default
+size; every batch encoded by frozen autoencoders, as the reference MLD trains) and sample_em100.
+Prints one JSON line (scripts/bench_common.py).
 """
 import argparse
-import json
 import math
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def conv_encoder(c, side, out_dim, w):
-    last = 3 if side == 28 else 4
-    return nn.Sequential(
-        nn.Conv2d(c, w, 4, 2, 1), nn.SiLU(),
-        nn.Conv2d(w, 2 * w, 4, 2, 1), nn.SiLU(),
-        nn.Conv2d(2 * w, 4 * w, last, 2, 1), nn.SiLU(),
-        nn.Flatten(), nn.Linear(4 * w * 16, out_dim))
-
-
-class Unflatten(nn.Module):
-    def __init__(self, w):
-        super().__init__()
-        self.w = w
-
-    def forward(self, x):
-        return F.silu(x).view(-1, 4 * self.w, 4, 4)
-
-
-def conv_decoder(in_dim, c, side, w):
-    first = 3 if side == 28 else 4
-    return nn.Sequential(
-        nn.Linear(in_dim, 4 * w * 16), Unflatten(w),
-        nn.ConvTranspose2d(4 * w, 2 * w, first, 2, 1), nn.SiLU(),
-        nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.SiLU(),
-        nn.ConvTranspose2d(w, c, 4, 2, 1))
+from bench_common import (add_arguments, conv_decoder, conv_encoder, emit, few, laplace_log_prob, load_split,
+                          time_epochs, time_runs)
 
 
 class ResBlock(nn.Module):
@@ -98,44 +73,51 @@ def marginal(t):
     return log_alpha.exp().unsqueeze(-1), (-torch.expm1(2 * log_alpha)).sqrt().unsqueeze(-1)
 
 
-def median_ms(fn, warmup, iters):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(max(iters, 1)):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
-
-
 def score_sizes(big):
     return (5, 160, 1536, 512, 32) if big else (3, 32, 256, 128, 8)
 
 
-def time_score_step(batch, warmup, iters, big):
-    m, per, width, time_dim, groups = score_sizes(big)
-    dim = m * per
-    net = ScoreNet(dim, m, width, time_dim, [1, 1], groups)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    x0 = torch.randn(batch, dim)
-    given = torch.zeros(1, dim, dtype=torch.bool)
-    time_mask = torch.ones(1, m)
+class ScoreBench:
+    """A score network of the benchmark's size, its optimiser and one step of the joint loss."""
 
-    def step():
+    def __init__(self, big):
+        m, per, width, time_dim, groups = score_sizes(big)
+        self.m, self.dim = m, m * per
+        self.net = ScoreNet(self.dim, m, width, time_dim, [1, 1], groups)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-4)
+
+    def step(self, x0):
+        batch = x0.shape[0]
+        given = torch.zeros(1, self.dim, dtype=torch.bool)
         t = torch.rand(batch) * 0.999 + 1e-3
         z = torch.randn_like(x0)
         alpha, sigma = marginal(t)
         noisy = torch.where(given, x0, alpha * x0 + sigma * z)
-        eps = net(noisy, t.unsqueeze(-1) * time_mask)
+        eps = self.net(noisy, t.unsqueeze(-1) * torch.ones(1, self.m))
         keep = (~given).float()
         loss = ((eps - z).square() * keep).sum() / (keep.sum() * batch)
-        opt.zero_grad()
+        self.opt.zero_grad()
         loss.backward()
-        opt.step()
+        self.opt.step()
 
-    return median_ms(step, warmup, iters)
+
+def time_score_step(batch, warmup, iters, big):
+    bench = ScoreBench(big)
+    x0 = torch.randn(batch, bench.dim)
+    return time_runs(lambda: bench.step(x0), warmup, iters)
+
+
+def autoencoder():
+    """The benchmark's autoencoder (latent 32, width 32) and its Adam."""
+    enc, dec = conv_encoder(3, 32, 32), conv_decoder(32, 3, 32)
+    return enc, dec, torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=1e-3)
+
+
+def ae_step(enc, dec, opt, x):
+    loss = -laplace_log_prob(dec(enc(x)), x).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
 
 
 def sample_em(net, m, dim, batch, steps):
@@ -162,36 +144,35 @@ def sample_em(net, m, dim, batch, steps):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--iters", type=int, default=30)
+    add_arguments(p)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
 
-    enc, dec = conv_encoder(3, 28, 32, 32), conv_decoder(32, 3, 28, 32)
-    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=1e-3)
+    enc, dec, opt = autoencoder()
     x = torch.rand(a.batch, 3, 28, 28)
-
-    def ae_step():
-        mu = torch.sigmoid(dec(enc(x)))
-        scale = 0.75
-        logp = (-(x - mu).abs() / scale - math.log(2 * scale)).reshape(a.batch, -1).sum(-1)
-        loss = -logp.mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    out = {"ae_step": median_ms(ae_step, a.warmup, a.iters)}
-    few = max(3, -(-a.iters // 4))
-    out["score_step"] = time_score_step(a.batch, 1, few, True)
+    out = {"ae_step": time_runs(lambda: ae_step(enc, dec, opt, x), a.warmup, a.iters)}
+    items = load_split(a.data) if a.epochs > 0 else None
+    if a.epochs > 0:
+        enc, dec, opt = autoencoder()
+        out["ae_epoch"] = time_epochs(items[:1], a.batch, a.epochs, lambda xs: ae_step(enc, dec, opt, xs[0]))
+    out["score_step"] = time_score_step(a.batch, 1, few(a.iters), True)
     out["score_step_small"] = time_score_step(a.batch, a.warmup, a.iters, False)
+    if a.epochs > 0:
+        bench = ScoreBench(False)
+        encoders = [conv_encoder(3, 32, 32) for _ in range(bench.m)]
+
+        def score_epoch_step(xs):
+            with torch.no_grad():
+                x0 = torch.cat([e(x) for e, x in zip(encoders, xs)], 1)
+            bench.step(x0)
+
+        out["score_epoch"] = time_epochs(items[: bench.m], a.batch, a.epochs, score_epoch_step)
     m, per, width, time_dim, groups = score_sizes(False)
     net = ScoreNet(m * per, m, width, time_dim, [1, 1], groups)
     with torch.no_grad():
-        out["sample_em100"] = median_ms(lambda: sample_em(net, m, m * per, a.batch, 100), 1, few)
-    print(json.dumps(out))
+        out["sample_em100"] = time_runs(lambda: sample_em(net, m, m * per, a.batch, 100), 1, few(a.iters))
+    emit(out)
 
 
 if __name__ == "__main__":

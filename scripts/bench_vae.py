@@ -1,58 +1,35 @@
 #!/usr/bin/env python3
 """The PyTorch side of `mmlatent bench vae`: MoPoE and MMVAE+ trained with MultiVae
-(`pip install multivae`) on the very batches mmlatent used (written by the Rust side to
-target/bench_vae/), with the same architecture (mmlatent's conv encoder/decoder for 3x28x28,
-rebuilt below), the same settings and batch, and the same step order.
+(`pip install multivae`) on the very batches mmlatent used (the training tuples the Rust side
+wrote to target/bench_data/), with the same architecture (mmlatent's conv encoder/decoder for
+3x28x28, scripts/bench_common.py), the same settings and batch, and the same step order; then
+whole shuffled epochs through a DataLoader.
 
-Prints one JSON line: median milliseconds per training step and the mean loss of the last
-5 steps for each model, with the keys of mmlatent's side.
+Prints one JSON line: per model, the timings `<model> step` and `<model> epoch` and the value
+`<model> loss@<steps>` (mean loss of the last 5 steps), with the keys of mmlatent's side.
 
-    .venv/bin/python scripts/bench_vae.py --threads 2 --batch 256 --iters 30
+    .venv/bin/python scripts/bench_vae.py --threads 2 --batch 256 --iters 30 --epochs 3
 """
 
 import argparse
-import json
 import os
-import statistics
 import time
 
 import torch
-import torch.nn as nn
-
 from multivae.data.datasets.base import MultimodalBaseDataset
 from multivae.models import MMVAEPlus, MMVAEPlusConfig, MoPoE, MoPoEConfig
 from multivae.models.nn.base_architectures import BaseMultilatentEncoder
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseEncoder
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+from bench_common import (DECODER_LAYERS, ENCODER_LAYERS, add_arguments, conv_decoder, conv_encoder,
+                          copy_conv_weights, emit, load_split, pool, pool_batch, read_safetensors, summary,
+                          time_epochs)
 
 # The workloads of crates/vae/src/bench.rs.
 MOPOE = dict(latent=512, beta=2.5, width=32, lr=5e-4)
 MMVAEPLUS = dict(latent=32, specific=32, beta=1.0, width=32, k=4, lr=1e-3)
 LAPLACE_SCALE = 0.75
-
-
-def conv_encoder(channels, out_dim, w):
-    """mmlatent_core::nets::image::conv_encoder for 28x28 images."""
-    return nn.Sequential(
-        nn.Conv2d(channels, w, 4, 2, 1), nn.SiLU(),
-        nn.Conv2d(w, 2 * w, 4, 2, 1), nn.SiLU(),
-        nn.Conv2d(2 * w, 4 * w, 3, 2, 1), nn.SiLU(),
-        nn.Flatten(1),
-        nn.Linear(4 * w * 16, out_dim),
-    )
-
-
-def conv_decoder(in_dim, channels, w):
-    """mmlatent_core::nets::image::conv_decoder for 28x28 images."""
-    return nn.Sequential(
-        nn.Linear(in_dim, 4 * w * 16), nn.SiLU(),
-        nn.Unflatten(1, (4 * w, 4, 4)),
-        nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1), nn.SiLU(),
-        nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.SiLU(),
-        nn.ConvTranspose2d(w, channels, 4, 2, 1),
-    )
 
 
 class Encoder(BaseEncoder):
@@ -101,48 +78,14 @@ class Decoder(BaseDecoder):
         return ModelOutput(reconstruction=out.reshape(*lead, *out.shape[1:]))
 
 
-def load_pool(data_dir):
-    with open(os.path.join(data_dir, "meta.json")) as f:
-        meta = json.load(f)
-    items = []
-    for m, shape in enumerate(meta["shapes"]):
-        with open(os.path.join(data_dir, f"m{m}.f32"), "rb") as f:
-            raw = bytearray(f.read())
-        items.append(torch.frombuffer(raw, dtype=torch.float32).reshape(shape))
-    return items
-
-
-def read_safetensors(path):
-    """A safetensors file of f32 tensors (the format is a u64 header length, a JSON header, data)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    size = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8 : 8 + size])
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", f"{path}: {name} is {info['dtype']}"
-        start, end = info["data_offsets"]
-        data = bytearray(blob[8 + size + start : 8 + size + end])
-        tensors[name] = torch.frombuffer(data, dtype=torch.float32).reshape(info["shape"])
-    return tensors
-
-
 def load_mmlatent_weights(model, name, n_mod, path):
     """Copies mmlatent's initial weights (crates/vae frame layout) into the MultiVae model."""
     w = read_safetensors(path)
-    enc_layers = {"c0": 0, "c1": 2, "c2": 4, "out": 7}
-    dec_layers = {"in": 0, "d0": 3, "d1": 5, "d2": 7}
-    with torch.no_grad():
-        for m in range(n_mod):
-            for layer, i in enc_layers.items():
-                for p in ["weight", "bias"]:
-                    getattr(model.encoders[f"m{m}"].net[i], p).copy_(w[f"frame.enc{m}.{layer}.{p}"])
-            for layer, i in dec_layers.items():
-                for p in ["weight", "bias"]:
-                    getattr(model.decoders[f"m{m}"].net[i], p).copy_(w[f"frame.dec{m}.{layer}.{p}"])
-            if name == "mmvaeplus":
+    for m in range(n_mod):
+        copy_conv_weights(model.encoders[f"m{m}"].net, w, f"frame.enc{m}", ENCODER_LAYERS)
+        copy_conv_weights(model.decoders[f"m{m}"].net, w, f"frame.dec{m}", DECODER_LAYERS)
+        if name == "mmvaeplus":
+            with torch.no_grad():
                 model.logvars_priors[f"m{m}"].copy_(w[f"aux.r{m}"])
 
 
@@ -169,48 +112,54 @@ def build(name, n_mod, channels):
     return MMVAEPlus(cfg, encoders=enc, decoders=dec), s["lr"], None
 
 
-def run(name, pool, batch, warmup, iters, data_dir):
+def train_step(model, opt, name, xs):
+    """One MultiVae training step; the loss per tuple."""
+    size = xs[0].shape[0]
+    inputs = MultimodalBaseDataset(data={f"m{m}": x for m, x in enumerate(xs)},
+                                   labels=torch.zeros(size, dtype=torch.long))
+    out = model(inputs)
+    opt.zero_grad()
+    out.loss.backward()
+    opt.step()
+    loss = out.loss.item()
+    return loss / size if name == "mmvaeplus" else loss
+
+
+def run(name, items, args):
     torch.manual_seed(0)
-    n_mod, channels = len(pool), pool[0].shape[1]
+    pooled = pool(items, args.batch)
+    n_mod, channels = len(pooled), pooled[0].shape[1]
     model, lr, _ = build(name, n_mod, channels)
-    load_mmlatent_weights(model, name, n_mod, os.path.join(data_dir, f"{name}_init.safetensors"))
+    load_mmlatent_weights(model, name, n_mod, os.path.join(args.data, f"{name}_init.safetensors"))
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    n = pool[0].shape[0]
     times, losses = [], []
-    for step in range(warmup + iters):
-        start = (step * batch) % n
-        size = min(batch, n - start)
-        data = {f"m{m}": x[start : start + size] for m, x in enumerate(pool)}
+    for step in range(args.warmup + args.iters):
+        xs = pool_batch(pooled, step, args.batch)
         t0 = time.perf_counter()
-        inputs = MultimodalBaseDataset(data=data, labels=torch.zeros(size, dtype=torch.long))
-        out = model(inputs)
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-        ms = (time.perf_counter() - t0) * 1e3
-        if step >= warmup:
-            times.append(ms)
-        loss = out.loss.item()
-        losses.append(loss / size if name == "mmvaeplus" else loss)
+        losses.append(train_step(model, opt, name, xs))
+        if step >= args.warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
     tail = losses[-5:]
-    return {f"{name} ms/step": statistics.median(times), f"{name} loss@{len(losses)}": sum(tail) / len(tail)}
+    timings = {f"{name} step": summary(times)}
+    if args.epochs > 0:
+        timings[f"{name} epoch"] = time_epochs(items, args.batch, args.epochs,
+                                               lambda xs: train_step(model, opt, name, xs))
+    return timings, {f"{name} loss@{len(losses)}": sum(tail) / len(tail)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--iters", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--data", default=os.path.join(ROOT, "target", "bench_vae"))
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pool = load_pool(args.data)
-    result = {}
+    items = load_split(args.data)
+    timings, values = {}, {}
     for name in ["mopoe", "mmvaeplus"]:
-        result.update(run(name, pool, args.batch, args.warmup, args.iters, args.data))
-    print(json.dumps(result))
+        t, v = run(name, items, args)
+        timings.update(t)
+        values.update(v)
+    emit(timings, values)
 
 
 if __name__ == "__main__":

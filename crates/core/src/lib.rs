@@ -15,12 +15,14 @@
 //! - [`likelihood`]: per-modality likelihoods (Laplace, Gaussian, Bernoulli, categorical);
 //! - [`config`], [`run`], [`checkpoint`]: experiments as TOML files, run folders (with their
 //!   lock), atomic checkpoint sets;
-//! - [`device`]: libtorch's thread count and seeds.
+//! - [`device`]: libtorch's thread count and seeds;
+//! - [`bench`]: timings (median and quartiles), whole epochs and load for `mmlatent bench`.
 //!
 //! It must not know how anything is shown or which device library is loaded: progress bars,
 //! loss plots and image files are `mmlatent-present`'s (behind [`observe::Observer`]), choosing
 //! and loading a CUDA device is `mmlatent-runner`'s; nor any file format of a dataset.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod dataset;

@@ -1,13 +1,19 @@
 //! Timing of MLD's workloads for `mmlatent bench mld`, mirrored by `scripts/bench_mld.py` in
 //! PyTorch (same architectures, batch and thread count):
 //! - `ae_step`: one Adam step of the 3×28×28 conv autoencoder (latent 32, width 32, Laplace);
+//! - `ae_epoch`: a whole epoch of that autoencoder over the first modality of the dataset,
+//!   batches from the training loader (shuffle, gather, conversion);
 //! - `score_step`: one Adam step of the score network at the PolyMNIST size of the reference
 //!   (5 × 160 latents, width 1536, time embedding 512, GroupNorm 32), joint denoising loss;
 //! - `score_step_small`: the same at the default config's size (3 × 32 latents, width 256);
+//! - `score_epoch`: a whole epoch of stage 2 at the small size over the dataset's tuples. mmlatent
+//!   encodes the training split once before stage 2 and draws batches of latents; the reference
+//!   (and the PyTorch side) encodes every batch with the frozen autoencoders. The one-off
+//!   encoding is timed apart as `encode_split`;
 //! - `sample_em100`: 100 Euler–Maruyama steps of the small network (a whole sampling run).
 //!
-//! Every time is the median over `iters` runs after `warmup` runs (a quarter of the runs after
-//! one warm-up for `score_step` and `sample_em100`), in milliseconds.
+//! Times are milliseconds per run ([`mmlatent_core::bench`]); the expensive workloads run a
+//! quarter of the repetitions after one warm-up.
 
 use crate::autoencoder::Autoencoder;
 use crate::config::{ScoreConfig, ScoreParameterization};
@@ -15,47 +21,17 @@ use crate::sampler::{euler_maruyama, Conditioning, Layout};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use crate::train::masked_loss;
-use anyhow::Result;
+use anyhow::{ensure, Result};
+use mmlatent_core::bench::{time_epochs, time_runs, BenchOptions, BenchResult, Repeats, Timing};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::ModalitySpec;
-use std::time::Instant;
+use mmlatent_core::{ModalitySpec, MultimodalDataset, Split};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
-/// What to time.
-#[derive(Clone, Debug)]
-pub struct BenchOptions {
-    pub batch: i64,
-    pub warmup: usize,
-    pub iters: usize,
-}
-
-/// One timed workload: its name (shared with the PyTorch script) and median milliseconds.
-#[derive(Clone, Debug)]
-pub struct Timing {
-    pub name: &'static str,
-    pub ms: f64,
-}
-
-fn median_ms(opts: &BenchOptions, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    for _ in 0..opts.warmup {
-        f()?;
-    }
-    let mut times: Vec<f64> = (0..opts.iters.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            f()?;
-            Ok(start.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect::<Result<_>>()?;
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
-
-/// Options for the expensive workloads: one warm-up run and a quarter of the repetitions.
-fn few(opts: &BenchOptions) -> BenchOptions {
-    BenchOptions { warmup: 1, iters: opts.iters.div_ceil(4).max(3), ..opts.clone() }
+/// The benchmark's autoencoder: latent 32, width 32, Laplace(0.75).
+fn bench_autoencoder(spec: &ModalitySpec) -> Result<Autoencoder> {
+    Autoencoder::new(spec, 32, Likelihood::Laplace { scale: 0.75 }, 32, Device::Cpu)
 }
 
 /// The score network sizes of the benchmark: (modalities, latent per modality, config); `big`
@@ -74,36 +50,100 @@ pub fn score_sizes(big: bool) -> (usize, i64, ScoreConfig) {
     (m, per, cfg)
 }
 
-fn time_score_step(opts: &BenchOptions, big: bool) -> Result<f64> {
-    let (m, per, cfg) = score_sizes(big);
-    let layout = Layout::new(vec![per; m]);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = ScoreNet::new(&vs.root(), &layout, &cfg);
-    let mut opt = Adam::new(&vs, AdamConfig::adam(1e-4));
-    let sde = VpSde::default();
-    let x0 = Tensor::randn([opts.batch, layout.total()], (Kind::Float, Device::Cpu));
-    let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
-    let given = Tensor::zeros([1, m as i64], (Kind::Bool, Device::Cpu));
-    median_ms(opts, || {
-        let t = Tensor::rand([opts.batch], (Kind::Float, Device::Cpu)) * 0.999 + 1e-3;
+/// A score network of the benchmark's size, its optimiser and one training step on `x0`.
+struct ScoreBench {
+    layout: Layout,
+    net: ScoreNet,
+    opt: Adam,
+    _vs: nn::VarStore,
+}
+
+impl ScoreBench {
+    fn new(big: bool) -> Self {
+        let (m, per, cfg) = score_sizes(big);
+        let layout = Layout::new(vec![per; m]);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = ScoreNet::new(&vs.root(), &layout, &cfg);
+        let opt = Adam::new(&vs, AdamConfig::adam(1e-4));
+        Self { layout, net, opt, _vs: vs }
+    }
+
+    /// One Adam step of the joint denoising loss on `x0` (`[B, D]`).
+    fn step(&mut self, x0: &Tensor) -> Result<()> {
+        let b = x0.size()[0];
+        let t = Tensor::rand([b], (Kind::Float, Device::Cpu)) * 0.999 + 1e-3;
         let z = x0.randn_like();
-        let loss = masked_loss(&den, &sde, &layout, &x0, (&t, &z), &given, None);
-        opt.backward_step(&loss)
+        let given = Tensor::zeros([1, self.layout.num_modalities() as i64], (Kind::Bool, Device::Cpu));
+        let net = &self.net;
+        let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
+        let loss = masked_loss(&den, &VpSde::default(), &self.layout, x0, (&t, &z), &given, None);
+        self.opt.backward_step(&loss)
+    }
+}
+
+fn time_score_step(name: &str, opts: &BenchOptions, repeats: Repeats, big: bool) -> Result<Timing> {
+    let mut bench = ScoreBench::new(big);
+    let x0 = Tensor::randn([opts.batch, bench.layout.total()], (Kind::Float, Device::Cpu));
+    time_runs(name, repeats, || bench.step(&x0))
+}
+
+/// `ae_epoch`: the benchmark autoencoder over the first modality of `dataset`.
+fn time_ae_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Timing> {
+    let spec = &dataset.modalities[0];
+    let ae = bench_autoencoder(spec)?;
+    let mut opt = Adam::new(&ae.vs, AdamConfig::adam(1e-3));
+    let single =
+        Split { items: vec![dataset.train.items[0].shallow_clone()], labels: dataset.train.labels.shallow_clone() };
+    time_epochs("ae_epoch", &single, std::slice::from_ref(spec), opts.batch as usize, opts.epochs, |_, items| {
+        opt.backward_step(&ae.loss(&items[0]))
     })
 }
 
-/// Runs every workload with the current libtorch thread setting.
-pub fn run(opts: &BenchOptions) -> Result<Vec<Timing>> {
+/// `encode_split` and `score_epoch`: stage 2 at the small size over `dataset`'s training tuples,
+/// encoded once by (untrained) benchmark autoencoders of its first `m` modalities.
+fn time_score_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Vec<Timing>> {
+    let mut bench = ScoreBench::new(false);
+    let m = bench.layout.num_modalities();
+    ensure!(
+        dataset.num_modalities() >= m,
+        "bench mld: score_epoch needs {m} modalities, the dataset has {}",
+        dataset.num_modalities()
+    );
+    let aes: Vec<Autoencoder> = dataset.modalities[..m].iter().map(bench_autoencoder).collect::<Result<_>>()?;
+    let mut latents = None;
+    let encode = time_runs("encode_split", Repeats { warmup: 0, iters: 1 }, || {
+        let blocks: Vec<Tensor> =
+            aes.iter().enumerate().map(|(i, ae)| ae.encode_split(&dataset.train, i, 1024)).collect();
+        latents = Some(Tensor::cat(&blocks, 1));
+        Ok(())
+    })?;
+    let latents = latents.expect("encoded above");
+    let split = Split { items: vec![latents], labels: dataset.train.labels.shallow_clone() };
+    let spec = ModalitySpec::vector("latents", bench.layout.total());
+    let epoch = time_epochs("score_epoch", &split, &[spec], opts.batch as usize, opts.epochs, |_, items| {
+        bench.step(&items[0])
+    })?;
+    Ok(vec![encode, epoch])
+}
+
+/// Runs every workload with the current libtorch thread setting; the epoch workloads (when
+/// `opts.epochs > 0`) on `dataset`'s training split.
+pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResult> {
     tch::manual_seed(0);
     let spec = ModalitySpec::image("m0", 3, 28, 28);
-    let ae = Autoencoder::new(&spec, 32, Likelihood::Laplace { scale: 0.75 }, 32, Device::Cpu)?;
+    let ae = bench_autoencoder(&spec)?;
     let mut opt = Adam::new(&ae.vs, AdamConfig::adam(1e-3));
     let x = Tensor::rand([opts.batch, 3, 28, 28], (Kind::Float, Device::Cpu));
-    let ae_ms = median_ms(opts, || opt.backward_step(&ae.loss(&x)))?;
-
+    let mut timings = vec![time_runs("ae_step", opts.repeats, || opt.backward_step(&ae.loss(&x)))?];
+    if opts.epochs > 0 {
+        timings.push(time_ae_epoch(opts, dataset)?);
+    }
     // The reference-size network is ~40× the small one: fewer repetitions.
-    let score_ms = time_score_step(&few(opts), true)?;
-    let small_ms = time_score_step(opts, false)?;
+    timings.push(time_score_step("score_step", opts, opts.repeats.few(), true)?);
+    timings.push(time_score_step("score_step_small", opts, opts.repeats, false)?);
+    if opts.epochs > 0 {
+        timings.extend(time_score_epoch(opts, dataset)?);
+    }
 
     let (m, per, cfg) = score_sizes(false);
     let layout = Layout::new(vec![per; m]);
@@ -111,18 +151,11 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Timing>> {
     let net = ScoreNet::new(&vs.root(), &layout, &cfg);
     let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
     let sde = VpSde::default();
-    let sample_ms = {
-        let _guard = tch::no_grad_guard();
-        let cond = Conditioning::joint(&layout, opts.batch, Device::Cpu);
-        median_ms(&few(opts), || {
-            let _ = euler_maruyama(&den, &sde, &cond, 100, 1e-3, None);
-            Ok(())
-        })?
-    };
-    Ok(vec![
-        Timing { name: "ae_step", ms: ae_ms },
-        Timing { name: "score_step", ms: score_ms },
-        Timing { name: "score_step_small", ms: small_ms },
-        Timing { name: "sample_em100", ms: sample_ms },
-    ])
+    let _guard = tch::no_grad_guard();
+    let cond = Conditioning::joint(&layout, opts.batch, Device::Cpu);
+    timings.push(time_runs("sample_em100", opts.repeats.few(), || {
+        let _ = euler_maruyama(&den, &sde, &cond, 100, 1e-3, None);
+        Ok(())
+    })?);
+    Ok(BenchResult { timings, values: vec![] })
 }

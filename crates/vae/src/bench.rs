@@ -1,33 +1,22 @@
-//! The training-step benchmark behind `mmlatent bench vae`: MoPoE and MMVAE+ with the PolyMNIST
-//! settings of their papers (MoPoE: latent 512, β 2.5, Laplace 0.75, lr 5e-4; MMVAE+: 32
-//! shared + 32 private dimensions, K importance samples, IWAE) on the first tuples of the
-//! bundled default dataset (PolyMNIST format, 3 × 3×28×28).
+//! The benchmark behind `mmlatent bench vae`: MoPoE and MMVAE+ with the PolyMNIST settings of
+//! their papers (MoPoE: latent 512, β 2.5, Laplace 0.75, lr 5e-4; MMVAE+: 32 shared + 32
+//! private dimensions, K importance samples, IWAE) on the bundled default dataset (PolyMNIST
+//! format, 3 × 3×28×28).
 //!
-//! The tuples are also written to `data_dir` (raw little-endian f32, one file per modality,
-//! plus `meta.json`) so that `scripts/bench_vae.py` trains MultiVae on the very same batches,
-//! in the same order, with the same architecture, from the same initial weights
-//! (`<model>_init.safetensors`).
+//! The step workloads cycle in order through the first [`pool_size`] training tuples, which
+//! `scripts/bench_vae.py` reads from the split written by [`mmlatent_core::bench::write_split`],
+//! so MultiVae trains on the very same batches, in the same order, with the same architecture,
+//! from the same initial weights (`<model>_init.safetensors` in the data folder). The epoch
+//! workloads take whole shuffled epochs of the split through each side's own loader.
 
 use crate::config::{VaeConfig, VaeKind};
 use crate::VaeModel;
 use anyhow::{Context, Result};
+use mmlatent_core::bench::{time_epochs, BenchOptions, BenchResult, Repeats, Timing};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::MultimodalDataset;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{Device, Kind, Tensor};
-
-/// Settings of the benchmark.
-pub struct BenchOptions {
-    pub batch: i64,
-    /// Untimed steps before the timed ones.
-    pub warmup: usize,
-    /// Timed steps (the median is reported); the loss is reported after warmup + iters steps.
-    pub iters: usize,
-    /// Where the shared batches are written for the PyTorch side.
-    pub data_dir: PathBuf,
-}
+use tch::{Device, Tensor};
 
 /// The two benchmarked models: (name, kind, `[model]` table, learning rate).
 pub const WORKLOADS: [(&str, VaeKind, &str, f64); 2] = [
@@ -40,19 +29,19 @@ pub const WORKLOADS: [(&str, VaeKind, &str, f64); 2] = [
     ),
 ];
 
-/// Number of distinct tuples cycled through by the benchmark (in order, no shuffling).
+/// Number of distinct tuples cycled through by the step workloads (in order, no shuffling).
 pub fn pool_size(batch: i64) -> i64 {
     4 * batch
 }
 
-/// Runs both workloads on the first tuples of `dataset` (the bundled default set in
-/// `mmlatent bench vae`); returns `("<model> ms/step", median ms)` and
-/// `("<model> loss@<steps>", mean loss of the last 5 steps)`.
-pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Vec<(String, f64)>> {
+/// Runs both workloads on `dataset` (the bundled default set in `mmlatent bench vae`): timings
+/// `<model> step` and, with `opts.epochs > 0`, `<model> epoch`; values `<model> loss@<steps>`,
+/// the mean loss of the last 5 steps.
+pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResult> {
     let n = pool_size(opts.batch).min(dataset.train.len() as i64);
     let pool = dataset.train.head(&dataset.modalities, n as usize, Device::Cpu);
-    write_pool(&opts.data_dir, &pool.items, opts.batch)?;
-    let mut results = vec![];
+    let mut result = BenchResult::default();
+    let Repeats { warmup, iters } = opts.repeats;
     for (name, kind, table, lr) in WORKLOADS {
         let cfg = VaeConfig::parse(kind, toml::from_str(table)?).context("bench: workload config")?;
         tch::manual_seed(0);
@@ -61,38 +50,27 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Vec<(Stri
         mmlatent_core::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
         let mut opt = Adam::new(&model.vs, AdamConfig::adam(lr));
         let (mut times, mut losses) = (vec![], vec![]);
-        for step in 0..opts.warmup + opts.iters {
+        for step in 0..warmup + iters {
             let start = (step as i64 * opts.batch) % n;
             let xs: Vec<Tensor> = pool.items.iter().map(|t| t.narrow(0, start, opts.batch.min(n - start))).collect();
             let t0 = Instant::now();
             let metrics = model.train_step(&mut opt, &xs, step)?;
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            if step >= opts.warmup {
+            if step >= warmup {
                 times.push(ms);
             }
             losses.push(metrics[0].1);
         }
-        times.sort_by(|a, b| a.total_cmp(b));
         let tail = &losses[losses.len().saturating_sub(5)..];
-        results.push((format!("{name} ms/step"), times[times.len() / 2]));
-        results.push((format!("{name} loss@{}", losses.len()), tail.iter().sum::<f64>() / tail.len() as f64));
+        result.timings.push(Timing::from_runs(format!("{name} step"), times));
+        result.values.push((format!("{name} loss@{}", losses.len()), tail.iter().sum::<f64>() / tail.len() as f64));
+        if opts.epochs > 0 {
+            let (split, specs, batch) = (&dataset.train, &dataset.modalities, opts.batch as usize);
+            let offset = warmup + iters;
+            result.timings.push(time_epochs(&format!("{name} epoch"), split, specs, batch, opts.epochs, |s, xs| {
+                model.train_step(&mut opt, xs, offset + s).map(|_| ())
+            })?);
+        }
     }
-    Ok(results)
-}
-
-/// Writes the pool of tuples as raw f32 files plus `meta.json` for the PyTorch side.
-fn write_pool(dir: &Path, items: &[Tensor], batch: i64) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut shapes = vec![];
-    for (m, t) in items.iter().enumerate() {
-        let values: Vec<f32> = Vec::try_from(t.to_kind(Kind::Float).flatten(0, -1))?;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let path = dir.join(format!("m{m}.f32"));
-        std::fs::File::create(&path)
-            .and_then(|mut f| f.write_all(&bytes))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        shapes.push(t.size());
-    }
-    let meta = serde_json::json!({ "shapes": shapes, "batch": batch });
-    mmlatent_core::checkpoint::save_json(&meta, &dir.join("meta.json"))
+    Ok(result)
 }

@@ -1,19 +1,27 @@
 //! `mmlatent bench ...`: benchmarks against PyTorch references.
 //!
-//! Each benchmark times its workloads in Rust, runs the PyTorch script of the same
+//! Each benchmark times its workloads in Rust, then runs the PyTorch script of the same
 //! architectures (`scripts/bench_*.py`, with the project's virtualenv Python) with the same
-//! threads and batch, and prints both side by side with the ratio mmlatent / PyTorch.
+//! threads, batch and repetitions on the same training tuples (written once to
+//! `target/bench_data/`), and prints both side by side: median milliseconds with their
+//! quartiles, the ratio mmlatent / PyTorch of the medians, and the machine's load average
+//! before and after (a loaded machine makes every ratio doubtful).
 
 use anyhow::{bail, Context, Result};
+use mmlatent_core::bench::{load_average, write_split, BenchOptions, BenchResult, Repeats};
+use mmlatent_core::MultimodalDataset;
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
-    /// MLD: autoencoder and score-network training steps, and a sampling run.
+    /// MLD: autoencoder and score-network steps and epochs, and a sampling run.
     Mld(BenchArgs),
-    /// Multimodal VAEs: MoPoE and MMVAE+ training steps and losses against MultiVae.
+    /// Multimodal VAEs: MoPoE and MMVAE+ steps, epochs and losses against MultiVae.
     Vae(BenchArgs),
+    /// The EBM-prior model: training step and epoch, and 1,000 joint samples.
+    Ebm(BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -24,9 +32,12 @@ pub struct BenchArgs {
     /// Batch size of every workload.
     #[arg(long, default_value_t = 256)]
     pub batch: i64,
-    /// Timed repetitions per workload (the median is reported).
+    /// Timed repetitions per step workload (median and quartiles are reported).
     #[arg(long, default_value_t = 30)]
     pub iters: usize,
+    /// Whole epochs of the bundled default set timed per epoch workload (0: skip them).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
     /// Python interpreter with torch (default: .venv/bin/python of the repository).
     #[arg(long)]
     pub python: Option<PathBuf>,
@@ -36,30 +47,46 @@ pub struct BenchArgs {
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
-    match command {
-        BenchCommand::Mld(args) => {
-            tch::set_num_threads(args.threads as i32);
-            let opts = mmlatent_mld::bench::BenchOptions { batch: args.batch, warmup: 5, iters: args.iters };
-            eprintln!("timing mmlatent (threads {}, batch {}) …", args.threads, args.batch);
-            let ours: Vec<(String, f64)> =
-                mmlatent_mld::bench::run(&opts)?.into_iter().map(|t| (t.name.to_string(), t.ms)).collect();
-            compare(&ours, "bench_mld.py", &args)
-        }
-        BenchCommand::Vae(args) => {
-            tch::set_num_threads(args.threads as i32);
-            let data_dir = repo_root().join("target/bench_vae");
-            let opts = mmlatent_vae::bench::BenchOptions { batch: args.batch, warmup: 5, iters: args.iters, data_dir };
-            eprintln!("timing mmlatent (threads {}, batch {}) …", args.threads, args.batch);
-            let default = mmlatent_core::config::DataConfig {
-                path: PathBuf::from("default"),
-                format: "default".into(),
-                max_train: None,
-                max_test: None,
-            };
-            let dataset = mmlatent_data::open(&default).context("bench: cannot open the bundled default dataset")?;
-            compare(&mmlatent_vae::bench::run(&opts, &dataset)?, "bench_vae.py", &args)
-        }
+    let (args, family, script) = match &command {
+        BenchCommand::Mld(a) => (a, "mld", "bench_mld.py"),
+        BenchCommand::Vae(a) => (a, "vae", "bench_vae.py"),
+        BenchCommand::Ebm(a) => (a, "ebm", "bench_ebm.py"),
+    };
+    if args.batch < 1 {
+        bail!("--batch must be at least 1, got {}", args.batch);
     }
+    tch::set_num_threads(args.threads as i32);
+    let dataset = open_default()?;
+    let data_dir = repo_root().join("target/bench_data");
+    write_split(&data_dir, &dataset.train)?;
+    let opts = BenchOptions {
+        batch: args.batch,
+        repeats: Repeats { warmup: 5, iters: args.iters },
+        epochs: args.epochs,
+        data_dir: data_dir.clone(),
+    };
+    let load_before = load_average();
+    eprintln!("timing mmlatent {family} (threads {}, batch {}) …", args.threads, args.batch);
+    let ours = match command {
+        BenchCommand::Mld(_) => mmlatent_mld::bench::run(&opts, &dataset)?,
+        BenchCommand::Vae(_) => mmlatent_vae::bench::run(&opts, &dataset)?,
+        BenchCommand::Ebm(_) => mmlatent_ebm::bench::run(&opts, &dataset)?,
+    };
+    let theirs = if args.no_pytorch { Map::new() } else { run_reference(script, args, &data_dir)? };
+    print_table(&ours, &theirs);
+    let load = |l: Option<f64>| l.map_or("unknown".to_string(), |v| format!("{v:.2}"));
+    println!("load average (1 min): {} before, {} after", load(load_before), load(load_average()));
+    Ok(())
+}
+
+fn open_default() -> Result<MultimodalDataset> {
+    let default = mmlatent_core::config::DataConfig {
+        path: PathBuf::from("default"),
+        format: "default".into(),
+        max_train: None,
+        max_test: None,
+    };
+    mmlatent_data::open(&default).context("bench: cannot open the bundled default dataset")
 }
 
 /// The repository root: the working directory when it holds `scripts/`, else the source tree.
@@ -71,35 +98,47 @@ fn repo_root() -> PathBuf {
     }
 }
 
-/// Runs `scripts/<script>` (which prints a JSON object of median milliseconds by workload) and
-/// prints it beside `ours`.
-fn compare(ours: &[(String, f64)], script: &str, args: &BenchArgs) -> Result<()> {
-    let reference = if args.no_pytorch {
-        serde_json::Map::new()
-    } else {
-        let root = repo_root();
-        let python = args.python.clone().unwrap_or_else(|| root.join(".venv/bin/python"));
-        let path = root.join("scripts").join(script);
-        eprintln!("timing PyTorch ({} {}) …", python.display(), path.display());
-        let out = Command::new(&python)
-            .arg(&path)
-            .args(["--threads", &args.threads.to_string(), "--batch", &args.batch.to_string()])
-            .args(["--iters", &args.iters.to_string()])
-            .output()
-            .with_context(|| format!("cannot run {} (pass --python, or --no-pytorch)", python.display()))?;
-        if !out.status.success() {
-            bail!("{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().last().unwrap_or_default();
-        serde_json::from_str(line).with_context(|| format!("{} printed no JSON object: {text}", path.display()))?
-    };
-    println!("{:<20} {:>14} {:>14} {:>8}", "workload", "mmlatent ms", "PyTorch ms", "ratio");
-    for (name, ms) in ours {
-        match reference.get(name).and_then(|v| v.as_f64()) {
-            Some(py) => println!("{name:<20} {ms:>14.2} {py:>14.2} {:>8.2}", ms / py),
-            None => println!("{name:<20} {ms:>14.2} {:>14} {:>8}", "-", "-"),
-        }
+/// Runs `scripts/<script>`, which prints one JSON line `{"timings": {name: {median, q1, q3,
+/// runs}}, "values": {name: number}}`.
+fn run_reference(script: &str, args: &BenchArgs, data_dir: &Path) -> Result<Map<String, Value>> {
+    let root = repo_root();
+    let python = args.python.clone().unwrap_or_else(|| root.join(".venv/bin/python"));
+    let path = root.join("scripts").join(script);
+    eprintln!("timing PyTorch ({} {}) …", python.display(), path.display());
+    let out = Command::new(&python)
+        .arg(&path)
+        .args(["--threads", &args.threads.to_string(), "--batch", &args.batch.to_string()])
+        .args(["--iters", &args.iters.to_string(), "--epochs", &args.epochs.to_string(), "--data"])
+        .arg(data_dir)
+        .output()
+        .with_context(|| format!("cannot run {} (pass --python, or --no-pytorch)", python.display()))?;
+    if !out.status.success() {
+        bail!("{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
     }
-    Ok(())
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("{} printed no JSON object: {text}", path.display()))
+}
+
+/// The two sides in one table: timings (median [q1–q3] ms, ratio of medians), then values.
+fn print_table(ours: &BenchResult, theirs: &Map<String, Value>) {
+    let spread = |median: f64, q1: f64, q3: f64| format!("{median:.1} [{q1:.1}–{q3:.1}]");
+    println!(
+        "{:<20} {:>26} {:>26} {:>7}",
+        "workload (ms)", "mmlatent median [q1–q3]", "PyTorch median [q1–q3]", "ratio"
+    );
+    for t in &ours.timings {
+        let reference = theirs.get("timings").and_then(|v| v.get(&t.name));
+        let field = |k: &str| reference.and_then(|r| r.get(k)).and_then(Value::as_f64);
+        let (py, ratio) = match (field("median"), field("q1"), field("q3")) {
+            (Some(m), Some(q1), Some(q3)) => (spread(m, q1, q3), format!("{:.2}", t.median / m)),
+            _ => ("-".into(), "-".into()),
+        };
+        println!("{:<20} {:>26} {py:>26} {ratio:>7}", t.name, spread(t.median, t.q1, t.q3));
+    }
+    for (name, value) in &ours.values {
+        let py = theirs.get("values").and_then(|v| v.get(name)).and_then(Value::as_f64);
+        let py = py.map_or("-".to_string(), |v| format!("{v:.3}"));
+        println!("{name:<20} {value:>26.3} {py:>26}");
+    }
 }

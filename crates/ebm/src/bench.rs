@@ -1,0 +1,74 @@
+//! The benchmark behind `mmlatent bench ebm`, mirrored by `scripts/bench_ebm.py` (the same model
+//! written in PyTorch: conv experts and decoders of `mmlatent_core::nets`, the energy MLP,
+//! 60-step short-run Langevin, the mixture-of-experts objective) with the model of
+//! `configs/default-ebm.toml` on the bundled default dataset (3 × 3×28×28):
+//! - `ebm step`: one training step (generator / inference update, a Langevin prior draw of M·B
+//!   chains, EBM update) on the first [`pool_size`] training tuples in order, from the initial
+//!   weights written to `ebm_init.safetensors` in the data folder (the PyTorch side loads them);
+//! - `ebm epoch`: a whole shuffled epoch through each side's loader;
+//! - `ebm joint1000`: 1,000 joint samples (Langevin from N(0, I), then every decoder).
+//!
+//! The value `ebm loss@<steps>` (mean loss of the last 5 steps) shows that both sides train the
+//! same objective; the Langevin and reparameterisation noise differ, so it agrees only roughly.
+
+use crate::config::EbmConfig;
+use crate::model::EbmModel;
+use crate::train::{train_step, Optimisers};
+use crate::KIND_BASE;
+use anyhow::{Context, Result};
+use mmlatent_core::bench::{time_epochs, time_runs, BenchOptions, BenchResult, Timing};
+use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// The `[model]` table of `configs/default-ebm.toml` and its generator learning rate.
+pub const MODEL: &str = "kind = \"ebm\"\nlatent_dim = 16\nwidth = 32\nenergy_hidden = 200\nenergy_layers = 2\n\
+                         langevin_steps = 60\nlangevin_step_size = 0.4\nebm_lr = 1e-4";
+pub const GENERATOR_LR: f64 = 1e-3;
+
+/// Number of distinct tuples cycled through by the step workload (in order, no shuffling).
+pub fn pool_size(batch: i64) -> i64 {
+    4 * batch
+}
+
+/// Runs the three workloads on `dataset` with the current libtorch thread setting.
+pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResult> {
+    let mut table: toml::Table = toml::from_str(MODEL)?;
+    table.remove("kind");
+    let config: EbmConfig = toml::Value::Table(table).try_into().context("bench: the EBM workload's config")?;
+    tch::manual_seed(0);
+    let model = EbmModel::new(KIND_BASE, &dataset.modalities, &config, Device::Cpu)?;
+    model.save(&opts.data_dir.join("ebm_init.safetensors"))?;
+    let mut optimisers = Optimisers::new(&model, GENERATOR_LR)?;
+
+    let n = pool_size(opts.batch).min(dataset.train.len() as i64);
+    let pool = dataset.train.head(&dataset.modalities, n as usize, Device::Cpu);
+    let (warmup, iters) = (opts.repeats.warmup, opts.repeats.iters);
+    let (mut times, mut losses) = (vec![], vec![]);
+    for step in 0..warmup + iters {
+        let start = (step as i64 * opts.batch) % n;
+        let xs: Vec<Tensor> = pool.items.iter().map(|t| t.narrow(0, start, opts.batch.min(n - start))).collect();
+        let t0 = Instant::now();
+        let metrics = train_step(&model, &mut optimisers, &xs)?;
+        if step >= warmup {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        losses.push(metrics.loss);
+    }
+    let tail = &losses[losses.len().saturating_sub(5)..];
+    let mut result = BenchResult {
+        timings: vec![Timing::from_runs("ebm step", times)],
+        values: vec![(format!("ebm loss@{}", losses.len()), tail.iter().sum::<f64>() / tail.len() as f64)],
+    };
+    if opts.epochs > 0 {
+        let (split, specs) = (&dataset.train, &dataset.modalities);
+        result.timings.push(time_epochs("ebm epoch", split, specs, opts.batch as usize, opts.epochs, |_, xs| {
+            train_step(&model, &mut optimisers, xs).map(|_| ())
+        })?);
+    }
+    let nothing_given: Vec<Option<Tensor>> = dataset.modalities.iter().map(|_| None).collect();
+    result
+        .timings
+        .push(time_runs("ebm joint1000", opts.repeats.few(), || model.generate(&nothing_given, 1000).map(|_| ()))?);
+    Ok(result)
+}
