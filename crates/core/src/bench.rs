@@ -121,6 +121,26 @@ pub fn time_epochs(
     Ok(Timing::from_runs(name, ms))
 }
 
+/// Runs the PyTorch side of a benchmark, `python script`, with `opts`'s batch, repetitions, epochs
+/// and data folder and `threads` CPU threads, and returns the JSON object of its last output line
+/// (`{"timings": {name: {median, q1, q3, runs}}, "values": {name: number}}`).
+pub fn run_reference(python: &Path, script: &Path, opts: &BenchOptions, threads: usize) -> Result<serde_json::Value> {
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args(["--threads", &threads.to_string(), "--batch", &opts.batch.to_string()])
+        .args(["--warmup", &opts.repeats.warmup.to_string(), "--iters", &opts.repeats.iters.to_string()])
+        .args(["--epochs", &opts.epochs.to_string(), "--data"])
+        .arg(&opts.data_dir)
+        .output()
+        .with_context(|| format!("cannot run {} (pass --python, or --no-pytorch)", python.display()))?;
+    if !out.status.success() {
+        anyhow::bail!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("{} printed no JSON object: {text}", script.display()))
+}
+
 /// The 1-minute load average of the machine (Linux; `None` elsewhere).
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()

@@ -5,11 +5,10 @@
 //! and thread count here. Dropping the prior term from the PyTorch side's objective moves it to
 //! 3.0e-3, past the tolerance; a missing reconstruction term far further.
 
-use mmlatent_core::bench::{write_split, BenchOptions, Repeats};
+use mmlatent_core::bench::{run_reference, write_split, BenchOptions, Repeats};
 use mmlatent_core::config::DataConfig;
 use mmlatent_ebm::bench::run;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 #[test]
 fn ebm_loss_agrees_with_the_pytorch_script() {
@@ -24,23 +23,15 @@ fn ebm_loss_agrees_with_the_pytorch_script() {
     let opts =
         BenchOptions { batch, repeats: Repeats { warmup, iters }, epochs: 0, data_dir: dir.path().to_path_buf() };
     let ours = run(&opts, &dataset).unwrap();
-    let out = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("scripts/bench_ebm.py"))
-        .args(["--threads", "1", "--batch", &batch.to_string(), "--warmup", &warmup.to_string()])
-        .args(["--iters", &iters.to_string(), "--epochs", "0", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "bench_ebm.py failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let theirs: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+    let script = root.join("scripts/bench_ebm.py");
+    let theirs = run_reference(&root.join(".venv/bin/python"), &script, &opts, 1).unwrap();
     let (key, value) = &ours.values[0];
     assert_eq!(key, "ebm loss@8");
-    let reference = theirs["values"][key].as_f64().unwrap_or_else(|| panic!("bench_ebm.py printed no {key}: {text}"));
+    let reference = theirs["values"][key].as_f64().unwrap_or_else(|| panic!("bench_ebm.py printed no {key}: {theirs}"));
     let gap = (value - reference).abs() / reference.abs();
     eprintln!("{key}: mmlatent {value:.3}, PyTorch {reference:.3} (relative gap {gap:.1e})");
     assert!(gap < 1.5e-3, "{key}: mmlatent {value} against PyTorch {reference}");
     for name in ["ebm step", "ebm joint1000"] {
-        assert!(theirs["timings"][name]["median"].as_f64().is_some_and(|ms| ms > 0.0), "no {name} timing: {text}");
+        assert!(theirs["timings"][name]["median"].as_f64().is_some_and(|ms| ms > 0.0), "no {name} timing: {theirs}");
     }
 }

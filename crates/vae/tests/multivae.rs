@@ -5,7 +5,7 @@
 //! Needs `multivae` in the project's virtualenv (`scripts/setup.sh` installs a pinned release
 //! without moving torch); without it this test fails, saying so, rather than skipping.
 
-use mmlatent_core::bench::{write_split, BenchOptions, Repeats};
+use mmlatent_core::bench::{run_reference, write_split, BenchOptions, Repeats};
 use mmlatent_core::config::DataConfig;
 use mmlatent_vae::bench::run;
 use std::path::{Path, PathBuf};
@@ -31,20 +31,11 @@ fn mopoe_and_mmvaeplus_losses_agree_with_multivae() {
     let repeats = Repeats { warmup, iters };
     let opts = BenchOptions { batch, repeats, epochs: 0, data_dir: dir.path().to_path_buf() };
     let ours = run(&opts, &dataset).unwrap();
-    let out = Command::new(&python)
-        .arg(root.join("scripts/bench_vae.py"))
-        .args(["--threads", "1", "--batch", &batch.to_string(), "--warmup", &warmup.to_string()])
-        .args(["--iters", &iters.to_string(), "--epochs", "0", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "bench_vae.py failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let theirs: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+    let theirs = run_reference(&python, &root.join("scripts/bench_vae.py"), &opts, 1).unwrap();
     let losses: Vec<&(String, f64)> = ours.values.iter().filter(|(k, _)| k.contains("loss@")).collect();
     assert_eq!(losses.len(), 2, "{ours:?}");
     for (key, value) in losses {
-        let reference = theirs["values"][key].as_f64().unwrap_or_else(|| panic!("MultiVae printed no {key}: {text}"));
+        let reference = theirs["values"][key].as_f64().unwrap_or_else(|| panic!("MultiVae printed no {key}: {theirs}"));
         let gap = (value - reference).abs() / reference.abs();
         eprintln!("{key}: mmlatent {value:.3}, MultiVae {reference:.3} (relative gap {gap:.1e})");
         assert!(gap < 2e-3, "{key}: mmlatent {value} against MultiVae {reference}");

@@ -8,11 +8,10 @@
 //! before and after (a loaded machine makes every ratio doubtful).
 
 use anyhow::{bail, Context, Result};
-use mmlatent_core::bench::{load_average, write_split, BenchOptions, BenchResult, Repeats};
+use mmlatent_core::bench::{load_average, run_reference, write_split, BenchOptions, BenchResult, Repeats};
 use mmlatent_core::MultimodalDataset;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -63,7 +62,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         batch: args.batch,
         repeats: Repeats { warmup: 5, iters: args.iters },
         epochs: args.epochs,
-        data_dir: data_dir.clone(),
+        data_dir,
     };
     let load_before = load_average();
     eprintln!("timing mmlatent {family} (threads {}, batch {}) …", args.threads, args.batch);
@@ -72,7 +71,15 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Vae(_) => mmlatent_vae::bench::run(&opts, &dataset)?,
         BenchCommand::Ebm(_) => mmlatent_ebm::bench::run(&opts, &dataset)?,
     };
-    let theirs = if args.no_pytorch { Map::new() } else { run_reference(script, args, &data_dir)? };
+    let theirs = if args.no_pytorch {
+        Value::Null
+    } else {
+        let root = repo_root();
+        let python = args.python.clone().unwrap_or_else(|| root.join(".venv/bin/python"));
+        let path = root.join("scripts").join(script);
+        eprintln!("timing PyTorch ({} {}) …", python.display(), path.display());
+        run_reference(&python, &path, &opts, args.threads)?
+    };
     print_table(&ours, &theirs);
     let load = |l: Option<f64>| l.map_or("unknown".to_string(), |v| format!("{v:.2}"));
     println!("load average (1 min): {} before, {} after", load(load_before), load(load_average()));
@@ -98,30 +105,8 @@ fn repo_root() -> PathBuf {
     }
 }
 
-/// Runs `scripts/<script>`, which prints one JSON line `{"timings": {name: {median, q1, q3,
-/// runs}}, "values": {name: number}}`.
-fn run_reference(script: &str, args: &BenchArgs, data_dir: &Path) -> Result<Map<String, Value>> {
-    let root = repo_root();
-    let python = args.python.clone().unwrap_or_else(|| root.join(".venv/bin/python"));
-    let path = root.join("scripts").join(script);
-    eprintln!("timing PyTorch ({} {}) …", python.display(), path.display());
-    let out = Command::new(&python)
-        .arg(&path)
-        .args(["--threads", &args.threads.to_string(), "--batch", &args.batch.to_string()])
-        .args(["--iters", &args.iters.to_string(), "--epochs", &args.epochs.to_string(), "--data"])
-        .arg(data_dir)
-        .output()
-        .with_context(|| format!("cannot run {} (pass --python, or --no-pytorch)", python.display()))?;
-    if !out.status.success() {
-        bail!("{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line).with_context(|| format!("{} printed no JSON object: {text}", path.display()))
-}
-
 /// The two sides in one table: timings (median [q1–q3] ms, ratio of medians), then values.
-fn print_table(ours: &BenchResult, theirs: &Map<String, Value>) {
+fn print_table(ours: &BenchResult, theirs: &Value) {
     let spread = |median: f64, q1: f64, q3: f64| format!("{median:.1} [{q1:.1}–{q3:.1}]");
     println!(
         "{:<20} {:>26} {:>26} {:>7}",
