@@ -96,6 +96,41 @@ pub fn time_runs(name: &str, repeats: Repeats, mut f: impl FnMut() -> Result<()>
     Ok(Timing::from_runs(name, ms))
 }
 
+/// Number of distinct tuples the step workloads cycle through (in order, no shuffling), so that
+/// the PyTorch side can train on the very same batches.
+pub fn pool_size(batch: i64) -> i64 {
+    4 * batch
+}
+
+/// Times `repeats` training steps (after the untimed warm-up ones) on the first
+/// [`pool_size`] tuples of `split` in data space, cycled in order in batches of `batch`. `step`
+/// gets the step number and the batch and returns its loss. Gives the timing `<prefix> step` and
+/// the value `<prefix> loss@<steps>`, the mean loss of the last 5 steps.
+pub fn time_pool_steps(
+    prefix: &str,
+    split: &Split,
+    modalities: &[ModalitySpec],
+    batch: i64,
+    repeats: Repeats,
+    mut step: impl FnMut(usize, &[Tensor]) -> Result<f64>,
+) -> Result<(Timing, (String, f64))> {
+    let n = pool_size(batch).min(split.len() as i64);
+    let pool = split.head(modalities, n as usize, Device::Cpu);
+    let (mut ms, mut losses) = (vec![], vec![]);
+    for s in 0..repeats.warmup + repeats.iters.max(1) {
+        let start = (s as i64 * batch) % n;
+        let xs: Vec<Tensor> = pool.items.iter().map(|t| t.narrow(0, start, batch.min(n - start))).collect();
+        let t0 = Instant::now();
+        losses.push(step(s, &xs)?);
+        if s >= repeats.warmup {
+            ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let tail = &losses[losses.len().saturating_sub(5)..];
+    let loss = tail.iter().sum::<f64>() / tail.len() as f64;
+    Ok((Timing::from_runs(format!("{prefix} step"), ms), (format!("{prefix} loss@{}", losses.len()), loss)))
+}
+
 /// Times `epochs` whole passes over `split` in batches of `batch` (the last, incomplete batch
 /// dropped, as in training): each pass takes its batches from the training loop's own
 /// [`StepLoader`] (shuffling, gathering and conversion included) and runs `step` on each.

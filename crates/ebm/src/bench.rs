@@ -3,7 +3,7 @@
 //! 60-step short-run Langevin, the mixture-of-experts objective) with the model of
 //! `configs/default-ebm.toml` on the bundled default dataset (3 × 3×28×28):
 //! - `ebm step`: one training step (generator / inference update, a Langevin prior draw of M·B
-//!   chains, EBM update) on the first [`pool_size`] training tuples in order, from the initial
+//!   chains, EBM update) on the first `mmlatent_core::bench::pool_size` training tuples in order, from the initial
 //!   weights written to `ebm_init.safetensors` in the data folder (the PyTorch side loads them);
 //! - `ebm epoch`: a whole shuffled epoch through each side's loader;
 //! - `ebm joint1000`: 1,000 joint samples (Langevin from N(0, I), then every decoder).
@@ -16,20 +16,14 @@ use crate::model::EbmModel;
 use crate::train::{train_step, Optimisers};
 use crate::KIND_BASE;
 use anyhow::{Context, Result};
-use mmlatent_core::bench::{time_epochs, time_runs, BenchOptions, BenchResult, Timing};
+use mmlatent_core::bench::{time_epochs, time_pool_steps, time_runs, BenchOptions, BenchResult};
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
-use std::time::Instant;
 use tch::{Device, Tensor};
 
 /// The `[model]` table of `configs/default-ebm.toml` and its generator learning rate.
 pub const MODEL: &str = "kind = \"ebm\"\nlatent_dim = 16\nwidth = 32\nenergy_hidden = 200\nenergy_layers = 2\n\
                          langevin_steps = 60\nlangevin_step_size = 0.4\nebm_lr = 1e-4";
 pub const GENERATOR_LR: f64 = 1e-3;
-
-/// Number of distinct tuples cycled through by the step workload (in order, no shuffling).
-pub fn pool_size(batch: i64) -> i64 {
-    4 * batch
-}
 
 /// Runs the three workloads on `dataset` with the current libtorch thread setting.
 pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResult> {
@@ -41,25 +35,11 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResu
     model.save(&opts.data_dir.join("ebm_init.safetensors"))?;
     let mut optimisers = Optimisers::new(&model, GENERATOR_LR)?;
 
-    let n = pool_size(opts.batch).min(dataset.train.len() as i64);
-    let pool = dataset.train.head(&dataset.modalities, n as usize, Device::Cpu);
-    let (warmup, iters) = (opts.repeats.warmup, opts.repeats.iters);
-    let (mut times, mut losses) = (vec![], vec![]);
-    for step in 0..warmup + iters {
-        let start = (step as i64 * opts.batch) % n;
-        let xs: Vec<Tensor> = pool.items.iter().map(|t| t.narrow(0, start, opts.batch.min(n - start))).collect();
-        let t0 = Instant::now();
-        let metrics = train_step(&model, &mut optimisers, &xs)?;
-        if step >= warmup {
-            times.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-        losses.push(metrics.loss);
-    }
-    let tail = &losses[losses.len().saturating_sub(5)..];
-    let mut result = BenchResult {
-        timings: vec![Timing::from_runs("ebm step", times)],
-        values: vec![(format!("ebm loss@{}", losses.len()), tail.iter().sum::<f64>() / tail.len() as f64)],
-    };
+    let (step, loss) =
+        time_pool_steps("ebm", &dataset.train, &dataset.modalities, opts.batch, opts.repeats, |_, xs| {
+            Ok(train_step(&model, &mut optimisers, xs)?.loss)
+        })?;
+    let mut result = BenchResult { timings: vec![step], values: vec![loss] };
     if opts.epochs > 0 {
         let (split, specs) = (&dataset.train, &dataset.modalities);
         result.timings.push(time_epochs("ebm epoch", split, specs, opts.batch as usize, opts.epochs, |_, xs| {

@@ -26,6 +26,7 @@ use mmlatent_core::bench::{time_epochs, time_runs, BenchOptions, BenchResult, Re
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, Split};
+use std::time::Instant;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
@@ -110,14 +111,10 @@ fn time_score_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<
         dataset.num_modalities()
     );
     let aes: Vec<Autoencoder> = dataset.modalities[..m].iter().map(bench_autoencoder).collect::<Result<_>>()?;
-    let mut latents = None;
-    let encode = time_runs("encode_split", Repeats { warmup: 0, iters: 1 }, || {
-        let blocks: Vec<Tensor> =
-            aes.iter().enumerate().map(|(i, ae)| ae.encode_split(&dataset.train, i, 1024)).collect();
-        latents = Some(Tensor::cat(&blocks, 1));
-        Ok(())
-    })?;
-    let latents = latents.expect("encoded above");
+    let start = Instant::now();
+    let blocks: Vec<Tensor> = aes.iter().enumerate().map(|(i, ae)| ae.encode_split(&dataset.train, i, 1024)).collect();
+    let latents = Tensor::cat(&blocks, 1);
+    let encode = Timing::from_runs("encode_split", vec![start.elapsed().as_secs_f64() * 1e3]);
     let split = Split { items: vec![latents], labels: dataset.train.labels.shallow_clone() };
     let spec = ModalitySpec::vector("latents", bench.layout.total());
     let epoch = time_epochs("score_epoch", &split, &[spec], opts.batch as usize, opts.epochs, |_, items| {
@@ -145,14 +142,11 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResu
         timings.extend(time_score_epoch(opts, dataset)?);
     }
 
-    let (m, per, cfg) = score_sizes(false);
-    let layout = Layout::new(vec![per; m]);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = ScoreNet::new(&vs.root(), &layout, &cfg);
-    let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
-    let sde = VpSde::default();
+    let sampling = ScoreBench::new(false);
+    let den = |x: &Tensor, tau: &Tensor| sampling.net.forward(x, tau);
+    let (layout, sde) = (&sampling.layout, VpSde::default());
     let _guard = tch::no_grad_guard();
-    let cond = Conditioning::joint(&layout, opts.batch, Device::Cpu);
+    let cond = Conditioning::joint(layout, opts.batch, Device::Cpu);
     timings.push(time_runs("sample_em100", opts.repeats.few(), || {
         let _ = euler_maruyama(&den, &sde, &cond, 100, 1e-3, None);
         Ok(())

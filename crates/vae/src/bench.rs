@@ -3,7 +3,7 @@
 //! private dimensions, K importance samples, IWAE) on the bundled default dataset (PolyMNIST
 //! format, 3 × 3×28×28).
 //!
-//! The step workloads cycle in order through the first [`pool_size`] training tuples, which
+//! The step workloads cycle in order through the first `mmlatent_core::bench::pool_size` training tuples, which
 //! `scripts/bench_vae.py` reads from the split written by [`mmlatent_core::bench::write_split`],
 //! so MultiVae trains on the very same batches, in the same order, with the same architecture,
 //! from the same initial weights (`<model>_init.safetensors` in the data folder). The epoch
@@ -12,11 +12,10 @@
 use crate::config::{VaeConfig, VaeKind};
 use crate::VaeModel;
 use anyhow::{Context, Result};
-use mmlatent_core::bench::{time_epochs, BenchOptions, BenchResult, Repeats, Timing};
+use mmlatent_core::bench::{time_epochs, time_pool_steps, BenchOptions, BenchResult};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::MultimodalDataset;
-use std::time::Instant;
-use tch::{Device, Tensor};
+use tch::Device;
 
 /// The two benchmarked models: (name, kind, `[model]` table, learning rate).
 pub const WORKLOADS: [(&str, VaeKind, &str, f64); 2] = [
@@ -29,19 +28,11 @@ pub const WORKLOADS: [(&str, VaeKind, &str, f64); 2] = [
     ),
 ];
 
-/// Number of distinct tuples cycled through by the step workloads (in order, no shuffling).
-pub fn pool_size(batch: i64) -> i64 {
-    4 * batch
-}
-
 /// Runs both workloads on `dataset` (the bundled default set in `mmlatent bench vae`): timings
 /// `<model> step` and, with `opts.epochs > 0`, `<model> epoch`; values `<model> loss@<steps>`,
 /// the mean loss of the last 5 steps.
 pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResult> {
-    let n = pool_size(opts.batch).min(dataset.train.len() as i64);
-    let pool = dataset.train.head(&dataset.modalities, n as usize, Device::Cpu);
     let mut result = BenchResult::default();
-    let Repeats { warmup, iters } = opts.repeats;
     for (name, kind, table, lr) in WORKLOADS {
         let cfg = VaeConfig::parse(kind, toml::from_str(table)?).context("bench: workload config")?;
         tch::manual_seed(0);
@@ -49,24 +40,15 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResu
         // The initial weights, so that the PyTorch side starts from the same point.
         mmlatent_core::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
         let mut opt = Adam::new(&model.vs, AdamConfig::adam(lr));
-        let (mut times, mut losses) = (vec![], vec![]);
-        for step in 0..warmup + iters {
-            let start = (step as i64 * opts.batch) % n;
-            let xs: Vec<Tensor> = pool.items.iter().map(|t| t.narrow(0, start, opts.batch.min(n - start))).collect();
-            let t0 = Instant::now();
-            let metrics = model.train_step(&mut opt, &xs, step)?;
-            let ms = t0.elapsed().as_secs_f64() * 1e3;
-            if step >= warmup {
-                times.push(ms);
-            }
-            losses.push(metrics[0].1);
-        }
-        let tail = &losses[losses.len().saturating_sub(5)..];
-        result.timings.push(Timing::from_runs(format!("{name} step"), times));
-        result.values.push((format!("{name} loss@{}", losses.len()), tail.iter().sum::<f64>() / tail.len() as f64));
+        let (step, loss) =
+            time_pool_steps(name, &dataset.train, &dataset.modalities, opts.batch, opts.repeats, |s, xs| {
+                Ok(model.train_step(&mut opt, xs, s)?[0].1)
+            })?;
+        result.timings.push(step);
+        result.values.push(loss);
         if opts.epochs > 0 {
             let (split, specs, batch) = (&dataset.train, &dataset.modalities, opts.batch as usize);
-            let offset = warmup + iters;
+            let offset = opts.repeats.warmup + opts.repeats.iters;
             result.timings.push(time_epochs(&format!("{name} epoch"), split, specs, batch, opts.epochs, |s, xs| {
                 model.train_step(&mut opt, xs, offset + s).map(|_| ())
             })?);
