@@ -58,6 +58,13 @@ fn default_format() -> String {
     "auto".to_string()
 }
 
+impl DataConfig {
+    /// The bundled default dataset, whole.
+    pub fn bundled() -> Self {
+        Self { path: PathBuf::from("default"), format: "default".into(), max_train: None, max_test: None }
+    }
+}
+
 /// Settings shared by every training loop.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

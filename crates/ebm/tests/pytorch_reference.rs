@@ -8,14 +8,12 @@
 use mmlatent_core::bench::{run_reference, write_split, BenchOptions, Repeats};
 use mmlatent_core::config::DataConfig;
 use mmlatent_ebm::bench::run;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[test]
 fn ebm_loss_agrees_with_the_pytorch_script() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let default =
-        DataConfig { path: PathBuf::from("default"), format: "default".into(), max_train: None, max_test: None };
-    let dataset = mmlatent_data::open(&default).unwrap();
+    let dataset = mmlatent_data::open(&DataConfig::bundled()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_split(dir.path(), &dataset.train).unwrap();
     let (batch, warmup, iters) = (64, 2, 6);

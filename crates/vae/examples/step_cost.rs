@@ -15,12 +15,7 @@ fn main() -> anyhow::Result<()> {
     tch::set_num_threads(threads);
     let kinds: Vec<&String> = args.iter().skip(2).filter(|a| !a.contains('=')).collect();
     let table: String = args.iter().skip(2).filter(|a| a.contains('=')).map(|a| format!("{a}\n")).collect();
-    let ds = mmlatent_data::open(&DataConfig {
-        path: "default".into(),
-        format: "default".into(),
-        max_train: None,
-        max_test: None,
-    })?;
+    let ds = mmlatent_data::open(&DataConfig::bundled())?;
     let b = ds.train.head(&ds.modalities, batch, Device::Cpu);
     for kind in kinds {
         let kind = VaeKind::parse(kind)?;

@@ -8,7 +8,7 @@
 use mmlatent_core::bench::{run_reference, write_split, BenchOptions, Repeats};
 use mmlatent_core::config::DataConfig;
 use mmlatent_vae::bench::run;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 #[test]
@@ -21,9 +21,7 @@ fn mopoe_and_mmvaeplus_losses_agree_with_multivae() {
         "multivae is not importable by {} — run scripts/setup.sh (it installs multivae==1.0.3 with torch pinned)",
         python.display()
     );
-    let default =
-        DataConfig { path: PathBuf::from("default"), format: "default".into(), max_train: None, max_test: None };
-    let dataset = mmlatent_data::open(&default).unwrap();
+    let dataset = mmlatent_data::open(&DataConfig::bundled()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (batch, warmup, iters) = (64, 2, 8);
     tch::set_num_threads(1);

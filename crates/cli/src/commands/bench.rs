@@ -87,13 +87,8 @@ pub fn run(command: BenchCommand) -> Result<()> {
 }
 
 fn open_default() -> Result<MultimodalDataset> {
-    let default = mmlatent_core::config::DataConfig {
-        path: PathBuf::from("default"),
-        format: "default".into(),
-        max_train: None,
-        max_test: None,
-    };
-    mmlatent_data::open(&default).context("bench: cannot open the bundled default dataset")
+    mmlatent_data::open(&mmlatent_core::config::DataConfig::bundled())
+        .context("bench: cannot open the bundled default dataset")
 }
 
 /// The repository root: the working directory when it holds `scripts/`, else the source tree.
