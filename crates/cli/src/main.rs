@@ -43,9 +43,33 @@ enum Command {
     Bench(commands::bench::BenchCommand),
 }
 
+/// The exit status of a run stopped by a signal (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Ctrl-C, SIGTERM or SIGHUP: a training stage finishes its step, checkpoints and stops
+/// (`mmlatent_core::interrupt`); outside training, or on a second signal, the process exits at
+/// once.
+fn install_interrupt_handler() {
+    let handler = || {
+        if mmlatent_core::interrupt::request() {
+            eprintln!(
+                "\nstopping after this step and writing a checkpoint (interrupt again to stop at once, losing the \
+                 steps since the last checkpoint)"
+            );
+        } else {
+            eprintln!("\ninterrupted");
+            std::process::exit(EXIT_INTERRUPTED.into());
+        }
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        eprintln!("warning: Ctrl-C will stop training without a checkpoint ({e})");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mmlatent_runner::install_presentation();
+    install_interrupt_handler();
     let result = match cli.command {
         Command::Quickstart(a) => commands::quickstart::run(a),
         Command::Data(c) => commands::data::run(c),
@@ -60,6 +84,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if mmlatent_core::interrupt::is_interrupted(&e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -323,3 +323,41 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
     let given = format!("m0={}", rgb.display());
     refused(d, &["sample", "ok", "--given", given.as_str(), "--out", "s2.png"], &["rgb.png", "colour"]);
 }
+
+/// Ctrl-C (SIGINT) during training: the step in progress finishes, a checkpoint set is written
+/// at it, the process says where and exits with status 130; `--resume` continues from that
+/// step.
+#[test]
+fn an_interrupted_run_checkpoints_and_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        EBM.replace("steps = 8", "steps = 1000000").replace("checkpoint_every = 3", "checkpoint_every = 100000");
+    std::fs::write(dir.path().join("exp.toml"), config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mmlatent"))
+        .args(["train", "exp.toml", "--run", "r"])
+        .current_dir(dir.path())
+        .env_remove("MMLATENT_FAULT")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = dir.path().join("r/metrics.jsonl");
+    let logged = || std::fs::read_to_string(&metrics).map(|s| s.lines().count()).unwrap_or(0);
+    let start = std::time::Instant::now();
+    while logged() < 3 {
+        assert!(start.elapsed().as_secs() < 120, "no training steps logged in 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let last = std::fs::read_to_string(&metrics).unwrap().lines().last().unwrap().to_string();
+    let step: usize = serde_json::from_str::<serde_json::Value>(&last).unwrap()["step"].as_u64().unwrap() as usize;
+    let set = format!("step-{step:08}");
+    assert!(err.contains(&format!("stage ebm stopped after step {step} of 1000000")) && err.contains(&set), "{err}");
+    assert!(dir.path().join("r/checkpoints/ebm").join(&set).join("manifest.json").exists(), "{err}");
+    let fault = format!("abort_after_step:ebm:{}", step + 2);
+    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "r", "--resume"], Some(&fault));
+    assert!(stderr(&out).contains(&format!("resuming at step {step}/1000000")), "{}", stderr(&out));
+}

@@ -5,7 +5,7 @@
 //! - [`family`]: what the front ends need from a model family (train, load);
 //! - [`training`]: the one training loop every stage of every family runs through (learning-rate
 //!   schedule, logging, NaN guard, checkpoint sets, exact resume, validation), reporting to the
-//!   [`observe`] boundary;
+//!   [`observe`] boundary; [`interrupt`]: a clean stop on Ctrl-C or SIGTERM (checkpoint, then exit);
 //! - [`model`]: the [`model::MultimodalModel`] trait through which evaluation and sampling
 //!   talk to any trained model;
 //! - [`nets`]: encoders and decoders chosen by modality kind and size;
@@ -29,6 +29,7 @@ pub mod dataset;
 pub mod device;
 pub mod dist;
 pub mod family;
+pub mod interrupt;
 pub mod likelihood;
 pub mod loader;
 pub mod modality;

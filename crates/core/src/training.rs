@@ -27,7 +27,9 @@
 //! average is lost across a resume, and on resume `metrics.jsonl` is cut back to the
 //! checkpoint's step: the resumed run's log and weights are bit-identical to an uninterrupted
 //! run's on the same machine and thread count (tested on the CPU; CUDA kernels that use atomic
-//! additions are not bit-reproducible even without a resume).
+//! additions are not bit-reproducible even without a resume). A stage stopped on request
+//! ([`crate::interrupt`]: Ctrl-C, SIGTERM) writes a set at the step it stopped after, logging
+//! that step's partial average too; resumed from there its weights are again bit-identical.
 //!
 //! **NaN guard.** After every step the loss and metrics must be finite and so must the
 //! parameters (a cheap sum per tensor); before any checkpoint is written every parameter must
@@ -37,6 +39,7 @@
 use crate::checkpoint::{self, SetManifest, SetPart};
 use crate::config::TrainConfig;
 use crate::family::Snapshot;
+use crate::interrupt;
 use crate::observe::{self, StageInfo};
 use crate::optim::Adam;
 use crate::run::RunDir;
@@ -223,6 +226,7 @@ impl<'a> Stage<'a> {
             observer.note(&format!("{}: resuming at step {step}/{} from {}", self.name, self.total, dir.display()));
         }
 
+        let _training = interrupt::Training::start();
         let log_every = self.cfg.log_every.max(1);
         let checkpoint_every = self.cfg.checkpoint_every.max(1);
         let validate_every = self.cfg.validate_every.unwrap_or(checkpoint_every).max(1);
@@ -258,7 +262,10 @@ impl<'a> Stage<'a> {
             self.check_weights(s + 1, false, &last_set)?;
 
             let completed = s + 1;
-            let checkpoint_due = completed.is_multiple_of(checkpoint_every) || completed == self.total;
+            // A stop asked for during this step: log, checkpoint and end here (read once, so
+            // the log and the checkpoint agree).
+            let interrupted = completed < self.total && interrupt::take();
+            let checkpoint_due = completed.is_multiple_of(checkpoint_every) || completed == self.total || interrupted;
             let logged = if completed.is_multiple_of(log_every) || checkpoint_due {
                 let lr = self.base_lrs.first().map(|b| b * factor);
                 Some(self.log(completed, std::mem::take(&mut pending), lr)?)
@@ -309,6 +316,10 @@ impl<'a> Stage<'a> {
                     checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
                 }
                 observer.checkpoint_written(completed, &dir);
+                if interrupted {
+                    let (stage, total) = (self.name.clone(), self.total);
+                    return Err(interrupt::Interrupted { stage, step: completed, total, set: dir }.into());
+                }
                 if completed < self.total {
                     // Due when a multiple of `sample_every` lies in (previous set, this set].
                     let sample_due =

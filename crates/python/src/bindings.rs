@@ -22,7 +22,7 @@ use mmlatent_runner::device::parse_device;
 use mmlatent_runner::sampler::SamplerArgs;
 use mmlatent_runner::{ConfigSource, OpenedRun, TrainRequest};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -120,6 +120,9 @@ impl<T> SameThread<T> {
 fn outcome<T>(result: std::thread::Result<anyhow::Result<T>>) -> PyResult<T> {
     match result {
         Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) if mmlatent_core::interrupt::is_interrupted(&e) => {
+            Err(PyKeyboardInterrupt::new_err(format!("{e:#}")))
+        }
         Ok(Err(e)) => Err(MmlatentError::new_err(format!("{e:#}"))),
         Err(payload) => match payload.downcast::<RaisedInCallback>() {
             Ok(raised) => Err(raised.0),
@@ -138,14 +141,20 @@ fn released<T: Send>(py: Python<'_>, work: impl FnOnce() -> anyhow::Result<T> + 
 
 /// Installs a progress observer calling `report(kind, label, done, total, text)` for the life
 /// of the guard (kind: `"step"`, `"line"` or `"finish"`; text: the status, the line, or the
-/// seconds taken). An exception in `report`, or a pending Ctrl-C, unwinds out of the work.
+/// seconds taken). An exception in `report` unwinds out of the work; so does a pending Ctrl-C,
+/// except in training, where the stage first checkpoints its step (`mmlatent_core::interrupt`)
+/// and the call raises `KeyboardInterrupt` naming the set to resume from.
 struct ObserverGuard(Option<Observer>);
 
 impl ObserverGuard {
     fn install(report: Py<PyAny>) -> Self {
         let observer = progress::observer(move |event| {
             let called = Python::with_gil(|py| -> PyResult<()> {
-                py.check_signals()?;
+                if let Err(signal) = py.check_signals() {
+                    if !(signal.is_instance_of::<PyKeyboardInterrupt>(py) && mmlatent_core::interrupt::request()) {
+                        return Err(signal);
+                    }
+                }
                 let args = match *event {
                     Event::Step { label, done, total, message } => ("step", label, done, total, message.to_string()),
                     Event::Line { label, line } => ("line", label, 0, 0, line.to_string()),

@@ -3,6 +3,8 @@ determinism under a seed, conditional generation, the config and modality specs,
 reports, and errors carrying the CLI's messages."""
 
 import os
+import re
+import signal
 import tempfile
 
 import torch
@@ -99,6 +101,20 @@ def main():
     # The stopped run resumes (its lock was released) and completes.
     stopped = mmlatent.train(CONFIG, run="runs/stopped", resume=True)
     assert torch.isfinite(mmlatent.open_run(stopped).generate(n=2, seed=0)["m0"]).all()
+
+    # Ctrl-C during training: the stage checkpoints the step it is on, then KeyboardInterrupt
+    # names that set; resuming completes the run.
+    def interrupt_at_third(stage, step, total, message):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stop = expect_error(KeyboardInterrupt, "--resume",
+                        lambda: mmlatent.train(CONFIG, run="runs/interrupted", progress=interrupt_at_third))
+    saved = re.search(r"stage (\w+) stopped after step (\d+) of \d+, saved in (\S+);", str(stop))
+    assert saved and os.path.isdir(saved.group(3)), str(stop)
+    assert saved.group(3).endswith(f"{saved.group(1)}/step-{int(saved.group(2)):08}"), str(stop)
+    interrupted = mmlatent.train(CONFIG, run="runs/interrupted", resume=True)
+    assert torch.isfinite(mmlatent.open_run(interrupted).generate(n=2, seed=0)["m0"]).all()
     print("ok: sampling")
 
 
