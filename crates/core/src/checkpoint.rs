@@ -19,7 +19,7 @@
 //! a message when the newest one fails. The fault-injection switch [`fault_point`]
 //! (`MMLATENT_FAULT`) lets tests abort the process at chosen points of a write.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs;
 use std::io::{Read, Write};
@@ -109,6 +109,24 @@ pub fn load_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
         }
     }
     Ok(tensors)
+}
+
+/// The shape of tensor `name` in the safetensors file at `path`, read from its header alone
+/// (8-byte little-endian length, then a JSON table of name → dtype, shape, offsets); `None` when
+/// the file holds no such tensor.
+pub fn tensor_shape(path: &Path, name: &str) -> Result<Option<Vec<i64>>> {
+    let bad = || format!("cannot read the header of {} (truncated or not safetensors?)", path.display());
+    let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).with_context(bad)?;
+    let len = u64::from_le_bytes(len);
+    ensure!(len <= file.metadata()?.len().saturating_sub(8), "{}", bad());
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).with_context(bad)?;
+    let header: serde_json::Value = serde_json::from_slice(&header).with_context(bad)?;
+    let Some(entry) = header.get(name) else { return Ok(None) };
+    let shape = entry.get("shape").and_then(|s| s.as_array()).with_context(bad)?;
+    shape.iter().map(|d| d.as_i64().with_context(bad)).collect::<Result<Vec<i64>>>().map(Some)
 }
 
 /// True when every element of the floating-point tensor `t` is finite.
@@ -435,5 +453,19 @@ mod tests {
         let loaded = load_tensors(&path).unwrap();
         assert!(take_tensor(&loaded, "mean", &path).unwrap().equal(&mean));
         assert!(take_tensor(&loaded, "std", &path).is_err());
+    }
+
+    #[test]
+    fn a_tensor_shape_is_read_from_the_header_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let w = Tensor::zeros([7, 3], (Kind::Float, Device::Cpu));
+        save_tensors(&[("a.weight", &w), ("b", &w.sum(Kind::Float))], &path).unwrap();
+        assert_eq!(tensor_shape(&path, "a.weight").unwrap(), Some(vec![7, 3]));
+        assert_eq!(tensor_shape(&path, "b").unwrap(), Some(vec![]));
+        assert_eq!(tensor_shape(&path, "c").unwrap(), None);
+        std::fs::write(&path, [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']).unwrap();
+        let err = tensor_shape(&path, "a.weight").unwrap_err();
+        assert!(format!("{err:#}").contains("w.safetensors"), "{err:#}");
     }
 }

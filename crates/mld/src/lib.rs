@@ -94,6 +94,7 @@ impl ModelFamily for MldFamily {
         };
         held_out.truncate(HELD_OUT);
         let held_out = (!held_out.is_empty()).then(|| latent_norm.forward(&encode_split(&autoencoders, &held_out)));
+        let cfg = model::with_run_width(&cfg, ctx.run, &layout)?;
         eprintln!(
             "score network: width {} for {} latent dimensions of {} modalities",
             cfg.score.width_for(layout.total()),

@@ -140,6 +140,26 @@ pub fn build_score_net(vs: &nn::VarStore, layout: &Layout, cfg: &MldConfig) -> S
     ScoreNet::new(&(vs.root() / "score"), layout, &cfg.score)
 }
 
+/// `cfg` with the width of `run`'s score network made explicit: the configured width; else the
+/// one its score stage was trained with (the input layer's rows in its newest checkpoint set),
+/// so that a run keeps its width when the rule of [`crate::config::ScoreConfig::width_for`]
+/// changes; else the rule's, for a score stage not started yet.
+pub fn with_run_width(cfg: &MldConfig, run: &RunDir, layout: &Layout) -> Result<MldConfig> {
+    let mut cfg = cfg.clone();
+    if cfg.score.width.is_none() {
+        let newest = checkpoint::latest_set(&run.stage_dir(SCORE), training::SET_PREFIX, &mut |_| {})?;
+        let trained = match newest {
+            Some((dir, _)) => checkpoint::tensor_shape(&dir.join(format!("{SCORE_EMA}.safetensors")), INPUT_WEIGHT)?,
+            None => None,
+        };
+        cfg.score.width = Some(trained.map_or_else(|| cfg.score.width_for(layout.total()), |shape| shape[0]));
+    }
+    Ok(cfg)
+}
+
+/// The score network's first weight, `[width, D]`, as named in its checkpoint files.
+const INPUT_WEIGHT: &str = "score.input.weight";
+
 impl MldModel {
     /// Loads a trained run: autoencoders, statistics and the EMA score weights.
     pub fn load(run: &RunDir, modalities: &[ModalitySpec], cfg: &MldConfig, device: Device) -> Result<Self> {
@@ -151,7 +171,7 @@ impl MldModel {
         let layout = Layout::new(cfg.latent_sizes(modalities));
         let latent_norm = LatentNorm::load(run, layout.total(), device)?;
         let score_vs = nn::VarStore::new(device);
-        let net = build_score_net(&score_vs, &layout, cfg);
+        let net = build_score_net(&score_vs, &layout, &with_run_width(cfg, run, &layout)?);
         training::load_weights(run, SCORE, Which::Latest, &[(SCORE_EMA, &score_vs)])?;
         Ok(Self {
             modalities: modalities.to_vec(),

@@ -332,3 +332,35 @@ fn shipped_configs_parse() {
         assert_eq!(stored.model_config::<MldConfig>().unwrap(), cfg, "{name}: the resolved table round-trips");
     }
 }
+
+/// A run keeps the score-network width it was trained with when the config leaves the width to
+/// the rule: it is read from the newest checkpoint set, so a change of the rule cannot make an
+/// older run unloadable; without a checkpoint the rule decides; a configured width always wins.
+#[test]
+fn a_run_keeps_the_width_its_score_network_was_trained_with() {
+    use mmlatent_mld::model::{build_score_net, with_run_width, SCORE, SCORE_EMA};
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = Experiment::parse("[data]\npath = \"synthetic\"\n[model]\nkind = \"mld\"\n", &[]).unwrap();
+    let run = mmlatent_core::run::RunDir::create(dir.path(), &experiment, false).unwrap();
+    let cfg: MldConfig = experiment.model_config().unwrap();
+    let layout = Layout::new(vec![8, 8, 8]);
+    let rule = cfg.score.width_for(24);
+    assert_eq!(with_run_width(&cfg, &run, &layout).unwrap().score.width, Some(rule));
+
+    // A score stage trained 48 wide (not the rule's width) under an older rule.
+    let mut trained = cfg.clone();
+    trained.score.width = Some(48);
+    trained.score.groups = 8;
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let _net = build_score_net(&vs, &layout, &trained);
+    let tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    let manifest =
+        mmlatent_core::checkpoint::SetManifest { stage: SCORE.into(), step: 1, total: 2, ..Default::default() };
+    let part = (format!("{SCORE_EMA}.safetensors"), tensors);
+    mmlatent_core::checkpoint::write_set(&run.stage_dir(SCORE), "step", &manifest, &[part]).unwrap();
+    assert_ne!(rule, 48);
+    assert_eq!(with_run_width(&cfg, &run, &layout).unwrap().score.width, Some(48));
+    let mut configured = cfg.clone();
+    configured.score.width = Some(64);
+    assert_eq!(with_run_width(&configured, &run, &layout).unwrap().score.width, Some(64));
+}
