@@ -150,11 +150,7 @@ impl ObserverGuard {
     fn install(report: Py<PyAny>) -> Self {
         let observer = progress::observer(move |event| {
             let called = Python::with_gil(|py| -> PyResult<()> {
-                if let Err(signal) = py.check_signals() {
-                    if !(signal.is_instance_of::<PyKeyboardInterrupt>(py) && mmlatent_core::interrupt::request()) {
-                        return Err(signal);
-                    }
-                }
+                py.check_signals()?;
                 let args = match *event {
                     Event::Step { label, done, total, message } => ("step", label, done, total, message.to_string()),
                     Event::Line { label, line } => ("line", label, 0, 0, line.to_string()),
@@ -166,7 +162,12 @@ impl ObserverGuard {
                 Ok(())
             });
             if let Err(err) = called {
-                resume_unwind(Box::new(RaisedInCallback(err)));
+                // Ctrl-C (pending, or raised while the callback ran) asks a training stage to
+                // checkpoint and stop; outside training it unwinds like any exception.
+                let ctrl_c = Python::with_gil(|py| err.is_instance_of::<PyKeyboardInterrupt>(py));
+                if !(ctrl_c && mmlatent_core::interrupt::request()) {
+                    resume_unwind(Box::new(RaisedInCallback(err)));
+                }
             }
         });
         Self(progress::set_observer(Some(observer)))
