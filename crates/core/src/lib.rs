@@ -39,6 +39,8 @@ pub mod observe;
 pub mod optim;
 pub mod rng;
 pub mod run;
+#[doc(hidden)]
+pub mod testing;
 pub mod training;
 
 pub use dataset::{Batch, MultimodalDataset, Split};

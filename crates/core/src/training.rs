@@ -528,22 +528,12 @@ fn load_legacy(run: &RunDir, stage: &str, legacy: &Path, parts: &[(&str, &VarSto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Experiment;
     use crate::optim::AdamConfig;
+    use crate::testing::{toy_run as run_dir, toy_store as store};
     use tch::{nn, Device};
 
-    fn run_dir(dir: &Path) -> RunDir {
-        let e = Experiment::parse("[data]\npath = \"x\"\n[model]\nkind = \"toy\"\n", &[]).unwrap();
-        RunDir::create(dir, &e, false).unwrap()
-    }
-
-    /// A deterministic toy (no random generator: other tests share it): fit w to a target.
-    fn store() -> VarStore {
-        let vs = VarStore::new(Device::Cpu);
-        let _ = vs.root().var("w", &[4], nn::Init::Const(0.5));
-        vs
-    }
-
+    /// Fits the toy store's w to a target, deterministically (no random generator: other
+    /// tests share it).
     fn toy_step(vs: &VarStore, step: usize, opts: &mut [Adam]) -> Result<Metrics> {
         let w = &vs.variables()["w"];
         let target = Tensor::from_slice(&[1.0f32, -2.0, 3.0, (step % 3) as f32]);

@@ -5,25 +5,14 @@
 
 use anyhow::Result;
 use mmlatent_core::checkpoint;
-use mmlatent_core::config::{Experiment, TrainConfig};
+use mmlatent_core::config::TrainConfig;
 use mmlatent_core::interrupt::{self, Interrupted};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
+use mmlatent_core::testing::{toy_run as run_dir, toy_store as store};
 use mmlatent_core::training::{Metrics, Outcome, Stage, SET_PREFIX};
-use std::path::Path;
-use tch::nn::{self, VarStore};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-
-fn run_dir(dir: &Path) -> RunDir {
-    let e = Experiment::parse("[data]\npath = \"x\"\n[model]\nkind = \"toy\"\n", &[]).unwrap();
-    RunDir::create(dir, &e, false).unwrap()
-}
-
-fn store() -> VarStore {
-    let vs = VarStore::new(Device::Cpu);
-    let _ = vs.root().var("w", &[4], nn::Init::Const(0.5));
-    vs
-}
 
 /// 10 steps fitting `w` to a target that moves with the step (libtorch's generator adds noise,
 /// so an exact resume also needs the loop's per-step reseeding); asks for a stop during step
