@@ -103,7 +103,9 @@ def main():
     assert torch.isfinite(mmlatent.open_run(stopped).generate(n=2, seed=0)["m0"]).all()
 
     # Ctrl-C during training: the stage checkpoints the step it is on, then KeyboardInterrupt
-    # names that set; resuming completes the run.
+    # names that set; resuming completes the run. (Python leaves SIGINT ignored when it started
+    # ignored, as under a non-interactive shell's `&`: install its usual handler.)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     def interrupt_at_third(stage, step, total, message):
         if step == 3:
             os.kill(os.getpid(), signal.SIGINT)
