@@ -333,7 +333,7 @@ fn an_interrupted_run_checkpoints_and_resumes_where_it_stopped() {
     let config =
         EBM.replace("steps = 8", "steps = 1000000").replace("checkpoint_every = 3", "checkpoint_every = 100000");
     std::fs::write(dir.path().join("exp.toml"), config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mmlatent"))
+    let child = Command::new(env!("CARGO_BIN_EXE_mmlatent"))
         .args(["train", "exp.toml", "--run", "r"])
         .current_dir(dir.path())
         .env_remove("MMLATENT_FAULT")
