@@ -51,7 +51,13 @@ const EXIT_INTERRUPTED: u8 = 130;
 /// once.
 fn install_interrupt_handler() {
     let handler = || {
-        if mmlatent_core::interrupt::request() {
+        if commands::workers::forward_interrupt() {
+            eprintln!("\nasking the workers to checkpoint and stop (interrupt again to stop them at once)");
+        } else if mmlatent_core::interrupt::request() {
+            // In a data-parallel job rank 0 speaks for all.
+            if !mmlatent_core::parallel::is_leader() {
+                return;
+            }
             eprintln!(
                 "\nstopping after this step and writing a checkpoint (interrupt again to stop at once, losing the \
                  steps since the last checkpoint)"
@@ -85,11 +91,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if mmlatent_core::interrupt::is_interrupted(&e) => {
-            eprintln!("{e:#}");
+            if mmlatent_core::parallel::is_leader() {
+                eprintln!("{e:#}");
+            }
             ExitCode::from(EXIT_INTERRUPTED)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}{e:#}", mmlatent_core::parallel::rank_prefix());
             ExitCode::FAILURE
         }
     }

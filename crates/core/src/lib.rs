@@ -6,6 +6,7 @@
 //! - [`training`]: the one training loop every stage of every family runs through (learning-rate
 //!   schedule, logging, NaN guard, checkpoint sets, exact resume, validation), reporting to the
 //!   [`observe`] boundary; [`interrupt`]: a clean stop on Ctrl-C or SIGTERM (checkpoint, then exit);
+//!   [`parallel`]: data-parallel training over several processes (c10d, Gloo);
 //! - [`model`]: the [`model::MultimodalModel`] trait through which evaluation and sampling
 //!   talk to any trained model;
 //! - [`nets`]: encoders and decoders chosen by modality kind and size;
@@ -37,6 +38,7 @@ pub mod model;
 pub mod nets;
 pub mod observe;
 pub mod optim;
+pub mod parallel;
 pub mod rng;
 pub mod run;
 #[doc(hidden)]

@@ -20,7 +20,8 @@ pub struct BatchLoader {
 
 impl BatchLoader {
     /// Starts a loader over `split`. Batches have `batch_size` tuples (the last, smaller batch of
-    /// an epoch is dropped); the order is a seeded permutation per epoch; `prefetch` batches are
+    /// an epoch is dropped; in a data-parallel job each rank gets its share of them, see
+    /// [`crate::parallel::local_rows`]); the order is a seeded permutation per epoch; `prefetch` batches are
     /// prepared ahead. Starts from batch number `skip` (for resumed runs to keep the stream).
     /// An empty split is an error.
     pub fn new(
@@ -61,7 +62,8 @@ impl BatchLoader {
             loop {
                 let perm = epoch_permutation(n, seed, epoch);
                 while position < per_epoch {
-                    let idx = perm.narrow(0, (position * batch_size) as i64, batch_size as i64);
+                    let global = perm.narrow(0, (position * batch_size) as i64, batch_size as i64);
+                    let idx = crate::parallel::local_rows(&global);
                     let batch = source.batch(&modalities, &idx, device);
                     if sender.send(batch).is_err() {
                         return;
@@ -109,6 +111,7 @@ impl StepLoader {
         if split.is_empty() {
             bail!("no training tuples to draw batches from (an empty split; check data.max_train and the dataset)");
         }
+        crate::parallel::local_batch(batch_size.min(split.len()).max(1))?;
         let split = Split {
             items: split.items.iter().map(|t| t.shallow_clone()).collect(),
             labels: split.labels.shallow_clone(),

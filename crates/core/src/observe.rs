@@ -21,6 +21,9 @@ pub struct StageInfo<'a> {
     pub total: usize,
     /// The caller asked for no progress display (nested work, tests).
     pub quiet: bool,
+    /// Nothing at all may be shown or written: a rank other than 0 of a data-parallel job
+    /// (rank 0 reports for all).
+    pub silent: bool,
 }
 
 /// Receives the events of one stage, in order; dropped without [`StageObserver::finished`] when
@@ -69,8 +72,22 @@ impl StageObserver for Stderr {
     fn finished(self: Box<Self>) {}
 }
 
-/// The receiver of `stage`'s events: the installed observer's, else [`Stderr`].
+/// The receiver of a silent stage's events (see [`StageInfo::silent`]).
+struct Silent;
+
+impl StageObserver for Silent {
+    fn note(&mut self, _: &str) {}
+    fn step_done(&mut self, _: usize, _: Option<&[(&str, f64)]>) {}
+    fn checkpoint_written(&mut self, _: usize, _: &Path) {}
+    fn finished(self: Box<Self>) {}
+}
+
+/// The receiver of `stage`'s events: nothing for a silent stage, else the installed
+/// observer's, else [`Stderr`].
 pub(crate) fn stage_started(stage: &StageInfo) -> Box<dyn StageObserver> {
+    if stage.silent {
+        return Box::new(Silent);
+    }
     match observer() {
         Some(observer) => observer.stage_started(stage),
         None => Box::new(Stderr),

@@ -60,6 +60,9 @@ pub struct Adam {
     config: AdamConfig,
     slots: Vec<Slot>,
     step: i64,
+    /// Average the gradients over the ranks of a data-parallel job before each update (set by
+    /// the training loop for its optimisers; see [`crate::parallel`]).
+    across_ranks: bool,
 }
 
 /// The scalars of one update, shared by both paths.
@@ -86,7 +89,7 @@ impl Adam {
                 Slot { name, value, exp_avg, exp_avg_sq }
             })
             .collect();
-        Self { config, slots, step: 0 }
+        Self { config, slots, step: 0, across_ranks: false }
     }
 
     /// The learning rate of the next update.
@@ -96,6 +99,12 @@ impl Adam {
 
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
+    }
+
+    /// Makes every later update average its gradients over the ranks of the data-parallel job
+    /// this process belongs to (nothing changes for a process alone).
+    pub(crate) fn average_across_ranks(&mut self) {
+        self.across_ranks = true;
     }
 
     /// Updates taken so far.
@@ -108,8 +117,7 @@ impl Adam {
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
         let grads = Tensor::f_run_backward(&[loss], &values, false, false).context("backward pass failed")?;
-        self.apply(&grads);
-        Ok(())
+        self.apply(grads)
     }
 
     /// Zeroes the accumulated `.grad` of every variable (for losses back-propagated by hand).
@@ -120,9 +128,9 @@ impl Adam {
     }
 
     /// Updates the variables from their accumulated `.grad` (variables without one are skipped).
-    pub fn step(&mut self) {
+    pub fn step(&mut self) -> Result<()> {
         let grads: Vec<Tensor> = self.slots.iter().map(|s| s.value.grad()).collect();
-        self.apply(&grads);
+        self.apply(grads)
     }
 
     fn scalars(&self) -> StepScalars {
@@ -142,12 +150,18 @@ impl Adam {
     }
 
     /// One update with `grads[i]` the gradient of slot i (undefined: no update of that slot).
-    fn apply(&mut self, grads: &[Tensor]) {
+    fn apply(&mut self, grads: Vec<Tensor>) -> Result<()> {
+        let grads = if self.across_ranks {
+            let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
+            crate::parallel::average_gradients(grads, &values)?
+        } else {
+            grads
+        };
         self.step += 1;
         let s = self.scalars();
         let _guard = tch::no_grad_guard();
         let mut fused: Vec<FusedSlices> = Vec::new();
-        for (slot, grad) in self.slots.iter_mut().zip(grads) {
+        for (slot, grad) in self.slots.iter_mut().zip(&grads) {
             if !grad.defined() {
                 continue;
             }
@@ -174,6 +188,7 @@ impl Adam {
         if !fused.is_empty() {
             run_fused(&mut fused, &s, tch::get_num_threads().max(1) as usize);
         }
+        Ok(())
     }
 
     /// The step count and moments as named tensors (`step`, `exp_avg.<var>`, `exp_avg_sq.<var>`),

@@ -240,6 +240,9 @@ impl RunDir {
     /// and without lines that are not JSON objects (a kill mid-line), saying how many went;
     /// `metrics.csv` loses the same steps' rows.
     pub fn truncate_metrics(&self, stage: &str, step: usize, report: &mut dyn FnMut(String)) -> Result<()> {
+        if !crate::parallel::is_leader() {
+            return Ok(()); // rank 0 keeps the job's log
+        }
         self.truncate_metrics_csv(stage, step)?;
         let path = self.metrics_path();
         if !path.exists() {
@@ -303,6 +306,9 @@ impl RunDir {
     /// `lr` empty when not given, `wall_time` in seconds since the Unix epoch), writing the
     /// header first when the file is new.
     pub fn log_metrics_csv(&self, stage: &str, step: usize, metrics: &[(&str, f64)], lr: Option<f64>) -> Result<()> {
+        if !crate::parallel::is_leader() {
+            return Ok(()); // rank 0 keeps the job's log
+        }
         let path = self.root.join(METRICS_CSV);
         let fresh = !path.exists();
         let mut f = OpenOptions::new()
@@ -325,6 +331,9 @@ impl RunDir {
 
     /// Appends one JSON object to `metrics.jsonl`.
     pub fn log_metrics(&self, record: &serde_json::Value) -> Result<()> {
+        if !crate::parallel::is_leader() {
+            return Ok(()); // rank 0 keeps the job's log
+        }
         let path = self.root.join("metrics.jsonl");
         let mut f = OpenOptions::new()
             .create(true)

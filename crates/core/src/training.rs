@@ -42,6 +42,7 @@ use crate::family::Snapshot;
 use crate::interrupt;
 use crate::observe::{self, StageInfo};
 use crate::optim::Adam;
+use crate::parallel;
 use crate::run::RunDir;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -175,6 +176,10 @@ impl<'a> Stage<'a> {
     /// finished, else calls `step(step, optimisers)` for each remaining step.
     pub fn run(mut self, mut step: impl FnMut(usize, &mut [Adam]) -> Result<Metrics>) -> Result<Outcome> {
         let stage_dir = self.run.stage_dir(&self.name);
+        let leader = parallel::is_leader();
+        // In a data-parallel job every rank reads the checkpoints only once all have arrived
+        // (rank 0 may still have been writing the previous stage's last set).
+        parallel::barrier(&format!("before stage {}", self.name))?;
         let mut notes: Vec<String> = vec![];
         let latest = checkpoint::latest_set(&stage_dir, SET_PREFIX, &mut |m| notes.push(m))?;
         if latest.is_none() && legacy_checkpoint(self.run, &self.name).is_some() {
@@ -192,6 +197,16 @@ impl<'a> Stage<'a> {
             }
             None => (0, None, None),
         };
+        let (_, job_start) = parallel::agree(false, &[start as f64])?;
+        if job_start[0] != start as f64 {
+            bail!(
+                "{}stage {}: this rank resumes at step {start} but not every rank does (do all ranks see the same \
+                 run folder {}?)",
+                parallel::rank_prefix(),
+                self.name,
+                self.run.root().display()
+            );
+        }
         if start >= self.total {
             for note in notes {
                 eprintln!("warning: {note}");
@@ -206,9 +221,21 @@ impl<'a> Stage<'a> {
         }
         // Whatever lies beyond the resume point (sets that failed verification, partial sets,
         // best sets and log lines of steps to be run again) goes.
-        checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s > start)?;
-        checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
-        self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))?;
+        if leader {
+            checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s > start)?;
+            checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
+            self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))?;
+        }
+        // Every rank starts from rank 0's weights and averages its gradients with the others'.
+        for (_, vs) in &self.weights {
+            // In name order: a VarStore's map iterates in a different order in each process.
+            let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            named.sort_by(|a, b| a.0.cmp(&b.0));
+            parallel::broadcast_from_leader(&named.into_iter().map(|(_, t)| t).collect::<Vec<_>>())?;
+        }
+        for opt in &mut self.optimisers {
+            opt.average_across_ranks();
+        }
 
         let info = StageInfo {
             run: self.run,
@@ -217,6 +244,7 @@ impl<'a> Stage<'a> {
             start,
             total: self.total,
             quiet: self.quiet,
+            silent: !leader,
         };
         let mut observer = observe::stage_started(&info);
         for note in notes {
@@ -238,8 +266,18 @@ impl<'a> Stage<'a> {
             for (opt, base) in self.optimisers.iter_mut().zip(&self.base_lrs) {
                 opt.set_lr(base * factor);
             }
-            let metrics = step(s, &mut self.optimisers)
+            let mut metrics = step(s, &mut self.optimisers)
                 .with_context(|| format!("stage {}, step {}; {}", self.name, s + 1, last_checkpoint(&last_set)))?;
+            let completed = s + 1;
+            // A stop asked for during this step (on any rank): log, checkpoint and end here.
+            // Taken once, so the log and the checkpoint agree; the logged metrics are the means
+            // over the ranks.
+            let wants_stop = completed < self.total && interrupt::take();
+            let values: Vec<f64> = metrics.iter().map(|(_, v)| *v).collect();
+            let (interrupted, means) = parallel::agree(wants_stop, &values)?;
+            for ((_, v), mean) in metrics.iter_mut().zip(means) {
+                *v = mean;
+            }
             for (k, v) in &metrics {
                 if !v.is_finite() {
                     bail!(
@@ -261,10 +299,6 @@ impl<'a> Stage<'a> {
             last_loss = metrics.first().map(|(_, v)| *v).or(last_loss);
             self.check_weights(s + 1, false, &last_set)?;
 
-            let completed = s + 1;
-            // A stop asked for during this step: log, checkpoint and end here (read once, so
-            // the log and the checkpoint agree).
-            let interrupted = completed < self.total && interrupt::take();
             let checkpoint_due = completed.is_multiple_of(checkpoint_every) || completed == self.total || interrupted;
             let logged = if completed.is_multiple_of(log_every) || checkpoint_due {
                 let lr = self.base_lrs.first().map(|b| b * factor);
@@ -274,7 +308,7 @@ impl<'a> Stage<'a> {
             };
             let mut val_loss = None;
             let validate_due = completed.is_multiple_of(validate_every) || completed == self.total;
-            if let (Some(validate), true) = (self.validation.as_mut(), validate_due) {
+            if let (Some(validate), true, true) = (self.validation.as_mut(), validate_due, leader) {
                 seed_step(self.seed, &self.name, s, 1);
                 let v =
                     validate().with_context(|| format!("stage {}: held-out loss at step {completed}", self.name))?;
@@ -305,16 +339,21 @@ impl<'a> Stage<'a> {
             if checkpoint_due {
                 let previous_set = last_set.as_ref().map_or(start, |(step, _)| *step);
                 self.check_weights(completed, true, &last_set)?;
-                let manifest = self.manifest(completed, last_loss, val_loss, best_val);
-                let dir = checkpoint::write_set(&stage_dir, SET_PREFIX, &manifest, &self.parts())?;
+                let dir = if leader {
+                    let manifest = self.manifest(completed, last_loss, val_loss, best_val);
+                    let dir = checkpoint::write_set(&stage_dir, SET_PREFIX, &manifest, &self.parts())?;
+                    let steps: Vec<usize> =
+                        checkpoint::list_sets(&stage_dir, SET_PREFIX)?.into_iter().map(|(s, _)| s).collect();
+                    let keep = self.cfg.keep_checkpoints.max(1);
+                    if steps.len() > keep {
+                        let oldest_kept = steps[steps.len() - keep];
+                        checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
+                    }
+                    dir
+                } else {
+                    stage_dir.join(checkpoint::set_name(SET_PREFIX, completed))
+                };
                 last_set = Some((completed, dir.clone()));
-                let steps: Vec<usize> =
-                    checkpoint::list_sets(&stage_dir, SET_PREFIX)?.into_iter().map(|(s, _)| s).collect();
-                let keep = self.cfg.keep_checkpoints.max(1);
-                if steps.len() > keep {
-                    let oldest_kept = steps[steps.len() - keep];
-                    checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
-                }
                 observer.checkpoint_written(completed, &dir);
                 if interrupted {
                     let (stage, total) = (self.name.clone(), self.total);
@@ -324,7 +363,7 @@ impl<'a> Stage<'a> {
                     // Due when a multiple of `sample_every` lies in (previous set, this set].
                     let sample_due =
                         self.cfg.sample_every.is_some_and(|every| completed / every > previous_set / every);
-                    if let (Some(snapshot), true) = (self.snapshot, sample_due) {
+                    if let (Some(snapshot), true, true) = (self.snapshot, sample_due, leader) {
                         IN_SNAPSHOT.set(true);
                         let result = snapshot(completed);
                         IN_SNAPSHOT.set(false);
@@ -335,6 +374,8 @@ impl<'a> Stage<'a> {
                 }
             }
         }
+        // The next stage (or the caller) may read this stage's final set: rank 0 has written it.
+        parallel::barrier(&format!("after stage {}", self.name))?;
         observer.finished();
         Ok(Outcome { start, trained: true })
     }
@@ -440,13 +481,18 @@ pub fn seed_step(seed: u64, stage: &str, step: usize, purpose: u64) {
     tch::manual_seed(step_seed(seed, stage, step, purpose));
 }
 
-/// The seed [`seed_step`] uses (63 bits).
+/// The seed [`seed_step`] uses (63 bits); each rank of a data-parallel job gets its own
+/// ([`parallel::seed_salt`], zero alone).
 pub fn step_seed(seed: u64, stage: &str, step: usize, purpose: u64) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in stage.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
-    let mut x = seed ^ h.rotate_left(17) ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ purpose.rotate_left(40);
+    let mut x = seed
+        ^ parallel::seed_salt()
+        ^ h.rotate_left(17)
+        ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ purpose.rotate_left(40);
     // splitmix64's output mix.
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -85,7 +85,9 @@ impl ModelFamily for MldFamily {
         let latents = encode_split(&autoencoders, &ctx.dataset.train);
         let layout = Layout::new(cfg.latent_sizes(modalities));
         let latent_norm = LatentNorm::fit(&latents, &layout, cfg.latent_norm);
-        latent_norm.save(ctx.run)?;
+        if mmlatent_core::parallel::is_leader() {
+            latent_norm.save(ctx.run)?;
+        }
         // Held-out latents for the score stage's validation loss: the first test tuples.
         let test = &ctx.dataset.test;
         let mut held_out = mmlatent_core::Split {
@@ -95,12 +97,14 @@ impl ModelFamily for MldFamily {
         held_out.truncate(HELD_OUT);
         let held_out = (!held_out.is_empty()).then(|| latent_norm.forward(&encode_split(&autoencoders, &held_out)));
         let cfg = model::with_run_width(&cfg, ctx.run, &layout)?;
-        eprintln!(
-            "score network: width {} for {} latent dimensions of {} modalities",
-            cfg.score.width_for(layout.total()),
-            layout.total(),
-            layout.num_modalities()
-        );
+        if mmlatent_core::parallel::is_leader() {
+            eprintln!(
+                "score network: width {} for {} latent dimensions of {} modalities",
+                cfg.score.width_for(layout.total()),
+                layout.total(),
+                layout.num_modalities()
+            );
+        }
         train::train_score(ctx, &latent_norm.forward(&latents), held_out.as_ref(), &layout, &cfg)
     }
 

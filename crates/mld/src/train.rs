@@ -206,6 +206,7 @@ pub fn train_score(
     let n = latents.size()[0] as usize;
     anyhow::ensure!(n > 0, "no training latents for the score network (an empty training split)");
     let batch = train_cfg.batch_size.min(n).max(1);
+    mmlatent_core::parallel::local_batch(batch)?;
     let per_epoch = (n / batch).max(1);
     let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
     let t_eps = cfg.score.t_eps;
@@ -229,9 +230,10 @@ pub fn train_score(
             let p = mmlatent_core::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
             perm = Some((epoch, p));
         }
-        let idx = perm.as_ref().expect("set above").1.narrow(0, (position * batch) as i64, batch as i64);
+        let global = perm.as_ref().expect("set above").1.narrow(0, (position * batch) as i64, batch as i64);
+        let idx = mmlatent_core::parallel::local_rows(&global);
         let x0 = latents.index_select(0, &idx);
-        let b = batch as i64;
+        let b = idx.size()[0];
         let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;
         let z = x0.randn_like();
         let rows = match cfg.score.condition_per {

@@ -138,7 +138,15 @@ mod tests {
             };
             sink.lock().unwrap().push(text);
         })));
-        let info = StageInfo { run: &run, name: "toy", position: Some((2, 3)), start: 2, total: 4, quiet: false };
+        let info = StageInfo {
+            run: &run,
+            name: "toy",
+            position: Some((2, 3)),
+            start: 2,
+            total: 4,
+            quiet: false,
+            silent: false,
+        };
         let mut stage = Presenter.stage_started(&info);
         stage.step_done(3, None);
         stage.note("a note");

@@ -14,6 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::config::Experiment;
 use mmlatent_core::device::{seed_everything, set_threads};
 use mmlatent_core::family::{ModelFamily, TrainContext};
+use mmlatent_core::parallel;
 use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalDataset;
 use mmlatent_present::grid::write_sample_grids;
@@ -71,6 +72,14 @@ pub fn load_experiment(source: ConfigSource, overrides: &[String]) -> Result<Exp
 pub fn train(request: &TrainRequest) -> Result<PathBuf> {
     let requested = load_experiment(request.config, request.overrides)?;
     let root = request.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(requested.run_name()));
+    // A worker of a data-parallel job (RANK, WORLD_SIZE, ... set) joins it first; rank 0 then
+    // does everything that writes, the others follow (see mmlatent_core::parallel).
+    if let Some(job) = parallel::join_from_env()? {
+        if job.rank == 0 {
+            eprintln!("data-parallel training: {} processes (c10d, Gloo); rank 0 writes the run", job.world);
+        }
+    }
+    let leader = parallel::is_leader();
     if request.resume {
         if !root.join("config.toml").exists() {
             bail!(
@@ -79,7 +88,7 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
             );
         }
         let run = RunDir::open(&root)?;
-        let _lock = run.lock()?;
+        let _lock = if leader { Some(run.lock()?) } else { None };
         let stored = run.experiment()?;
         // The overrides apply to the stored experiment (the config file may have changed since).
         let requested = Experiment::parse(&stored.to_toml()?, request.overrides)
@@ -87,7 +96,7 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         let family = families::for_kind(stored.model_kind()?)?;
         let experiment = resumed(&stored, &requested, &run, family)?;
         let prepared = prepare(&experiment, request.device)?;
-        if experiment.to_toml()? != stored.to_toml()? {
+        if leader && experiment.to_toml()? != stored.to_toml()? {
             eprintln!("updating {} with the new [train] settings", run.config_path().display());
             mmlatent_core::checkpoint::write_text_atomically(&experiment.to_toml()?, &run.config_path())?;
         }
@@ -100,8 +109,13 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         let prepared = prepare(&experiment, None)?;
         // The run folder's config.toml holds the `[model]` table with every default written out.
         let experiment = prepared.family.resolve(&experiment)?;
-        let run = RunDir::create(&root, &experiment, false)?;
-        let _lock = run.lock()?;
+        let created = leader.then(|| RunDir::create(&root, &experiment, false)).transpose()?;
+        let _lock = created.as_ref().map(RunDir::lock).transpose()?;
+        parallel::barrier("while rank 0 creates the run folder")?;
+        let run = match created {
+            Some(run) => run,
+            None => RunDir::open(&root)?,
+        };
         train_prepared(&experiment, &run, prepared)?;
     }
     Ok(root)
@@ -152,6 +166,13 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
     }
     let family = families::for_kind(experiment.model_kind()?)?;
     let device = parse_device(device.unwrap_or(&experiment.device))?;
+    if parallel::world() > 1 && device != Device::Cpu {
+        bail!(
+            "data-parallel training runs on the CPU (Gloo) only: the NCCL path for {device:?} is not built yet; \
+             use --device cpu, or train on one GPU in one process"
+        );
+    }
+    parallel::local_batch(experiment.train.batch_size)?;
     let dataset = mmlatent_data::open(&experiment.data).context("cannot open the experiment's dataset")?;
     ensure!(
         !dataset.train.is_empty(),
@@ -177,16 +198,19 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
     let Prepared { device, dataset, family } = prepared;
     set_threads(experiment.train.threads);
     seed_everything(experiment.seed);
-    eprintln!(
-        "training {} on {} ({} train / {} test tuples, {} modalities) on {:?} → {}",
-        experiment.model_kind()?,
-        dataset.name,
-        dataset.train.len(),
-        dataset.test.len(),
-        dataset.num_modalities(),
-        device,
-        run.root().display()
-    );
+    let leader = parallel::is_leader();
+    if leader {
+        eprintln!(
+            "training {} on {} ({} train / {} test tuples, {} modalities) on {:?} → {}",
+            experiment.model_kind()?,
+            dataset.name,
+            dataset.train.len(),
+            dataset.test.len(),
+            dataset.num_modalities(),
+            device,
+            run.root().display()
+        );
+    }
     // The model as its newest checkpoints stand, drawn into grids under `samples/<sub>`.
     let grids_in = |sub: &str| -> Result<(usize, PathBuf)> {
         let model = family.load(run, &dataset, device)?;
@@ -196,6 +220,9 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
     let snapshot = |step: usize| grids_in(&format!("step-{step}")).map(|_| ());
     family
         .train(&TrainContext { snapshot: Some(&snapshot), ..TrainContext::new(experiment, run, &dataset, device) })?;
+    if !leader {
+        return Ok(());
+    }
     match grids_in("") {
         Ok((n, dir)) => eprintln!("wrote {n} sample grids to {}", dir.display()),
         Err(e) => eprintln!("warning: no sample grids: {e:#}"),

@@ -49,7 +49,7 @@ impl VaeModel {
         opt.zero_grad();
         out.loss.f_backward().context("backward pass failed")?;
         dreg_backward(&out.dreg).context("DReG backward pass failed")?;
-        opt.step();
+        opt.step()?;
         let mut metrics = vec![("loss", out.loss.double_value(&[]))];
         metrics.extend(out.metrics.iter().map(|(k, v)| (*k, v.double_value(&[]))));
         Ok(metrics)

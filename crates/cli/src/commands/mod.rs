@@ -11,3 +11,4 @@ pub mod report;
 pub mod runs;
 pub mod sample;
 pub mod train;
+pub mod workers;

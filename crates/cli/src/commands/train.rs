@@ -2,6 +2,7 @@
 //!
 //! The work (checks before anything is written, the run folder and its lock, `--resume` with
 //! the resumable `--set` keys) is `mmlatent_runner::train`, shared with the Python bindings.
+//! `--nproc N` runs it as N data-parallel workers ([`super::workers`]).
 
 use anyhow::Result;
 use mmlatent_runner::{ConfigSource, TrainRequest};
@@ -23,9 +24,17 @@ pub struct Args {
     /// cpu, cuda, cuda:N or auto (overrides the config's `device`).
     #[arg(long)]
     pub device: Option<String>,
+    /// Train data-parallel in N local processes (each takes train.batch_size / N tuples of every
+    /// batch; gradients are averaged over c10d/Gloo). Workers started by another launcher
+    /// (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) join their job without it.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub nproc: u16,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.nproc > 1 {
+        return super::workers::launch(args.nproc.into());
+    }
     mmlatent_runner::train(&TrainRequest {
         config: ConfigSource::File(&args.config),
         run: args.run,

@@ -1,0 +1,277 @@
+//! Data-parallel training: N processes (ranks) train one model, each on its own share of every
+//! batch, over libtorch's c10d collectives (`mmlatent-collective`: a TCPStore rendezvous and
+//! Gloo).
+//!
+//! What each rank does, so that N ranks with batch B/N each follow one process with batch B:
+//! - **data**: every rank draws the same global batch of B tuples (the seeded epoch order of
+//!   [`crate::loader`]) and keeps its own B/N rows of it ([`local_rows`]);
+//! - **gradients**: the optimisers of a training stage average their gradients over the ranks
+//!   before each update ([`average_gradients`]: one flat all-reduce per optimiser and step), so
+//!   every rank takes the same update from the same weights, which start equal (rank 0's are
+//!   broadcast when a stage starts);
+//! - **randomness**: each rank draws its own noise, diffusion times, subsets and Langevin chains
+//!   ([`seed_salt`] enters [`crate::training::step_seed`]); rank 0 draws what a single process
+//!   draws;
+//! - **files**: rank 0 alone writes checkpoints, logs, plots and sample grids ([`is_leader`]);
+//!   the others wait at the stage's boundaries (barriers) and read the same checkpoints when
+//!   resuming;
+//! - **stopping**: a stop request (Ctrl-C, SIGTERM) on any rank stops all of them after the same
+//!   step ([`any`]); a rank that dies makes the others' next collective fail, naming the lost
+//!   connection, instead of hanging (every collective is bounded by the job's timeout).
+//!
+//! A process joins a job when `WORLD_SIZE` > 1 is set, with `RANK`, `MASTER_ADDR` and
+//! `MASTER_PORT` ([`join_from_env`]: the variables `torchrun` and Slurm wrappers set;
+//! `mmlatent train --nproc N` sets them for its N local workers). Without them nothing here
+//! does anything and a single process trains as before.
+
+use anyhow::{bail, Context, Result};
+use mmlatent_collective::ProcessGroup;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tch::{Kind, Tensor};
+
+/// The environment variable bounding the rendezvous and every collective, in seconds.
+pub const TIMEOUT_VAR: &str = "MMLATENT_DIST_TIMEOUT";
+/// The default of [`TIMEOUT_VAR`]: long enough for rank 0 to write sample grids while the others
+/// wait, short enough that a job missing a rank stops the same day.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
+
+static GROUP: OnceLock<ProcessGroup> = OnceLock::new();
+
+/// Where this process stands in its job, as read from the launcher's variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub rank: usize,
+    pub world: usize,
+    pub local_rank: usize,
+    pub master_addr: String,
+    pub master_port: u16,
+    pub timeout: Duration,
+}
+
+/// Reads `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT` and
+/// [`TIMEOUT_VAR`] through `var`; `None` for a single process (no `WORLD_SIZE`, or 1).
+pub fn membership(var: impl Fn(&str) -> Option<String>) -> Result<Option<Membership>> {
+    fn number<T: std::str::FromStr>(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>> {
+        var(name)
+            .map(|v| v.trim().parse::<T>().map_err(|_| anyhow::anyhow!("{name}={v} is not a valid number")))
+            .transpose()
+    }
+    let world: usize = match number(&var, "WORLD_SIZE")? {
+        None | Some(1) => return Ok(None),
+        Some(0) => bail!("WORLD_SIZE=0: a job needs at least one process"),
+        Some(w) => w,
+    };
+    let need = |name: &str| {
+        format!(
+            "WORLD_SIZE={world} is set, but {name} is not (a launcher sets RANK, MASTER_ADDR and MASTER_PORT with it)"
+        )
+    };
+    let rank: usize = number(&var, "RANK")?.with_context(|| need("RANK"))?;
+    if rank >= world {
+        bail!("RANK={rank} is not below WORLD_SIZE={world}");
+    }
+    let master_addr = var("MASTER_ADDR").filter(|a| !a.trim().is_empty()).with_context(|| need("MASTER_ADDR"))?;
+    let master_port: u16 = number(&var, "MASTER_PORT")?.with_context(|| need("MASTER_PORT"))?;
+    let local_rank = number(&var, "LOCAL_RANK")?.unwrap_or(rank);
+    let timeout = match number::<f64>(&var, TIMEOUT_VAR)? {
+        Some(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
+        Some(s) => bail!("{TIMEOUT_VAR}={s}: give a positive number of seconds"),
+        None => DEFAULT_TIMEOUT,
+    };
+    Ok(Some(Membership { rank, world, local_rank, master_addr: master_addr.trim().to_string(), master_port, timeout }))
+}
+
+/// Joins the job the environment describes (see [`membership`]); returns whether this process
+/// is part of a multi-process job. Joining twice is an error; a single process joins nothing.
+pub fn join_from_env() -> Result<Option<Membership>> {
+    let Some(m) = membership(|name| std::env::var(name).ok())? else { return Ok(None) };
+    if GROUP.get().is_some() {
+        bail!("this process has already joined a data-parallel job");
+    }
+    let group = ProcessGroup::join(&m.master_addr, m.master_port, m.rank, m.world, m.timeout).with_context(|| {
+        format!(
+            "rank {}: cannot form the job of {} processes within {} s (is every rank started, with the same \
+             MASTER_ADDR and MASTER_PORT, and is rank 0 reachable there? {TIMEOUT_VAR} sets the wait)",
+            m.rank,
+            m.world,
+            m.timeout.as_secs_f64()
+        )
+    })?;
+    GROUP.set(group).map_err(|_| anyhow::anyhow!("this process has already joined a data-parallel job"))?;
+    Ok(Some(m))
+}
+
+fn group() -> Option<&'static ProcessGroup> {
+    GROUP.get()
+}
+
+/// This process's rank (0 alone).
+pub fn rank() -> usize {
+    group().map_or(0, |g| g.rank())
+}
+
+/// The number of processes training together (1 alone).
+pub fn world() -> usize {
+    group().map_or(1, |g| g.world())
+}
+
+/// Whether this process writes the run's files: rank 0, or a process alone.
+pub fn is_leader() -> bool {
+    rank() == 0
+}
+
+/// Mixed into every step's seed so that each rank draws its own noise; 0 on rank 0 (and alone),
+/// so a single process draws exactly what it always drew.
+pub fn seed_salt() -> u64 {
+    (rank() as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
+
+/// "rank R: " in a job, "" alone (a prefix for messages).
+pub fn rank_prefix() -> String {
+    match group() {
+        Some(g) => format!("rank {}: ", g.rank()),
+        None => String::new(),
+    }
+}
+
+/// Each rank's share of a global batch of `batch` tuples: `batch / world`; an error when it does
+/// not divide (every rank must hold the same number of rows for the mean to be the batch's).
+pub fn local_batch(batch: usize) -> Result<usize> {
+    let w = world();
+    if !batch.is_multiple_of(w) {
+        bail!("train.batch_size = {batch} cannot be split evenly over {w} processes: choose a multiple of {w}");
+    }
+    Ok(batch / w)
+}
+
+/// This rank's rows of the global batch `idx` (the r-th of `world` equal parts; all of it alone).
+pub fn local_rows(idx: &Tensor) -> Tensor {
+    let (r, w) = (rank() as i64, world() as i64);
+    if w == 1 {
+        return idx.shallow_clone();
+    }
+    let part = idx.size()[0] / w;
+    idx.narrow(0, r * part, part)
+}
+
+/// Averages `grads` (the gradients of the variables `vars`, in the same order) over the ranks:
+/// returns tensors that every rank holds equal. One flat buffer is reduced per call (every
+/// variable's slot, zeros where this rank has no gradient, then a 0/1 "defined" flag per
+/// variable), so all ranks reduce the same layout; a gradient stays undefined only where no rank
+/// has one. Alone, returns `grads` unchanged.
+pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Tensor>> {
+    let Some(g) = group() else { return Ok(grads) };
+    assert_eq!(grads.len(), vars.len(), "one gradient per variable");
+    let _guard = tch::no_grad_guard();
+    let mut flat: Vec<Tensor> = Vec::with_capacity(grads.len() + 1);
+    let mut defined = Vec::with_capacity(grads.len());
+    for (grad, var) in grads.iter().zip(vars) {
+        defined.push(if grad.defined() { 1f32 } else { 0f32 });
+        flat.push(if grad.defined() {
+            grad.detach().to_kind(Kind::Float).reshape([-1])
+        } else {
+            Tensor::zeros([var.numel() as i64], (Kind::Float, var.device()))
+        });
+    }
+    flat.push(Tensor::from_slice(&defined).to_device(vars.first().map_or(tch::Device::Cpu, |v| v.device())));
+    let bucket = Tensor::cat(&flat, 0).contiguous();
+    g.all_reduce_sum(std::slice::from_ref(&bucket))
+        .context("averaging gradients with the other ranks (did one stop? its own messages say why)")?;
+    let n = vars.len() as i64;
+    let counts = Vec::<f32>::try_from(bucket.narrow(0, bucket.size()[0] - n, n))?;
+    let scale = 1.0 / g.world() as f64;
+    let mut offset = 0;
+    let mut out = Vec::with_capacity(grads.len());
+    for (var, count) in vars.iter().zip(counts) {
+        let numel = var.numel() as i64;
+        out.push(if count == 0.0 {
+            Tensor::new()
+        } else {
+            bucket.narrow(0, offset, numel).view_as(var).to_kind(var.kind()) * scale
+        });
+        offset += numel;
+    }
+    Ok(out)
+}
+
+/// Whether `flag` is true on any rank, and the means over the ranks of `values`, in one
+/// collective (the training loop's per-step agreement: stop requests and logged metrics).
+pub fn agree(flag: bool, values: &[f64]) -> Result<(bool, Vec<f64>)> {
+    let Some(g) = group() else { return Ok((flag, values.to_vec())) };
+    let mut data = values.to_vec();
+    data.push(if flag { 1.0 } else { 0.0 });
+    let t = Tensor::from_slice(&data);
+    g.all_reduce_sum(std::slice::from_ref(&t))
+        .context("agreeing on the step with the other ranks (did one stop? its own messages say why)")?;
+    let summed = Vec::<f64>::try_from(&t)?;
+    let w = g.world() as f64;
+    let (flags, sums) = summed.split_last().expect("the flag was pushed");
+    Ok((*flags > 0.0, sums.iter().map(|s| s / w).collect()))
+}
+
+/// Makes every rank's `tensors` rank 0's.
+pub fn broadcast_from_leader(tensors: &[Tensor]) -> Result<()> {
+    let Some(g) = group() else { return Ok(()) };
+    let _guard = tch::no_grad_guard();
+    let dense: Vec<Tensor> = tensors.iter().filter(|t| t.numel() > 0).map(|t| t.detach().contiguous()).collect();
+    g.broadcast(&dense, 0).context("copying rank 0's weights to the other ranks")?;
+    for (t, d) in tensors.iter().filter(|t| t.numel() > 0).zip(&dense) {
+        if d.data_ptr() != t.data_ptr() {
+            t.detach().copy_(d);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every rank has come here (`what` names the place, for the error).
+pub fn barrier(what: &str) -> Result<()> {
+    match group() {
+        Some(g) => g.barrier().with_context(|| format!("rank {}: waiting for the other ranks {what}", g.rank())),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_launcher_variables_are_read_and_checked() {
+        assert_eq!(membership(env(&[])).unwrap(), None);
+        assert_eq!(membership(env(&[("WORLD_SIZE", "1")])).unwrap(), None);
+        let m = membership(env(&[
+            ("WORLD_SIZE", "4"),
+            ("RANK", "2"),
+            ("MASTER_ADDR", "node1"),
+            ("MASTER_PORT", "29500"),
+            (TIMEOUT_VAR, "30"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((m.rank, m.world, m.local_rank, m.master_port), (2, 4, 2, 29500));
+        assert_eq!((m.master_addr.as_str(), m.timeout), ("node1", Duration::from_secs(30)));
+        let missing = membership(env(&[("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "1")])).unwrap_err();
+        assert!(missing.to_string().contains("MASTER_ADDR is not"), "{missing}");
+        let high = membership(env(&[("WORLD_SIZE", "2"), ("RANK", "2")])).unwrap_err();
+        assert!(high.to_string().contains("RANK=2 is not below WORLD_SIZE=2"), "{high}");
+        let junk = membership(env(&[("WORLD_SIZE", "two")])).unwrap_err();
+        assert!(junk.to_string().contains("WORLD_SIZE=two"), "{junk}");
+    }
+
+    #[test]
+    fn alone_everything_is_the_identity() {
+        assert_eq!((rank(), world(), is_leader(), seed_salt()), (0, 1, true, 0));
+        let idx = Tensor::arange(8, (Kind::Int64, tch::Device::Cpu));
+        assert!(local_rows(&idx).equal(&idx));
+        assert_eq!(local_batch(7).unwrap(), 7);
+        let (stop, means) = agree(true, &[1.5, 2.0]).unwrap();
+        assert!(stop && means == vec![1.5, 2.0]);
+    }
+}
