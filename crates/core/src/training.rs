@@ -31,6 +31,11 @@
 //! ([`crate::interrupt`]: Ctrl-C, SIGTERM) writes a set at the step it stopped after, logging
 //! that step's partial average too; resumed from there its weights are again bit-identical.
 //!
+//! **Data-parallel jobs** ([`crate::parallel`]) run through the same loop: the stage waits for
+//! every rank at its start and end, starts them from rank 0's weights, makes its optimisers
+//! average gradients over the ranks, agrees once per step on the logged metrics (means over the
+//! ranks) and on stop requests, and lets rank 0 alone write sets, logs and grids and validate.
+//!
 //! **NaN guard.** After every step the loss and metrics must be finite and so must the
 //! parameters (a cheap sum per tensor); before any checkpoint is written every parameter must
 //! be finite and below [`MAX_PARAMETER`] in magnitude. On failure training stops naming the last
