@@ -238,6 +238,19 @@ fn a_job_that_cannot_form_fails_within_its_timeout() {
         assert!(start.elapsed() < Duration::from_secs(40), "rank {rank} took {:?}", start.elapsed());
         assert!(!dir.path().join("alone").exists(), "a job that never formed left a run folder");
     }
+    // Two ranks asked to train different experiments both stop, saying so.
+    let port = free_port();
+    let ranks: Vec<_> = [["--set", "train.lr=1e-3"], ["--set", "train.lr=2e-3"]]
+        .iter()
+        .enumerate()
+        .map(|(rank, set)| worker(dir.path(), rank, 2, port, &[&args[..], &set[..]].concat()).spawn().unwrap())
+        .collect();
+    for rank in ranks {
+        let out = rank.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("do not all have the same experiment"), "{}", stderr(&out));
+    }
+    assert!(!dir.path().join("alone/checkpoints").exists());
     // Variables a launcher cannot have meant are refused at once.
     let out = worker(dir.path(), 0, 2, 1, &args).env_remove("MASTER_ADDR").output().unwrap();
     assert!(stderr(&out).contains("MASTER_ADDR is not"), "{}", stderr(&out));

@@ -210,6 +210,26 @@ pub fn agree(flag: bool, values: &[f64]) -> Result<(bool, Vec<f64>)> {
     Ok((*flags > 0.0, sums.iter().map(|s| s / w).collect()))
 }
 
+/// Checks that every rank holds the same `text` (e.g. the experiment it trains); an error on
+/// every rank when one differs, instead of collectives that do not match later. Compares a
+/// 64-bit hash, summed over the ranks in four exact 16-bit parts.
+pub fn ensure_same(what: &str, text: &str) -> Result<()> {
+    if group().is_none() {
+        return Ok(());
+    }
+    // FNV-1a: stable across processes and builds (unlike std's randomly keyed hasher).
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    let parts: Vec<f64> = (0..4).map(|i| ((hash >> (16 * i)) & 0xFFFF) as f64).collect();
+    let (_, means) = agree(false, &parts)?;
+    if means != parts {
+        bail!(
+            "{}the ranks of this job do not all have the same {what}: start every rank with the same command",
+            rank_prefix()
+        );
+    }
+    Ok(())
+}
+
 /// Makes every rank's `tensors` rank 0's.
 pub fn broadcast_from_leader(tensors: &[Tensor]) -> Result<()> {
     let Some(g) = group() else { return Ok(()) };

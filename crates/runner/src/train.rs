@@ -190,6 +190,9 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
     family
         .check(experiment, &dataset)
         .with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;
+    // The ranks of a data-parallel job must train the same thing on the same data.
+    let what = format!("{}\n{} {} {}", experiment.to_toml()?, dataset.name, dataset.train.len(), dataset.test.len());
+    parallel::ensure_same("experiment and dataset (config, --set values, data files)", &what)?;
     Ok(Prepared { device, dataset, family })
 }
 
