@@ -201,7 +201,7 @@ fn a_rank_killed_mid_run_stops_the_job_and_resume_continues_it() {
 fn ctrl_c_stops_every_rank_after_the_same_step() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("exp.toml"), MLD).unwrap();
-    let mut launcher = mmlatent(dir.path())
+    let launcher = mmlatent(dir.path())
         .args(["train", "exp.toml", "--run", "job", "--nproc", "2", "--set", "model.autoencoder.steps=100000"])
         .stderr(Stdio::piped())
         .spawn()

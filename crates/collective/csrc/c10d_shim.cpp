@@ -16,17 +16,27 @@
 //    allocates for one in ProcessGroupGloo::split). It is released by libtorch's own
 //    deleting destructor through Backend's virtual destructor (operator delete ignores
 //    the size with the default allocator).
+//
+// The NCCL group (GPUs) is reached the same way, with one more step: ProcessGroupNCCL lives in
+// libtorch_cuda.so, which the binary does not link (it is loaded at run time when a CUDA device
+// is asked for, and a CPU-only libtorch has none), so its constructors are looked up with dlsym
+// by their mangled names and called through pointers of their exact signatures. Their objects
+// get kNcclObjectBytes / kNcclOptionsBytes, far above sizeof(ProcessGroupNCCL) = 1112 in
+// PyTorch 2.11.0 (allocated by ProcessGroupNCCL::split) and its small Options.
 
 #include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
+#include <dlfcn.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -46,6 +56,67 @@ class TORCH_API ProcessGroupGloo : public Backend {
 namespace {
 
 constexpr std::size_t kGlooObjectBytes = 8192;
+constexpr std::size_t kNcclObjectBytes = 16384;
+constexpr std::size_t kNcclOptionsBytes = 4096;
+
+// ProcessGroupNCCL::Options as far as this file needs it: the Backend::Options it starts with
+// (its timeout). Never constructed here, only through libtorch_cuda's constructor.
+struct NcclOptions : c10d::Backend::Options {
+  ~NcclOptions() override;
+};
+
+// The entry points of libtorch_cuda.so (PyTorch 2.11.0), by mangled name.
+constexpr const char* kNcclOptionsCtor = "_ZN4c10d16ProcessGroupNCCL7OptionsC1Eb";
+constexpr const char* kNcclCtor =
+    "_ZN4c10d16ProcessGroupNCCLC1EN3c1013intrusive_ptrINS_5StoreENS1_6detail34intrusive_target_"
+    "default_null_typeIS3_EEEEiiNS2_INS0_7OptionsENS5_IS8_EEEE";
+using NcclOptionsCtor = void (*)(void* self, bool is_high_priority_stream);
+using NcclCtor = void (*)(void* self, c10::intrusive_ptr<c10d::Store> store, int rank, int size,
+                          c10::intrusive_ptr<NcclOptions> options);
+using CudaSetDevice = int (*)(int device);
+
+struct NcclEntryPoints {
+  NcclOptionsCtor options_ctor;
+  NcclCtor ctor;
+  CudaSetDevice set_device;
+};
+
+// Looks the entry points up in the libraries loaded so far (libtorch_cuda.so must be).
+NcclEntryPoints nccl_entry_points() {
+  NcclEntryPoints e{reinterpret_cast<NcclOptionsCtor>(dlsym(RTLD_DEFAULT, kNcclOptionsCtor)),
+                    reinterpret_cast<NcclCtor>(dlsym(RTLD_DEFAULT, kNcclCtor)),
+                    reinterpret_cast<CudaSetDevice>(dlsym(RTLD_DEFAULT, "cudaSetDevice"))};
+  if (e.options_ctor == nullptr || e.ctor == nullptr || e.set_device == nullptr) {
+    throw std::runtime_error(
+        "libtorch's NCCL process group is not available: libtorch_cuda.so is not loaded, or it is not "
+        "the PyTorch 2.11.0 build this shim was written for");
+  }
+  return e;
+}
+
+c10::intrusive_ptr<c10d::Store> make_store(const char* host, uint16_t port, int rank, int world,
+                                           std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions store_options;
+  store_options.port = port;
+  store_options.isServer = rank == 0;
+  store_options.numWorkers = static_cast<std::size_t>(world);
+  store_options.waitWorkers = true;
+  store_options.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(std::string(host), store_options);
+}
+
+// Runs `construct(memory)` in `bytes` of fresh memory, released again if it throws.
+template <typename T, typename F>
+T* construct_in(std::size_t bytes, F&& construct) {
+  void* memory = ::operator new(bytes);
+  try {
+    construct(memory);
+  } catch (...) {
+    ::operator delete(memory);
+    throw;
+  }
+  return static_cast<T*>(memory);
+}
 
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
@@ -93,26 +164,44 @@ void* mml_c10d_group_new(const char* host, uint16_t port, int rank, int world, i
   Group* group = nullptr;
   guarded(err, [&] {
     const std::chrono::milliseconds timeout(timeout_ms);
-    c10d::TCPStoreOptions store_options;
-    store_options.port = port;
-    store_options.isServer = rank == 0;
-    store_options.numWorkers = static_cast<std::size_t>(world);
-    store_options.waitWorkers = true;
-    store_options.timeout = timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), store_options);
+    auto store = make_store(host, port, rank, world, timeout);
     auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
-    void* memory = ::operator new(kGlooObjectBytes);
-    c10d::Backend* backend = nullptr;
-    try {
-      backend = new (memory) c10d::ProcessGroupGloo(store, rank, world, options);
-    } catch (...) {
-      ::operator delete(memory);
-      throw;
-    }
+    auto* backend = construct_in<c10d::Backend>(kGlooObjectBytes, [&](void* memory) {
+      new (memory) c10d::ProcessGroupGloo(store, rank, world, options);
+    });
     auto owned = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(backend);
     group = new Group{store, std::move(owned), timeout};
   });
   return group;
+}
+
+// The same with an NCCL group on CUDA device `device` (which becomes this thread's current one).
+void* mml_c10d_group_new_nccl(const char* host, uint16_t port, int rank, int world, int64_t timeout_ms,
+                              int device, char** err) {
+  Group* group = nullptr;
+  guarded(err, [&] {
+    const std::chrono::milliseconds timeout(timeout_ms);
+    auto nccl = nccl_entry_points();
+    if (int code = nccl.set_device(device); code != 0) {
+      throw std::runtime_error("cudaSetDevice(" + std::to_string(device) + ") failed with CUDA error " +
+                               std::to_string(code));
+    }
+    auto store = make_store(host, port, rank, world, timeout);
+    auto* options = construct_in<NcclOptions>(kNcclOptionsBytes, [&](void* memory) { nccl.options_ctor(memory, false); });
+    auto owned_options = c10::intrusive_ptr<NcclOptions>::unsafe_steal_from_new(options);
+    owned_options->timeout = timeout;
+    auto* backend = construct_in<c10d::Backend>(kNcclObjectBytes, [&](void* memory) {
+      nccl.ctor(memory, store, rank, world, owned_options);
+    });
+    auto owned = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(backend);
+    group = new Group{store, std::move(owned), timeout};
+  });
+  return group;
+}
+
+// 0 when the NCCL entry points resolve (libtorch_cuda.so loaded), else 1 with the reason.
+int mml_c10d_nccl_available(char** err) {
+  return guarded(err, [] { nccl_entry_points(); });
 }
 
 void mml_c10d_group_free(void* group) { delete static_cast<Group*>(group); }

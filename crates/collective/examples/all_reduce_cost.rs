@@ -1,6 +1,6 @@
 //! Times one all-reduce of a flat f32 buffer between two ranks (two threads of this process) on
 //! loopback: `cargo run --release -p mmlatent-collective --example all_reduce_cost [MiB…]`.
-use mmlatent_collective::ProcessGroup;
+use mmlatent_collective::{Backend, ProcessGroup};
 use std::time::{Duration, Instant};
 use tch::{Kind, Tensor};
 
@@ -12,7 +12,7 @@ fn main() -> anyhow::Result<()> {
         .map(|rank| {
             let sizes = sizes.clone();
             std::thread::spawn(move || -> anyhow::Result<Vec<(f64, f64)>> {
-                let group = ProcessGroup::join("127.0.0.1", port, rank, 2, Duration::from_secs(30))?;
+                let group = ProcessGroup::join("127.0.0.1", port, rank, 2, Duration::from_secs(30), Backend::Gloo)?;
                 let mut out = vec![];
                 for mib in sizes {
                     let n = ((mib * 1024.0 * 1024.0 / 4.0) as i64).max(1);

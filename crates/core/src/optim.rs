@@ -427,7 +427,7 @@ mod tests {
         for _ in 0..5 {
             adam.zero_grad();
             loss(&ours).backward();
-            adam.step();
+            adam.step().unwrap();
             opt.backward_step(&loss(&theirs));
         }
         let diff = (&ours.variables()["w"] - &theirs.variables()["w"]).abs().max().double_value(&[]);

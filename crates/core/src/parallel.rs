@@ -1,6 +1,6 @@
 //! Data-parallel training: N processes (ranks) train one model, each on its own share of every
-//! batch, over libtorch's c10d collectives (`mmlatent-collective`: a TCPStore rendezvous and
-//! Gloo).
+//! batch, over libtorch's c10d collectives (`mmlatent-collective`: a TCPStore rendezvous, then
+//! Gloo on the CPU or NCCL with one CUDA device per process).
 //!
 //! What each rank does, so that N ranks with batch B/N each follow one process with batch B:
 //! - **data**: every rank draws the same global batch of B tuples (the seeded epoch order of
@@ -19,16 +19,17 @@
 //!   step ([`any`]); a rank that dies makes the others' next collective fail, naming the lost
 //!   connection, instead of hanging (every collective is bounded by the job's timeout).
 //!
-//! A process joins a job when `WORLD_SIZE` > 1 is set, with `RANK`, `MASTER_ADDR` and
-//! `MASTER_PORT` ([`join_from_env`]: the variables `torchrun` and Slurm wrappers set;
+//! A process belongs to a job when `WORLD_SIZE` > 1 is set, with `RANK`, `MASTER_ADDR` and
+//! `MASTER_PORT` ([`plan_from_env`], then [`join`] once the device is known: the variables
+//! `torchrun` and Slurm wrappers set;
 //! `mmlatent train --nproc N` sets them for its N local workers). Without them nothing here
 //! does anything and a single process trains as before.
 
 use anyhow::{bail, Context, Result};
-use mmlatent_collective::ProcessGroup;
+use mmlatent_collective::{Backend, ProcessGroup};
 use std::sync::OnceLock;
 use std::time::Duration;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// The environment variable bounding the rendezvous and every collective, in seconds.
 pub const TIMEOUT_VAR: &str = "MMLATENT_DIST_TIMEOUT";
@@ -36,6 +37,7 @@ pub const TIMEOUT_VAR: &str = "MMLATENT_DIST_TIMEOUT";
 /// wait, short enough that a job missing a rank stops the same day.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 
+static PLAN: OnceLock<Membership> = OnceLock::new();
 static GROUP: OnceLock<ProcessGroup> = OnceLock::new();
 
 /// Where this process stands in its job, as read from the launcher's variables.
@@ -82,38 +84,66 @@ pub fn membership(var: impl Fn(&str) -> Option<String>) -> Result<Option<Members
     Ok(Some(Membership { rank, world, local_rank, master_addr: master_addr.trim().to_string(), master_port, timeout }))
 }
 
-/// Joins the job the environment describes (see [`membership`]); returns whether this process
-/// is part of a multi-process job. Joining twice is an error; a single process joins nothing.
-pub fn join_from_env() -> Result<Option<Membership>> {
+/// Reads the job this process belongs to from the environment (see [`membership`]) and keeps
+/// it: from now on [`rank`], [`world`] and [`is_leader`] answer for it, though nothing is
+/// connected until [`join`]. `None` for a process alone.
+pub fn plan_from_env() -> Result<Option<Membership>> {
     let Some(m) = membership(|name| std::env::var(name).ok())? else { return Ok(None) };
-    if GROUP.get().is_some() {
-        bail!("this process has already joined a data-parallel job");
+    if PLAN.get_or_init(|| m.clone()) != &m {
+        bail!("this process already belongs to another data-parallel job");
     }
-    let group = ProcessGroup::join(&m.master_addr, m.master_port, m.rank, m.world, m.timeout).with_context(|| {
-        format!(
-            "rank {}: cannot form the job of {} processes within {} s (is every rank started, with the same \
-             MASTER_ADDR and MASTER_PORT, and is rank 0 reachable there? {TIMEOUT_VAR} sets the wait)",
-            m.rank,
-            m.world,
-            m.timeout.as_secs_f64()
-        )
-    })?;
-    GROUP.set(group).map_err(|_| anyhow::anyhow!("this process has already joined a data-parallel job"))?;
     Ok(Some(m))
 }
 
-fn group() -> Option<&'static ProcessGroup> {
-    GROUP.get()
+/// The job planned by [`plan_from_env`] (`None` alone).
+pub fn planned() -> Option<&'static Membership> {
+    PLAN.get()
+}
+
+/// Connects to the planned job (see [`plan_from_env`]) with the backend for `device`: Gloo on
+/// the CPU, NCCL on a CUDA device (one per process). Nothing to do alone or once joined. Fails,
+/// never hangs, when the job does not form within its timeout.
+pub fn join(device: Device) -> Result<()> {
+    let Some(m) = PLAN.get() else { return Ok(()) };
+    if GROUP.get().is_some() {
+        return Ok(());
+    }
+    let backend = match device {
+        Device::Cpu => Backend::Gloo,
+        Device::Cuda(index) => Backend::Nccl { device: index },
+        other => bail!("data-parallel training runs on the CPU or on CUDA devices, not on {other:?}"),
+    };
+    let group =
+        ProcessGroup::join(&m.master_addr, m.master_port, m.rank, m.world, m.timeout, backend).with_context(|| {
+            format!(
+                "rank {}: cannot form the job of {} processes within {} s (is every rank started, with the same \
+                 MASTER_ADDR and MASTER_PORT, and is rank 0 reachable there? {TIMEOUT_VAR} sets the wait)",
+                m.rank,
+                m.world,
+                m.timeout.as_secs_f64()
+            )
+        })?;
+    GROUP.set(group).map_err(|_| anyhow::anyhow!("this process has already joined a data-parallel job"))?;
+    Ok(())
+}
+
+/// The job's group: `None` alone; an error when a job was planned but not joined.
+fn joined() -> Result<Option<&'static ProcessGroup>> {
+    match (PLAN.get(), GROUP.get()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(g)) => Ok(Some(g)),
+        (Some(m), None) => bail!("rank {}: the data-parallel job was planned but not joined before training", m.rank),
+    }
 }
 
 /// This process's rank (0 alone).
 pub fn rank() -> usize {
-    group().map_or(0, |g| g.rank())
+    PLAN.get().map_or(0, |m| m.rank)
 }
 
 /// The number of processes training together (1 alone).
 pub fn world() -> usize {
-    group().map_or(1, |g| g.world())
+    PLAN.get().map_or(1, |m| m.world)
 }
 
 /// Whether this process writes the run's files: rank 0, or a process alone.
@@ -129,8 +159,8 @@ pub fn seed_salt() -> u64 {
 
 /// "rank R: " in a job, "" alone (a prefix for messages).
 pub fn rank_prefix() -> String {
-    match group() {
-        Some(g) => format!("rank {}: ", g.rank()),
+    match PLAN.get() {
+        Some(m) => format!("rank {}: ", m.rank),
         None => String::new(),
     }
 }
@@ -161,7 +191,7 @@ pub fn local_rows(idx: &Tensor) -> Tensor {
 /// variable), so all ranks reduce the same layout; a gradient stays undefined only where no rank
 /// has one. Alone, returns `grads` unchanged.
 pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Tensor>> {
-    let Some(g) = group() else { return Ok(grads) };
+    let Some(g) = joined()? else { return Ok(grads) };
     assert_eq!(grads.len(), vars.len(), "one gradient per variable");
     let _guard = tch::no_grad_guard();
     let mut flat: Vec<Tensor> = Vec::with_capacity(grads.len() + 1);
@@ -179,7 +209,7 @@ pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Ten
     g.all_reduce_sum(std::slice::from_ref(&bucket))
         .context("averaging gradients with the other ranks (did one stop? its own messages say why)")?;
     let n = vars.len() as i64;
-    let counts = Vec::<f32>::try_from(bucket.narrow(0, bucket.size()[0] - n, n))?;
+    let counts = Vec::<f32>::try_from(bucket.narrow(0, bucket.size()[0] - n, n).to_device(Device::Cpu))?;
     let scale = 1.0 / g.world() as f64;
     let mut offset = 0;
     let mut out = Vec::with_capacity(grads.len());
@@ -198,13 +228,13 @@ pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Ten
 /// Whether `flag` is true on any rank, and the means over the ranks of `values`, in one
 /// collective (the training loop's per-step agreement: stop requests and logged metrics).
 pub fn agree(flag: bool, values: &[f64]) -> Result<(bool, Vec<f64>)> {
-    let Some(g) = group() else { return Ok((flag, values.to_vec())) };
+    let Some(g) = joined()? else { return Ok((flag, values.to_vec())) };
     let mut data = values.to_vec();
     data.push(if flag { 1.0 } else { 0.0 });
-    let t = Tensor::from_slice(&data);
+    let t = Tensor::from_slice(&data).to_device(g.backend().device());
     g.all_reduce_sum(std::slice::from_ref(&t))
         .context("agreeing on the step with the other ranks (did one stop? its own messages say why)")?;
-    let summed = Vec::<f64>::try_from(&t)?;
+    let summed = Vec::<f64>::try_from(&t.to_device(Device::Cpu))?;
     let w = g.world() as f64;
     let (flags, sums) = summed.split_last().expect("the flag was pushed");
     Ok((*flags > 0.0, sums.iter().map(|s| s / w).collect()))
@@ -214,7 +244,7 @@ pub fn agree(flag: bool, values: &[f64]) -> Result<(bool, Vec<f64>)> {
 /// every rank when one differs, instead of collectives that do not match later. Compares a
 /// 64-bit hash, summed over the ranks in four exact 16-bit parts.
 pub fn ensure_same(what: &str, text: &str) -> Result<()> {
-    if group().is_none() {
+    if joined()?.is_none() {
         return Ok(());
     }
     // FNV-1a: stable across processes and builds (unlike std's randomly keyed hasher).
@@ -232,7 +262,7 @@ pub fn ensure_same(what: &str, text: &str) -> Result<()> {
 
 /// Makes every rank's `tensors` rank 0's.
 pub fn broadcast_from_leader(tensors: &[Tensor]) -> Result<()> {
-    let Some(g) = group() else { return Ok(()) };
+    let Some(g) = joined()? else { return Ok(()) };
     let _guard = tch::no_grad_guard();
     let dense: Vec<Tensor> = tensors.iter().filter(|t| t.numel() > 0).map(|t| t.detach().contiguous()).collect();
     g.broadcast(&dense, 0).context("copying rank 0's weights to the other ranks")?;
@@ -246,7 +276,7 @@ pub fn broadcast_from_leader(tensors: &[Tensor]) -> Result<()> {
 
 /// Waits until every rank has come here (`what` names the place, for the error).
 pub fn barrier(what: &str) -> Result<()> {
-    match group() {
+    match joined()? {
         Some(g) => g.barrier().with_context(|| format!("rank {}: waiting for the other ranks {what}", g.rank())),
         None => Ok(()),
     }

@@ -72,13 +72,10 @@ pub fn load_experiment(source: ConfigSource, overrides: &[String]) -> Result<Exp
 pub fn train(request: &TrainRequest) -> Result<PathBuf> {
     let requested = load_experiment(request.config, request.overrides)?;
     let root = request.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(requested.run_name()));
-    // A worker of a data-parallel job (RANK, WORLD_SIZE, ... set) joins it first; rank 0 then
-    // does everything that writes, the others follow (see mmlatent_core::parallel).
-    if let Some(job) = parallel::join_from_env()? {
-        if job.rank == 0 {
-            eprintln!("data-parallel training: {} processes (c10d, Gloo); rank 0 writes the run", job.world);
-        }
-    }
+    // A worker of a data-parallel job (RANK, WORLD_SIZE, ... set) knows its rank from here on and
+    // joins the job in `prepare`, once its device is known; rank 0 then does everything that
+    // writes, the others follow (see mmlatent_core::parallel).
+    parallel::plan_from_env()?;
     let leader = parallel::is_leader();
     if request.resume {
         if !root.join("config.toml").exists() {
@@ -165,14 +162,24 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
         eprintln!("warning: {warning}");
     }
     let family = families::for_kind(experiment.model_kind()?)?;
-    let device = parse_device(device.unwrap_or(&experiment.device))?;
-    if parallel::world() > 1 && device != Device::Cpu {
-        bail!(
-            "data-parallel training runs on the CPU (Gloo) only: the NCCL path for {device:?} is not built yet; \
-             use --device cpu, or train on one GPU in one process"
-        );
-    }
+    let mut device = parse_device(device.unwrap_or(&experiment.device))?;
     parallel::local_batch(experiment.train.batch_size)?;
+    if let (Some(job), Device::Cuda(_)) = (parallel::planned(), device) {
+        // One GPU per process, chosen by the launcher's LOCAL_RANK (as torchrun does).
+        let count = tch::Cuda::device_count();
+        if job.local_rank as i64 >= count {
+            bail!(
+                "LOCAL_RANK={} but this machine shows {count} CUDA device(s): start at most one process per GPU",
+                job.local_rank
+            );
+        }
+        device = Device::Cuda(job.local_rank);
+    }
+    parallel::join(device)?;
+    if let Some(m) = parallel::planned().filter(|m| m.rank == 0) {
+        let backend = if device == Device::Cpu { "Gloo" } else { "NCCL" };
+        eprintln!("data-parallel training: {} processes (c10d, {backend}); rank 0 writes the run", m.world);
+    }
     let dataset = mmlatent_data::open(&experiment.data).context("cannot open the experiment's dataset")?;
     ensure!(
         !dataset.train.is_empty(),
