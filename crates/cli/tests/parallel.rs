@@ -9,38 +9,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// MLD on the synthetic set: a deterministic first stage (autoencoders, 24 steps each) and a
-/// score stage that draws noise.
-const MLD: &str = r#"
-seed = 3
-[data]
-path = "synthetic"
-max_train = 128
-max_test = 32
-[train]
-batch_size = 16
-steps = 6
-lr = 1e-3
-checkpoint_every = 4
-log_every = 2
-threads = 1
-[model]
-kind = "mld"
-[model.autoencoder]
-latent_dim = 4
-width = 4
-steps = 24
-lr = 2e-3
-batch_size = 16
-[model.score]
-width = 16
-time_dim = 8
-mults = [1]
-groups = 4
-[model.sampler]
-method = "euler"
-steps = 3
-"#;
+mod common;
+
+/// The toy MLD experiment with a longer deterministic first stage (autoencoders, 24 steps each,
+/// checkpointed every 4) before a score stage that draws noise; given to every command.
+const SETS: [&str; 10] = [
+    "--set",
+    "model.autoencoder.steps=24",
+    "--set",
+    "train.checkpoint_every=4",
+    "--set",
+    "train.steps=6",
+    "--set",
+    "train.sample_every=100",
+    "--set",
+    "data.max_train=128",
+];
 
 fn mmlatent(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmlatent"));
@@ -57,7 +41,7 @@ fn stderr(out: &Output) -> String {
 }
 
 fn train(dir: &Path, run: &str, extra: &[&str]) -> Output {
-    mmlatent(dir).args(["train", "exp.toml", "--run", run]).args(extra).output().unwrap()
+    mmlatent(dir).args(["train", "exp.toml", "--run", run]).args(SETS).args(extra).output().unwrap()
 }
 
 fn free_port() -> u16 {
@@ -68,6 +52,7 @@ fn free_port() -> u16 {
 fn worker(dir: &Path, rank: usize, world: usize, port: u16, args: &[&str]) -> Command {
     let mut cmd = mmlatent(dir);
     cmd.args(args)
+        .args(SETS)
         .env("RANK", rank.to_string())
         .env("LOCAL_RANK", rank.to_string())
         .env("WORLD_SIZE", world.to_string())
@@ -125,7 +110,7 @@ fn logged_steps(run: &Path) -> Vec<(String, u64)> {
 #[test]
 fn two_ranks_with_half_the_batch_follow_one_process_with_all_of_it() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("exp.toml"), MLD).unwrap();
+    std::fs::write(dir.path().join("exp.toml"), common::TOY_MLD).unwrap();
     let one = train(dir.path(), "one", &[]);
     assert!(one.status.success(), "{}", stderr(&one));
     let two = train(dir.path(), "two", &["--nproc", "2"]);
@@ -171,7 +156,7 @@ fn two_ranks_with_half_the_batch_follow_one_process_with_all_of_it() {
 #[test]
 fn a_rank_killed_mid_run_stops_the_job_and_resume_continues_it() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("exp.toml"), MLD).unwrap();
+    std::fs::write(dir.path().join("exp.toml"), common::TOY_MLD).unwrap();
     let port = free_port();
     let args = ["train", "exp.toml", "--run", "job"];
     let start = Instant::now();
@@ -200,9 +185,11 @@ fn a_rank_killed_mid_run_stops_the_job_and_resume_continues_it() {
 #[test]
 fn ctrl_c_stops_every_rank_after_the_same_step() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("exp.toml"), MLD).unwrap();
+    std::fs::write(dir.path().join("exp.toml"), common::TOY_MLD).unwrap();
     let launcher = mmlatent(dir.path())
-        .args(["train", "exp.toml", "--run", "job", "--nproc", "2", "--set", "model.autoencoder.steps=100000"])
+        .args(["train", "exp.toml", "--run", "job", "--nproc", "2"])
+        .args(SETS)
+        .args(["--set", "model.autoencoder.steps=100000"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -226,7 +213,7 @@ fn ctrl_c_stops_every_rank_after_the_same_step() {
 #[test]
 fn a_job_that_cannot_form_fails_within_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("exp.toml"), MLD).unwrap();
+    std::fs::write(dir.path().join("exp.toml"), common::TOY_MLD).unwrap();
     let args = ["train", "exp.toml", "--run", "alone"];
     // WORLD_SIZE says 2 but only rank 0 comes; then a rank 1 whose rank 0 is nowhere.
     for rank in [0, 1] {

@@ -4,6 +4,8 @@
 //! stages) and the EBM; a new run stores its resolved config (every default written out); bad
 //! inputs are clear errors (exit status 1, never a panic) that leave no run folder behind.
 
+mod common;
+
 use mmlatent_core::config::Experiment;
 use mmlatent_core::family::ModelFamily;
 use mmlatent_vae::config::VaeConfig;
@@ -11,37 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const MLD: &str = r#"
-seed = 5
-[data]
-path = "synthetic"
-max_train = 96
-max_test = 32
-[train]
-batch_size = 16
-steps = 8
-lr = 1e-3
-checkpoint_every = 3
-log_every = 2
-sample_every = 3
-threads = 1
-[model]
-kind = "mld"
-[model.autoencoder]
-latent_dim = 4
-width = 4
-steps = 5
-lr = 1e-3
-batch_size = 16
-[model.score]
-width = 16
-time_dim = 8
-mults = [1]
-groups = 4
-[model.sampler]
-method = "euler"
-steps = 3
-"#;
+use common::TOY_MLD as MLD;
 
 const EBM: &str = r#"
 seed = 9
