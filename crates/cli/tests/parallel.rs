@@ -146,6 +146,23 @@ fn two_ranks_with_half_the_batch_follow_one_process_with_all_of_it() {
     let (sa, sb) = (score(&a), score(&b));
     let differs = sa.iter().zip(&sb).any(|((_, x), (_, y))| (x - y).abs().max().double_value(&[]) > 1e-4);
     assert!(differs, "the ranks drew the same noise as one process");
+    // A job of one (as `torchrun --nproc-per-node 1` starts it) runs every collective, on one
+    // rank, and trains bit for bit what a plain process trains.
+    let solo = worker(dir.path(), 0, 1, free_port(), &["train", "exp.toml", "--run", "solo"]).output().unwrap();
+    assert!(solo.status.success(), "{}", stderr(&solo));
+    assert!(stderr(&solo).contains("data-parallel training: 1 process (c10d, Gloo)"), "{}", stderr(&solo));
+    let solo = dir.path().join("solo");
+    for stage in ["ae_m0", "ae_m1", "score"] {
+        let (x, y) = (final_set(&a, stage), final_set(&solo, stage));
+        for entry in std::fs::read_dir(&x).unwrap().flatten() {
+            let name = entry.file_name();
+            assert!(
+                std::fs::read(entry.path()).unwrap() == std::fs::read(y.join(&name)).unwrap(),
+                "{name:?} of {stage}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read(a.join("metrics.jsonl")).unwrap(), std::fs::read(solo.join("metrics.jsonl")).unwrap());
     // A batch that does not split evenly is refused before anything is written.
     let odd = train(dir.path(), "odd", &["--nproc", "3"]);
     assert!(!odd.status.success());

@@ -52,7 +52,9 @@ pub struct Membership {
 }
 
 /// Reads `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT` and
-/// [`TIMEOUT_VAR`] through `var`; `None` for a single process (no `WORLD_SIZE`, or 1).
+/// [`TIMEOUT_VAR`] through `var`; `None` for a single process: no `WORLD_SIZE`, or 1 without a
+/// rendezvous address (with `MASTER_ADDR` and `MASTER_PORT`, as `torchrun --nproc-per-node 1`
+/// sets them, a job of one forms: every collective runs, on one rank).
 pub fn membership(var: impl Fn(&str) -> Option<String>) -> Result<Option<Membership>> {
     fn number<T: std::str::FromStr>(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>> {
         var(name)
@@ -60,7 +62,8 @@ pub fn membership(var: impl Fn(&str) -> Option<String>) -> Result<Option<Members
             .transpose()
     }
     let world: usize = match number(&var, "WORLD_SIZE")? {
-        None | Some(1) => return Ok(None),
+        None => return Ok(None),
+        Some(1) if var("MASTER_ADDR").is_none() || var("MASTER_PORT").is_none() => return Ok(None),
         Some(0) => bail!("WORLD_SIZE=0: a job needs at least one process"),
         Some(w) => w,
     };
@@ -296,6 +299,8 @@ mod tests {
     fn the_launcher_variables_are_read_and_checked() {
         assert_eq!(membership(env(&[])).unwrap(), None);
         assert_eq!(membership(env(&[("WORLD_SIZE", "1")])).unwrap(), None);
+        let one = membership(env(&[("WORLD_SIZE", "1"), ("RANK", "0"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "2")]));
+        assert_eq!(one.unwrap().map(|m| (m.rank, m.world)), Some((0, 1)));
         let m = membership(env(&[
             ("WORLD_SIZE", "4"),
             ("RANK", "2"),

@@ -178,7 +178,8 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
     parallel::join(device)?;
     if let Some(m) = parallel::planned().filter(|m| m.rank == 0) {
         let backend = if device == Device::Cpu { "Gloo" } else { "NCCL" };
-        eprintln!("data-parallel training: {} processes (c10d, {backend}); rank 0 writes the run", m.world);
+        let processes = if m.world == 1 { "1 process".to_string() } else { format!("{} processes", m.world) };
+        eprintln!("data-parallel training: {processes} (c10d, {backend}); rank 0 writes the run");
     }
     let dataset = mmlatent_data::open(&experiment.data).context("cannot open the experiment's dataset")?;
     ensure!(
