@@ -76,6 +76,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     mmlatent_runner::install_presentation();
     install_interrupt_handler();
+    commands::workers::stop_when_the_launcher_dies();
     let result = match cli.command {
         Command::Quickstart(a) => commands::quickstart::run(a),
         Command::Data(c) => commands::data::run(c),

@@ -2,7 +2,8 @@
 //! (`--nproc 2`, and two workers started by hand with the launcher variables, as torchrun or a
 //! Slurm script would): two ranks with half the batch each follow one process with the whole
 //! batch; rank 0 alone writes the run; a rank killed mid-run stops the job with an error and
-//! `--resume` continues it; a job that cannot form fails within its timeout.
+//! `--resume` continues it; Ctrl-C, or the launcher's death, stops every rank after the same
+//! step with a checkpoint; a job that cannot form fails within its timeout.
 
 use mmlatent_core::checkpoint::load_tensors;
 use std::path::{Path, PathBuf};
@@ -225,6 +226,32 @@ fn ctrl_c_stops_every_rank_after_the_same_step() {
     let step: usize = message.split("stopped after step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(final_set(&dir.path().join("job"), "ae_m0").ends_with(format!("step-{step:08}")));
     assert_eq!(logged_steps(&dir.path().join("job")).last(), Some(&("ae_m0".to_string(), step as u64)));
+}
+
+#[test]
+fn workers_whose_launcher_dies_checkpoint_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exp.toml"), common::TOY_MLD).unwrap();
+    let mut launcher = mmlatent(dir.path())
+        .args(["train", "exp.toml", "--run", "job", "--nproc", "2"])
+        .args(SETS)
+        .args(["--set", "model.autoencoder.steps=100000"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = dir.path().join("job/metrics.jsonl");
+    let start = Instant::now();
+    while !log.exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    launcher.kill().unwrap(); // SIGKILL: nothing of the launcher runs after it
+                              // The workers hold the pipe too: it ends when both have exited.
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut launcher.stderr.take().unwrap(), &mut message).unwrap();
+    launcher.wait().unwrap();
+    assert_eq!(message.matches("interrupted: stage ae_m0 stopped after step").count(), 1, "{message}");
+    let step: usize = message.split("stopped after step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(final_set(&dir.path().join("job"), "ae_m0").ends_with(format!("step-{step:08}")));
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //!
 //! The workers run in their own process group, so a Ctrl-C reaches them once, through this
 //! process ([`forward_interrupt`]): the first asks every rank to checkpoint and stop after the
-//! same step, a second stops them at once. When a worker fails, the others fail at their next
+//! same step, a second stops them at once. Should this process die, the workers get SIGTERM
+//! (and stop the same way). When a worker fails, the others fail at their next
 //! collective (the connection is gone); any still running after a grace period are killed.
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +22,21 @@ static WORKERS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 /// How long the other workers may take to stop once one has failed.
 const GRACE: Duration = Duration::from_secs(30);
+
+/// The signal a worker gets when its launcher dies. Not SIGTERM: Linux may deliver it more than
+/// once (again each time the worker is handed to another thread of the dying launcher), and a
+/// second SIGTERM means "stop at once"; every delivery of this one only asks for a stop.
+pub const LAUNCHER_GONE: libc::c_int = libc::SIGUSR1;
+
+/// Makes [`LAUNCHER_GONE`] ask the training in progress to checkpoint and stop.
+pub fn stop_when_the_launcher_dies() {
+    extern "C" fn on_launcher_gone(_: libc::c_int) {
+        // Lock-free atomics only: safe in a signal handler.
+        mmlatent_core::interrupt::request();
+    }
+    // SAFETY: installs a handler that touches only atomics.
+    unsafe { libc::signal(LAUNCHER_GONE, on_launcher_gone as *const () as libc::sighandler_t) };
+}
 
 /// The exit status of a worker stopped on request (see `main`).
 const EXIT_INTERRUPTED: i32 = 130;
@@ -82,6 +98,15 @@ pub fn launch(nproc: usize) -> Result<()> {
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())
             .process_group(0);
+        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec. A
+        // worker whose launcher dies (even by SIGKILL) gets LAUNCHER_GONE: it checkpoints and
+        // stops (see `main`).
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, LAUNCHER_GONE);
+                Ok(())
+            });
+        }
         if std::env::var_os("OMP_NUM_THREADS").is_none() {
             command.env("OMP_NUM_THREADS", (cores / nproc).max(1).to_string());
         }
