@@ -16,14 +16,14 @@
 //!   the others wait at the stage's boundaries (barriers) and read the same checkpoints when
 //!   resuming;
 //! - **stopping**: a stop request (Ctrl-C, SIGTERM) on any rank stops all of them after the same
-//!   step ([`any`]); a rank that dies makes the others' next collective fail, naming the lost
+//!   step ([`agree`]); a rank that dies makes the others' next collective fail, naming the lost
 //!   connection, instead of hanging (every collective is bounded by the job's timeout).
 //!
-//! A process belongs to a job when `WORLD_SIZE` > 1 is set, with `RANK`, `MASTER_ADDR` and
-//! `MASTER_PORT` ([`plan_from_env`], then [`join`] once the device is known: the variables
-//! `torchrun` and Slurm wrappers set;
-//! `mmlatent train --nproc N` sets them for its N local workers). Without them nothing here
-//! does anything and a single process trains as before.
+//! A process belongs to a job when `WORLD_SIZE` > 1 is set with `RANK`, `MASTER_ADDR` and
+//! `MASTER_PORT` (the variables `torchrun` and Slurm wrappers set; `mmlatent train --nproc N`
+//! sets them for its N local workers; see [`membership`] for a job of one): [`plan_from_env`]
+//! reads them, [`join`] connects once the device is known. Without them nothing here does
+//! anything and a single process trains as before.
 
 use anyhow::{bail, Context, Result};
 use mmlatent_collective::{Backend, ProcessGroup};
