@@ -1,7 +1,7 @@
 //! A multimodal dataset in memory: aligned tuples (one item per modality) plus class labels.
 //!
 //! Items are stored compactly on the CPU (images as `u8` 0–255, text as `i64` ids, vectors as
-//! `f32`) and converted to data space (see [`mmlatent_core::modality`]) when a batch is taken.
+//! `f32`) and converted to data space (see [`crate::modality`]) when a batch is taken.
 
 use crate::{ModalityKind, ModalitySpec};
 use anyhow::{bail, ensure, Result};

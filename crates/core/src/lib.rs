@@ -17,7 +17,7 @@
 //! - [`config`], [`run`], [`checkpoint`]: experiments as TOML files, run folders (with their
 //!   lock), atomic checkpoint sets;
 //! - [`device`]: libtorch's thread count and seeds;
-//! - [`bench`]: timings (median and quartiles), whole epochs and load for `mmlatent bench`.
+//! - [`bench`](mod@bench): timings (median and quartiles), whole epochs and load for `mmlatent bench`.
 //!
 //! It must not know how anything is shown or which device library is loaded: progress bars,
 //! loss plots and image files are `mmlatent-present`'s (behind [`observe::Observer`]), choosing
