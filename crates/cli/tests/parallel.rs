@@ -200,8 +200,9 @@ fn a_rank_killed_mid_run_stops_the_job_and_resume_continues_it() {
     assert!(autoencoder_gap(&job, &dir.path().join("straight")) < 1e-6);
 }
 
-#[test]
-fn ctrl_c_stops_every_rank_after_the_same_step() {
+/// Starts a `--nproc 2` job with endless autoencoders in a temporary folder (under `job/`) and
+/// returns once rank 0 has logged its first steps.
+fn start_endless_job() -> (tempfile::TempDir, std::process::Child) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("exp.toml"), common::TOY_MLD).unwrap();
     let launcher = mmlatent(dir.path())
@@ -216,42 +217,40 @@ fn ctrl_c_stops_every_rank_after_the_same_step() {
     while !log.exists() && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    (dir, launcher)
+}
+
+/// Checks that rank 0 reported one clean stop of `ae_m0` in `message` and that the job's last
+/// set is at the step it names; returns that step.
+fn stopped_cleanly(job: &Path, message: &str) -> usize {
+    assert_eq!(message.matches("interrupted: stage ae_m0 stopped after step").count(), 1, "{message}");
+    let step: usize = message.split("stopped after step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(final_set(job, "ae_m0").ends_with(format!("step-{step:08}")));
+    step
+}
+
+#[test]
+fn ctrl_c_stops_every_rank_after_the_same_step() {
+    let (dir, launcher) = start_endless_job();
     // SAFETY: kill(2) on the child started above, not yet reaped.
     unsafe { libc::kill(launcher.id() as libc::pid_t, libc::SIGINT) };
     let out = launcher.wait_with_output().unwrap();
-    let message = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{message}");
-    // Rank 0 reports once; the set it names is where the job resumes.
-    assert_eq!(message.matches("interrupted: stage ae_m0 stopped after step").count(), 1, "{message}");
-    let step: usize = message.split("stopped after step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert!(final_set(&dir.path().join("job"), "ae_m0").ends_with(format!("step-{step:08}")));
-    assert_eq!(logged_steps(&dir.path().join("job")).last(), Some(&("ae_m0".to_string(), step as u64)));
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let job = dir.path().join("job");
+    let step = stopped_cleanly(&job, &stderr(&out));
+    assert_eq!(logged_steps(&job).last(), Some(&("ae_m0".to_string(), step as u64)));
 }
 
 #[test]
 fn workers_whose_launcher_dies_checkpoint_and_stop() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("exp.toml"), common::TOY_MLD).unwrap();
-    let mut launcher = mmlatent(dir.path())
-        .args(["train", "exp.toml", "--run", "job", "--nproc", "2"])
-        .args(SETS)
-        .args(["--set", "model.autoencoder.steps=100000"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = dir.path().join("job/metrics.jsonl");
-    let start = Instant::now();
-    while !log.exists() && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    launcher.kill().unwrap(); // SIGKILL: nothing of the launcher runs after it
-                              // The workers hold the pipe too: it ends when both have exited.
+    let (dir, mut launcher) = start_endless_job();
+    // SIGKILL: nothing of the launcher runs after it. The workers hold its stderr pipe too: the
+    // pipe ends when both have exited.
+    launcher.kill().unwrap();
     let mut message = String::new();
     std::io::Read::read_to_string(&mut launcher.stderr.take().unwrap(), &mut message).unwrap();
     launcher.wait().unwrap();
-    assert_eq!(message.matches("interrupted: stage ae_m0 stopped after step").count(), 1, "{message}");
-    let step: usize = message.split("stopped after step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert!(final_set(&dir.path().join("job"), "ae_m0").ends_with(format!("step-{step:08}")));
+    stopped_cleanly(&dir.path().join("job"), &message);
 }
 
 #[test]
