@@ -156,7 +156,9 @@ pub struct Prepared {
 }
 
 /// Checks `experiment` against its device, dataset and model family (see the module doc), with
-/// `device` overriding the experiment's own setting. Prints the config's warnings.
+/// `device` overriding the experiment's own setting. Prints the config's warnings. A worker of
+/// a planned data-parallel job joins it here (on `cuda:LOCAL_RANK` for a CUDA device) and checks
+/// that every rank trains the same experiment on the same data.
 pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared> {
     for warning in experiment.train.warnings() {
         eprintln!("warning: {warning}");
