@@ -251,7 +251,7 @@ pub fn ensure_same(what: &str, text: &str) -> Result<()> {
         return Ok(());
     }
     // FNV-1a: stable across processes and builds (unlike std's randomly keyed hasher).
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    let hash = crate::checkpoint::fnv1a(crate::checkpoint::FNV_OFFSET, text.as_bytes());
     let parts: Vec<f64> = (0..4).map(|i| ((hash >> (16 * i)) & 0xFFFF) as f64).collect();
     let (_, means) = agree(false, &parts)?;
     if means != parts {

@@ -489,10 +489,7 @@ pub fn seed_step(seed: u64, stage: &str, step: usize, purpose: u64) {
 /// The seed [`seed_step`] uses (63 bits); each rank of a data-parallel job gets its own
 /// ([`parallel::seed_salt`], zero alone).
 pub fn step_seed(seed: u64, stage: &str, step: usize, purpose: u64) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in stage.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = checkpoint::fnv1a(checkpoint::FNV_OFFSET, stage.as_bytes());
     let mut x = seed
         ^ parallel::seed_salt()
         ^ h.rotate_left(17)
