@@ -151,6 +151,58 @@ fn a_killed_mld_run_resumes_bit_identically() {
     );
 }
 
+/// With two threads MLD trains its two autoencoders side by side, one thread each: the same
+/// weights as one at a time on one thread, bit for bit, and a run killed in the middle of stage 1
+/// resumes to the same files (the log's lines of the two stages interleave, so they are compared
+/// as a set).
+#[test]
+fn mld_autoencoders_train_side_by_side_and_resume_bit_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = MLD.replace("threads = 1", "threads = 2").replace("steps = 5", "steps = 30");
+    std::fs::write(dir.path().join("two.toml"), &config).unwrap();
+    std::fs::write(dir.path().join("one.toml"), config.replace("threads = 2", "threads = 1")).unwrap();
+    let out = mmlatent(dir.path(), &["train", "two.toml", "--run", "two"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("2 independent stages side by side on 2 threads: 1 thread each"), "{}", stderr(&out));
+    let out = mmlatent(dir.path(), &["train", "one.toml", "--run", "one"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("side by side"), "{}", stderr(&out));
+    let (two, one) = (run_files(&dir.path().join("two")), run_files(&dir.path().join("one")));
+    let autoencoder_files: Vec<&String> =
+        two.keys().filter(|k| k.contains("/ae_") && k.ends_with(".safetensors")).collect();
+    assert!(autoencoder_files.len() >= 4, "{autoencoder_files:?}"); // 2 modalities × weights and moments
+    for name in autoencoder_files {
+        assert!(two[name] == one[name], "{name}: side by side differs from one at a time");
+    }
+
+    let faults = ["abort_after_step:ae_m1:4", "abort_mid_checkpoint:ae_m0:27"];
+    for (i, fault) in faults.iter().enumerate() {
+        let mut args = vec!["train", "two.toml", "--run", "killed"];
+        if i > 0 {
+            args.push("--resume");
+        }
+        let out = mmlatent(dir.path(), &args, Some(fault));
+        assert!(stderr(&out).contains("MMLATENT_FAULT: aborting"), "{fault}: {}", stderr(&out));
+    }
+    let out = mmlatent(dir.path(), &["train", "two.toml", "--run", "killed", "--resume"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let killed = run_files(&dir.path().join("killed"));
+    assert_eq!(two.keys().collect::<Vec<_>>(), killed.keys().collect::<Vec<_>>());
+    for (name, bytes) in &two {
+        let same = if name == "metrics.jsonl" {
+            let lines = |b: &[u8]| {
+                let mut l: Vec<String> = String::from_utf8_lossy(b).lines().map(String::from).collect();
+                l.sort();
+                l
+            };
+            lines(bytes) == lines(&killed[name])
+        } else {
+            bytes == &killed[name]
+        };
+        assert!(same, "{name} differs between the straight and the killed run");
+    }
+}
+
 #[test]
 fn a_killed_ebm_run_resumes_bit_identically() {
     killed_runs_resume_bit_identically(

@@ -41,6 +41,7 @@ pub mod optim;
 pub mod parallel;
 pub mod rng;
 pub mod run;
+pub mod side_by_side;
 #[doc(hidden)]
 pub mod testing;
 pub mod training;

@@ -232,6 +232,13 @@ impl RunDir {
         Ok(path)
     }
 
+    /// Held while the metrics files are read or written: stages trained side by side
+    /// ([`crate::side_by_side`]) log into the same files from several threads.
+    fn metrics_lock() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn metrics_path(&self) -> PathBuf {
         self.root.join("metrics.jsonl")
     }
@@ -243,6 +250,7 @@ impl RunDir {
         if !crate::parallel::is_leader() {
             return Ok(()); // rank 0 keeps the job's log
         }
+        let _lock = Self::metrics_lock();
         self.truncate_metrics_csv(stage, step)?;
         let path = self.metrics_path();
         if !path.exists() {
@@ -309,6 +317,7 @@ impl RunDir {
         if !crate::parallel::is_leader() {
             return Ok(()); // rank 0 keeps the job's log
         }
+        let _lock = Self::metrics_lock();
         let path = self.root.join(METRICS_CSV);
         let fresh = !path.exists();
         let mut f = OpenOptions::new()
@@ -334,6 +343,7 @@ impl RunDir {
         if !crate::parallel::is_leader() {
             return Ok(()); // rank 0 keeps the job's log
         }
+        let _lock = Self::metrics_lock();
         let path = self.root.join("metrics.jsonl");
         let mut f = OpenOptions::new()
             .create(true)
@@ -350,7 +360,10 @@ impl RunDir {
         if !path.exists() {
             return Ok(vec![]);
         }
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = {
+            let _lock = Self::metrics_lock();
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
+        };
         let mut out = vec![];
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {

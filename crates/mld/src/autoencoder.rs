@@ -10,6 +10,7 @@ use mmlatent_core::loader::StepLoader;
 use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::run::RunDir;
+use mmlatent_core::side_by_side::Job;
 use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::ModalitySpec;
 use tch::nn;
@@ -92,32 +93,37 @@ impl Autoencoder {
 /// The name of the autoencoder's weights in its checkpoint sets.
 pub const WEIGHTS: &str = "autoencoder";
 
-/// Trains (or resumes, or loads when done) the autoencoder of modality `m` on the training split
-/// of `ctx`, as stage `ae_<modality>` (stage m + 1 of the run's M + 1) through core's training
-/// loop (constant learning rate `cfg.lr`). Leaves the trained weights in `ae`.
-pub fn train_autoencoder(ae: &mut Autoencoder, m: usize, ctx: &TrainContext, cfg: &AeConfig) -> Result<()> {
+/// The training (or resuming, or loading when done) of the autoencoder of modality `m` on the
+/// training split of `ctx`, as stage `ae_<modality>` (stage m + 1 of the run's M + 1) through
+/// core's training loop (constant learning rate `cfg.lr`), packed as a job that may run on
+/// another thread beside the other modalities' ([`mmlatent_core::side_by_side`]). Leaves the trained weights
+/// in `ae`.
+pub fn training_job<'a>(ae: &'a mut Autoencoder, m: usize, ctx: &TrainContext<'a>, cfg: &'a AeConfig) -> Job<'a> {
     let name = Autoencoder::stage_name(&ae.spec);
     let (split, seed) = (&ctx.dataset.train, ctx.experiment.seed);
-    // Only this modality's items go through the loader.
+    // Only this modality's items go through the loader (shallow copies: a job owns what it reads).
     let single = Split { items: vec![split.items[m].shallow_clone()], labels: split.labels.shallow_clone() };
-    let ae = &*ae;
-    let mut loader = StepLoader::new(
-        &single,
-        std::slice::from_ref(&ae.spec),
-        cfg.batch_size,
-        seed ^ (m as u64 + 1),
-        ae.vs.device(),
-    )?;
-    Stage::new(ctx.run, &name, cfg.steps, &ctx.experiment.train, seed)
-        .position(m + 1, ctx.dataset.num_modalities() + 1)
-        .constant_lr()
-        .weights(WEIGHTS, &ae.vs)
-        .optimiser("adam", Adam::new(&ae.vs, AdamConfig::adam(cfg.lr)))
-        .run(|step, opts| {
-            let batch = loader.batch(step)?;
-            let loss = ae.loss(&batch.items[0]);
-            opts[0].backward_step(&loss)?;
-            Ok(vec![("nll", loss.double_value(&[]))])
-        })?;
-    Ok(())
+    let (run, train, stages) = (ctx.run, &ctx.experiment.train, ctx.dataset.num_modalities() + 1);
+    Box::new(move || {
+        let ae = &*ae;
+        let mut loader = StepLoader::new(
+            &single,
+            std::slice::from_ref(&ae.spec),
+            cfg.batch_size,
+            seed ^ (m as u64 + 1),
+            ae.vs.device(),
+        )?;
+        Stage::new(run, &name, cfg.steps, train, seed)
+            .position(m + 1, stages)
+            .constant_lr()
+            .weights(WEIGHTS, &ae.vs)
+            .optimiser("adam", Adam::new(&ae.vs, AdamConfig::adam(cfg.lr)))
+            .run(|step, opts| {
+                let batch = loader.batch(step)?;
+                let loss = ae.loss(&batch.items[0]);
+                opts[0].backward_step(&loss)?;
+                Ok(vec![("nll", loss.double_value(&[]))])
+            })?;
+        Ok(())
+    })
 }

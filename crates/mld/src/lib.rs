@@ -76,11 +76,14 @@ impl ModelFamily for MldFamily {
         let cfg: MldConfig = ctx.experiment.model_config()?;
         let modalities = &ctx.dataset.modalities;
         cfg.validate(modalities)?;
-        // Stage 1: each autoencoder alone.
+        // Stage 1: each autoencoder alone; on the CPU several at once, as the cores allow.
         let mut autoencoders = build_autoencoders(&cfg, modalities, ctx.device)?;
-        for (m, ae) in autoencoders.iter_mut().enumerate() {
-            autoencoder::train_autoencoder(ae, m, ctx, &cfg.autoencoder)?;
-        }
+        let jobs = autoencoders
+            .iter_mut()
+            .enumerate()
+            .map(|(m, ae)| autoencoder::training_job(ae, m, ctx, &cfg.autoencoder))
+            .collect();
+        mmlatent_core::side_by_side::run(jobs, ctx.device)?;
         // Stage 2: encode once, standardise, train the score network.
         let latents = encode_split(&autoencoders, &ctx.dataset.train);
         let layout = Layout::new(cfg.latent_sizes(modalities));

@@ -2,11 +2,14 @@
 //! lines (about every 10%) when stderr is not a terminal (CI logs, pipes). A resumed stage
 //! starts the bar at its step; rate and ETA count only the steps run in this process.
 //!
+//! Bars of work running at once (stages trained side by side) are drawn together, one line
+//! each, through one process-wide [`MultiProgress`].
+//!
 //! An embedding front end (the Python bindings) may install an [`Observer`] with
 //! [`set_observer`]: while one is installed, new progress reports go to it as [`Event`]s instead
 //! of stderr.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -32,6 +35,12 @@ pub fn observer(f: impl Fn(&Event) + Send + Sync + 'static) -> Observer {
 }
 
 static OBSERVER: RwLock<Option<Observer>> = RwLock::new(None);
+
+/// Every terminal bar of the process, so that bars of concurrent work do not draw over each other.
+fn bars() -> &'static MultiProgress {
+    static BARS: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
+    BARS.get_or_init(MultiProgress::new)
+}
 
 /// Installs `observer` (or, with `None`, restores stderr reporting) for progress reports created
 /// from now on, and returns the one it replaces.
@@ -77,7 +86,7 @@ impl Progress {
                 .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
-            Some(bar)
+            Some(bars().add(bar))
         } else {
             None
         };
@@ -100,15 +109,15 @@ impl Progress {
         self.first = position;
         self.next_report = position;
         if let Some(bar) = &self.bar {
-            // Hidden while it jumps: set_length records the position in indicatif's rate
-            // estimator (set_position alone may not, and the first step would then count as
-            // `position` steps), and the estimator and clock then restart from here.
-            bar.set_draw_target(ProgressDrawTarget::hidden());
+            // Hidden (taken off the display) while it jumps: set_length records the position in
+            // indicatif's rate estimator (set_position alone may not, and the first step would
+            // then count as `position` steps), and the estimator and clock then restart here.
+            bars().remove(bar);
             bar.set_position(position);
             bar.set_length(self.total);
             bar.reset_eta();
             bar.reset_elapsed();
-            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bars().add(bar.clone());
         }
     }
 
@@ -155,15 +164,23 @@ impl Progress {
     }
 
     pub fn finish(self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
         let secs = self.start.elapsed().as_secs_f64();
         if let Some(observer) = &self.observer {
             return observer(&Event::Finish { label: &self.label, done: self.done, total: self.total, seconds: secs });
         }
         let rate = (self.done - self.first) as f64 / secs.max(1e-9);
-        eprintln!("{}: done in {secs:.1}s ({rate:.1}/s) {}", self.label, self.message);
+        let line = format!("{}: done in {secs:.1}s ({rate:.1}/s) {}", self.label, self.message);
+        match &self.bar {
+            Some(bar) => {
+                bar.finish_and_clear();
+                bars().remove(bar);
+                // Above the bars of work still running.
+                if bars().println(&line).is_err() {
+                    eprintln!("{line}");
+                }
+            }
+            None => eprintln!("{line}"),
+        }
     }
 }
 
