@@ -3,19 +3,21 @@
 
 Builds the same networks as crates/mld (the conv autoencoder of mmlatent-core's nets, the MLP
 U-Net score network) and times the same workloads with the same batch and thread count:
-ae_step, ae_epoch, score_step (PolyMNIST size), score_step_small and score_epoch (default
+ae_step, ae_epoch, stage1_epoch (an epoch of every modality's autoencoder, one after another),
+score_step (PolyMNIST size), score_step_small and score_epoch (default
 size; every batch encoded by frozen autoencoders, as the reference MLD trains) and sample_em100.
 Prints one JSON line (scripts/bench_common.py).
 """
 import argparse
 import math
+import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from bench_common import (add_arguments, conv_decoder, conv_encoder, emit, few, laplace_log_prob, load_split,
-                          time_epochs, time_runs)
+                          summary, time_epochs, time_runs)
 
 
 class ResBlock(nn.Module):
@@ -156,6 +158,15 @@ def main():
     if a.epochs > 0:
         enc, dec, opt = autoencoder()
         out["ae_epoch"] = time_epochs(items[:1], a.batch, a.epochs, lambda xs: ae_step(enc, dec, opt, xs[0]))
+        # Stage 1: every modality's autoencoder, one after another (as the reference trains them).
+        autoencoders = [autoencoder() for _ in items]
+        ms = []
+        for _ in range(a.epochs):
+            start = time.perf_counter()
+            for (enc, dec, opt), stored in zip(autoencoders, items):
+                time_epochs([stored], a.batch, 1, lambda xs: ae_step(enc, dec, opt, xs[0]))
+            ms.append((time.perf_counter() - start) * 1e3)
+        out["stage1_epoch"] = summary(ms)
     out["score_step"] = time_score_step(a.batch, 1, few(a.iters), True)
     out["score_step_small"] = time_score_step(a.batch, a.warmup, a.iters, False)
     if a.epochs > 0:

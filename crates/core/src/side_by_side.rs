@@ -86,11 +86,13 @@ pub fn run(jobs: Vec<Job<'_>>, device: Device) -> Result<()> {
     match first_real.or((!failures.is_empty()).then_some(0)) {
         None => Ok(()),
         Some(i) => {
-            let (_, error) = failures.swap_remove(i);
-            if first_real.is_some() && !failures.is_empty() {
-                eprintln!(
-                    "note: the stages trained beside it stopped and wrote checkpoint sets; --resume continues them"
-                );
+            let (_, error) = failures.remove(i);
+            // The stages stopped beside it (each wrote a set), so that the user knows where all are.
+            for (_, other) in &failures {
+                if let Some(stop) = other.chain().find_map(|e| e.downcast_ref::<interrupt::Interrupted>()) {
+                    let (stage, step, total, set) = (&stop.stage, stop.step, stop.total, stop.set.display());
+                    eprintln!("stage {stage} also stopped, after step {step} of {total}, saved in {set}");
+                }
             }
             Err(error)
         }

@@ -3,6 +3,9 @@
 //! - `ae_step`: one Adam step of the 3×28×28 conv autoencoder (latent 32, width 32, Laplace);
 //! - `ae_epoch`: a whole epoch of that autoencoder over the first modality of the dataset,
 //!   batches from the training loader (shuffle, gather, conversion);
+//! - `stage1_epoch`: an epoch of every modality's autoencoder (all of stage 1's work for one
+//!   epoch): side by side as `train` runs them ([`mmlatent_core::side_by_side`]) here, one after
+//!   another with every thread on the PyTorch side, as the reference trains them;
 //! - `score_step`: one Adam step of the score network at the PolyMNIST size of the reference
 //!   (5 × 160 latents, width 1536, time embedding 512, GroupNorm 32), joint denoising loss;
 //! - `score_step_small`: the same at the default config's size (3 × 32 latents, width 256);
@@ -25,6 +28,7 @@ use anyhow::{ensure, Result};
 use mmlatent_core::bench::{time_epochs, time_runs, BenchOptions, BenchResult, Repeats, Timing};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::optim::{Adam, AdamConfig};
+use mmlatent_core::side_by_side::{self, Job};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, Split};
 use std::time::Instant;
 use tch::nn;
@@ -100,6 +104,39 @@ fn time_ae_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Tim
     })
 }
 
+/// `stage1_epoch`: one epoch of a benchmark autoencoder per modality of `dataset`, run as
+/// `train` runs stage 1.
+fn time_stage1_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Timing> {
+    let mut aes: Vec<Autoencoder> = dataset.modalities.iter().map(bench_autoencoder).collect::<Result<_>>()?;
+    let mut opts_of: Vec<Adam> = aes.iter().map(|ae| Adam::new(&ae.vs, AdamConfig::adam(1e-3))).collect();
+    let mut ms = vec![];
+    for _ in 0..opts.epochs.max(1) {
+        let start = Instant::now();
+        let jobs: Vec<Job> = aes
+            .iter_mut()
+            .zip(opts_of.iter_mut())
+            .enumerate()
+            .map(|(m, (ae, opt))| {
+                let single = Split {
+                    items: vec![dataset.train.items[m].shallow_clone()],
+                    labels: dataset.train.labels.shallow_clone(),
+                };
+                let spec = ae.spec.clone();
+                Box::new(move || {
+                    let ae = &*ae;
+                    time_epochs("", &single, std::slice::from_ref(&spec), opts.batch as usize, 1, |_, items| {
+                        opt.backward_step(&ae.loss(&items[0]))
+                    })
+                    .map(drop)
+                }) as Job
+            })
+            .collect();
+        side_by_side::run(jobs, Device::Cpu)?;
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Timing::from_runs("stage1_epoch", ms))
+}
+
 /// `encode_split` and `score_epoch`: stage 2 at the small size over `dataset`'s training tuples,
 /// encoded once by (untrained) benchmark autoencoders of its first `m` modalities.
 fn time_score_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Vec<Timing>> {
@@ -134,6 +171,7 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResu
     let mut timings = vec![time_runs("ae_step", opts.repeats, || opt.backward_step(&ae.loss(&x)))?];
     if opts.epochs > 0 {
         timings.push(time_ae_epoch(opts, dataset)?);
+        timings.push(time_stage1_epoch(opts, dataset)?);
     }
     // The reference-size network is ~40× the small one: fewer repetitions.
     timings.push(time_score_step("score_step", opts, opts.repeats.few(), true)?);
