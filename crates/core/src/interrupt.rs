@@ -33,9 +33,8 @@ pub fn request() -> bool {
 
 /// Consumes a pending request (the training loop, once per step, when it can act on it). A
 /// request that comes during a stage's last step stays pending: the run's next stage stops
-/// after its first step.
-/// Within a [`Group`], true from the moment any member took a request (or the group was
-/// stopped) on.
+/// after its first step. Within a [`Group`], true from the moment any member took a request (or
+/// the group was stopped) on.
 pub(crate) fn take() -> bool {
     let taken = REQUESTED.swap(false, Ordering::SeqCst);
     GROUP.with_borrow(|group| match group {
