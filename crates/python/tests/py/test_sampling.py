@@ -2,6 +2,7 @@
 determinism under a seed, conditional generation, the config and modality specs, progress
 reports, and errors carrying the CLI's messages."""
 
+import copy
 import os
 import re
 import signal
@@ -117,6 +118,27 @@ def main():
     assert saved.group(3).endswith(f"{saved.group(1)}/step-{int(saved.group(2)):08}"), str(stop)
     interrupted = mmlatent.train(CONFIG, run="runs/interrupted", resume=True)
     assert torch.isfinite(mmlatent.open_run(interrupted).generate(n=2, seed=0)["m0"]).all()
+
+    # With two threads the autoencoders train side by side, on threads of their own: the
+    # callback hears both, and Ctrl-C raised in it (on such a thread) stops them, saving where they
+    # are; the run resumes.
+    two = copy.deepcopy(CONFIG)
+    two["train"]["threads"] = 2
+    two["model"]["autoencoder"]["steps"] = 40
+    heard = set()
+
+    def interrupt_autoencoders(stage, step, total, message):
+        heard.add(stage)
+        if stage.startswith("ae_m1") and step == 20:
+            raise KeyboardInterrupt
+
+    expect_error(KeyboardInterrupt, "--resume",
+                 lambda: mmlatent.train(two, run="runs/side", progress=interrupt_autoencoders))
+    assert heard == {"ae_m0 1/3", "ae_m1 2/3"}, heard
+    steps = [int(s[5:]) for s in os.listdir("runs/side/checkpoints/ae_m1") if s.startswith("step-")]
+    assert 20 <= max(steps) < 40, steps
+    side = mmlatent.train(two, run="runs/side", resume=True)
+    assert torch.isfinite(mmlatent.open_run(side).generate(n=2, seed=0)["m1"]).all()
     print("ok: sampling")
 
 
