@@ -66,6 +66,27 @@ fn run_files(run: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// Trains `config` (a file in `dir`) into run `run`, killed at each of `faults` in turn, each
+/// invocation after the first with `--resume`, and finally resumed to the end.
+fn train_through_faults(dir: &Path, config: &str, run: &str, faults: &[&str]) {
+    let mut resume = false;
+    for fault in faults.iter().map(Some).chain([None]) {
+        let mut args = vec!["train", config, "--run", run];
+        if resume {
+            args.push("--resume");
+        }
+        let out = mmlatent(dir, &args, fault.copied());
+        match fault {
+            Some(f) => {
+                assert!(!out.status.success(), "{f}: the fault did not fire\n{}", stderr(&out));
+                assert!(stderr(&out).contains("MMLATENT_FAULT: aborting"), "{f}: {}", stderr(&out));
+            }
+            None => assert!(out.status.success(), "{}", stderr(&out)),
+        }
+        resume = true;
+    }
+}
+
 /// Trains `config` once straight through and once killed at each of `faults` in turn (each
 /// invocation after the first with `--resume`, with the same unresolved config file), then
 /// checks that both runs hold the same bytes. `default` is a `[model]` setting of `family` that
@@ -94,22 +115,7 @@ fn killed_runs_resume_bit_identically(config: &str, family: &dyn ModelFamily, de
         }
         assert!(!straight.join("samples/step-8").exists());
     }
-    let mut resume = false;
-    for fault in faults.iter().map(Some).chain([None]) {
-        let mut args = vec!["train", "exp.toml", "--run", "killed"];
-        if resume {
-            args.push("--resume");
-        }
-        let out = mmlatent(dir.path(), &args, fault.copied());
-        match fault {
-            Some(f) => {
-                assert!(!out.status.success(), "{f}: the fault did not fire\n{}", stderr(&out));
-                assert!(stderr(&out).contains("MMLATENT_FAULT: aborting"), "{f}: {}", stderr(&out));
-            }
-            None => assert!(out.status.success(), "{}", stderr(&out)),
-        }
-        resume = true;
-    }
+    train_through_faults(dir.path(), "exp.toml", "killed", faults);
     let (a, b) = (run_files(&dir.path().join("straight")), run_files(&dir.path().join("killed")));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (name, bytes) in &a {
@@ -175,17 +181,12 @@ fn mld_autoencoders_train_side_by_side_and_resume_bit_identically() {
         assert!(two[name] == one[name], "{name}: side by side differs from one at a time");
     }
 
-    let faults = ["abort_after_step:ae_m1:4", "abort_mid_checkpoint:ae_m0:27"];
-    for (i, fault) in faults.iter().enumerate() {
-        let mut args = vec!["train", "two.toml", "--run", "killed"];
-        if i > 0 {
-            args.push("--resume");
-        }
-        let out = mmlatent(dir.path(), &args, Some(fault));
-        assert!(stderr(&out).contains("MMLATENT_FAULT: aborting"), "{fault}: {}", stderr(&out));
-    }
-    let out = mmlatent(dir.path(), &["train", "two.toml", "--run", "killed", "--resume"], None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    train_through_faults(
+        dir.path(),
+        "two.toml",
+        "killed",
+        &["abort_after_step:ae_m1:4", "abort_mid_checkpoint:ae_m0:27"],
+    );
     let killed = run_files(&dir.path().join("killed"));
     assert_eq!(two.keys().collect::<Vec<_>>(), killed.keys().collect::<Vec<_>>());
     for (name, bytes) in &two {

@@ -64,6 +64,11 @@ impl Split {
         self.batch(modalities, &Tensor::arange(n, (Kind::Int64, Device::Cpu)), device)
     }
 
+    /// Modality `m` alone, with the labels (shallow copies: the storage is shared, not copied).
+    pub fn modality(&self, m: usize) -> Split {
+        Split { items: vec![self.items[m].shallow_clone()], labels: self.labels.shallow_clone() }
+    }
+
     /// Keeps only the first `n` tuples.
     pub fn truncate(&mut self, n: usize) {
         if n < self.len() {

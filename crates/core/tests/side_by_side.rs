@@ -1,7 +1,6 @@
 //! Stages trained side by side stop together: a stop request taken by one of them makes every
 //! stage checkpoint at its current step, and the group resumed ends with the weights of an
-//! uninterrupted run. Its own test binary: the request
-//! flag is process-wide.
+//! uninterrupted run. Its own test binary: the request flag is process-wide.
 
 use anyhow::Result;
 use mmlatent_core::checkpoint;
@@ -58,7 +57,7 @@ fn side_by_side_stages_stop_together_and_resume_exactly() {
     let (straight, stopped) = (toy_run(a.path()), toy_run(b.path()));
     let reference = [toy_store(), toy_store(), toy_store()];
 
-    // Uninterrupted: each stage alone (one worker, one at a time).
+    // Uninterrupted: each stage alone (one thread: one at a time).
     tch::set_num_threads(1);
     for (name, vs) in ["a", "b", "c"].iter().zip(&reference) {
         let alone = Barrier::new(1);

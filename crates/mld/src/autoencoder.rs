@@ -102,7 +102,7 @@ pub fn training_job<'a>(ae: &'a mut Autoencoder, m: usize, ctx: &TrainContext<'a
     let name = Autoencoder::stage_name(&ae.spec);
     let (split, seed) = (&ctx.dataset.train, ctx.experiment.seed);
     // Only this modality's items go through the loader (shallow copies: a job owns what it reads).
-    let single = Split { items: vec![split.items[m].shallow_clone()], labels: split.labels.shallow_clone() };
+    let single = split.modality(m);
     let (run, train, stages) = (ctx.run, &ctx.experiment.train, ctx.dataset.num_modalities() + 1);
     Box::new(move || {
         let ae = &*ae;

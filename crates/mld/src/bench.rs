@@ -92,16 +92,25 @@ fn time_score_step(name: &str, opts: &BenchOptions, repeats: Repeats, big: bool)
     time_runs(name, repeats, || bench.step(&x0))
 }
 
-/// `ae_epoch`: the benchmark autoencoder over the first modality of `dataset`.
-fn time_ae_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Timing> {
-    let spec = &dataset.modalities[0];
-    let ae = bench_autoencoder(spec)?;
-    let mut opt = Adam::new(&ae.vs, AdamConfig::adam(1e-3));
-    let single =
-        Split { items: vec![dataset.train.items[0].shallow_clone()], labels: dataset.train.labels.shallow_clone() };
-    time_epochs("ae_epoch", &single, std::slice::from_ref(spec), opts.batch as usize, opts.epochs, |_, items| {
+/// `epochs` epochs of `ae` (with its optimiser `opt`) over `single`, a split of its modality
+/// alone, timed as `name`.
+fn time_autoencoder_epochs(
+    name: &str,
+    (ae, opt): (&Autoencoder, &mut Adam),
+    single: &Split,
+    opts: &BenchOptions,
+    epochs: usize,
+) -> Result<Timing> {
+    time_epochs(name, single, std::slice::from_ref(&ae.spec), opts.batch as usize, epochs, |_, items| {
         opt.backward_step(&ae.loss(&items[0]))
     })
+}
+
+/// `ae_epoch`: the benchmark autoencoder over the first modality of `dataset`.
+fn time_ae_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<Timing> {
+    let ae = bench_autoencoder(&dataset.modalities[0])?;
+    let mut opt = Adam::new(&ae.vs, AdamConfig::adam(1e-3));
+    time_autoencoder_epochs("ae_epoch", (&ae, &mut opt), &dataset.train.modality(0), opts, opts.epochs)
 }
 
 /// `stage1_epoch`: one epoch of a benchmark autoencoder per modality of `dataset`, run as
@@ -117,18 +126,8 @@ fn time_stage1_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result
             .zip(opts_of.iter_mut())
             .enumerate()
             .map(|(m, (ae, opt))| {
-                let single = Split {
-                    items: vec![dataset.train.items[m].shallow_clone()],
-                    labels: dataset.train.labels.shallow_clone(),
-                };
-                let spec = ae.spec.clone();
-                Box::new(move || {
-                    let ae = &*ae;
-                    time_epochs("", &single, std::slice::from_ref(&spec), opts.batch as usize, 1, |_, items| {
-                        opt.backward_step(&ae.loss(&items[0]))
-                    })
-                    .map(drop)
-                }) as Job
+                let single = dataset.train.modality(m);
+                Box::new(move || time_autoencoder_epochs("", (&*ae, opt), &single, opts, 1).map(drop)) as Job
             })
             .collect();
         side_by_side::run(jobs, Device::Cpu)?;
