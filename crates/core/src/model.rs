@@ -56,6 +56,10 @@ pub trait LatentView {
 
     /// Draws `n` joint samples of the generator in the same space as [`LatentView::encode`].
     fn sample_joint_latents(&self, n: i64) -> anyhow::Result<Tensor>;
+
+    /// Decodes `[n, D]` latents in the space of [`LatentView::encode`] into data space, one
+    /// tensor per modality (the inverse of `encode` up to the first stage's loss).
+    fn decode(&self, latents: &Tensor) -> anyhow::Result<Vec<Tensor>>;
 }
 
 /// Checks the `given` argument of [`MultimodalModel::generate`] against the model and returns

@@ -7,6 +7,11 @@
 //!   keeps: a linear probe fit on encoded training tuples, scored on the test tuples.
 //!   Generation from one given modality can transfer the class only as far as it is readable
 //!   from that modality's latent.
+//! - **Nearest-tuple coherence**: what a stage 2 that samples the encoded data's own
+//!   conditional p(z_k | z_m) would reach from each given modality m: every test tuple takes
+//!   the other latents of the training tuple whose m-block is nearest, decoded and classified as
+//!   generated items are. Given-1 coherence far below it is lost in stage 2; near it, stage 1
+//!   is the limit.
 //! - **Stage-2 fit**: Fréchet distance between joint samples of the generator and the encoded
 //!   test tuples in the generator's (standardised) latent space, per modality block and over
 //!   the whole vector, beside the distance a standard normal would get (a generator that learnt
@@ -61,9 +66,13 @@ pub struct LatentDiagnostics {
     /// latent block, fit on encoded training tuples ([`linear_probe`]).
     #[serde(default)]
     pub probe_accuracy: BTreeMap<String, f64>,
-    /// Training tuples the probes were fit on.
+    /// Training tuples the probes were fit on (and the nearest tuples looked up among).
     #[serde(default)]
     pub probe_train_tuples: i64,
+    /// Modality m → coherence from m to the other modalities (mean over them) of the nearest-tuple
+    /// sampler ([`nearest_rows`]; see the module documentation).
+    #[serde(default)]
+    pub nearest_tuple_coherence: BTreeMap<String, f64>,
     /// Modality → FD between sampled and encoded latents of its block.
     pub latent_fd: BTreeMap<String, f64>,
     /// FD over the whole concatenated latent.
@@ -125,6 +134,17 @@ pub fn class_probe(train: (&Tensor, &Tensor), test: (&Tensor, &Tensor), classes:
     Ok(predicted.eq_tensor(test.1).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]))
 }
 
+/// For each row of `queries` `[n, d]`, the index of the nearest row of `pool` `[N, d]`
+/// (Euclidean distance), `[n]`. Queries go in chunks so the distance matrix stays small.
+pub fn nearest_rows(pool: &Tensor, queries: &Tensor) -> Tensor {
+    let n = queries.size()[0];
+    let parts: Vec<Tensor> = (0..n)
+        .step_by(256)
+        .map(|start| Tensor::cdist(&queries.narrow(0, start, (n - start).min(256)), pool, 2.0, None).argmin(1, false))
+        .collect();
+    Tensor::cat(&parts, 0)
+}
+
 /// Encodes `inputs` through `view` in chunks of at most 500 tuples.
 fn encode_in_chunks(view: &dyn LatentView, inputs: &[Tensor]) -> Result<Tensor> {
     let n = inputs.first().map_or(0, |x| x.size()[0]);
@@ -178,6 +198,17 @@ pub fn diagnose(
         let probe = linear_probe((&block(&encoded_train), &train_labels), (&block(&encoded), &test_labels), classes)?;
         out.probe_accuracy.insert(name.clone(), probe);
         out.sampled_moments.insert(name.clone(), BlockMoments::of(&block(&sampled)));
+        let others: Vec<usize> = (0..names.len()).filter(|&k| k != m).collect();
+        if !others.is_empty() {
+            let looked_up = encoded_train.index_select(0, &nearest_rows(&block(&encoded_train), &block(&encoded)));
+            let decoded = view.decode(&looked_up).context("decoding the nearest training tuples")?;
+            let mut total = 0.0;
+            for &k in &others {
+                let predicted = classifiers.logits(k, &decoded[k].to_device(classifiers.device()))?.argmax(-1, false);
+                total += predicted.eq_tensor(&labels).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+            }
+            out.nearest_tuple_coherence.insert(name.clone(), total / others.len() as f64);
+        }
     }
     out.latent_fd_joint = frechet_distance_of_features(&sampled, &encoded)?;
     out.standard_normal_fd_joint = frechet_distance_of_features(&normal, &encoded)?;
@@ -201,6 +232,18 @@ pub fn warnings(diag: &LatentDiagnostics, joint: f64, given_one: Option<f64>, cl
                 100.0 * g,
                 100.0 / k,
                 100.0 * recon
+            ));
+        }
+    }
+    if let (Some(g), false) = (given_one, diag.nearest_tuple_coherence.is_empty()) {
+        let nearest = diag.nearest_tuple_coherence.values().sum::<f64>() / diag.nearest_tuple_coherence.len() as f64;
+        if g < 0.75 * nearest && nearest > 1.5 / k {
+            out.push(format!(
+                "conditional generation from one modality reaches {:.1} % where looking the given latent up among \
+                 encoded training tuples reaches {:.1} % (nearest-tuple coherence): the latent generator loses class \
+                 information that the autoencoders keep",
+                100.0 * g,
+                100.0 * nearest
             ));
         }
     }
@@ -272,5 +315,31 @@ mod tests {
         // Stage 1 failed too (reconstructions at chance): generation at chance is not blamed on stage 2.
         let w = warnings(&diag(0.1, 0.01, 1.0, 10.0), 0.01, Some(0.1), 10);
         assert!(w.is_empty(), "{w:?}");
+    }
+
+    /// Queries that are pool rows moved by less than half the pool's spacing find those rows,
+    /// across more than one chunk of queries.
+    #[test]
+    fn nearest_rows_finds_the_row_each_query_was_drawn_near() {
+        tch::manual_seed(5);
+        let pool = Tensor::arange(1000, (Kind::Float, Device::Cpu)).view([500, 2]) * 3.0;
+        let picked = Tensor::randint(500, [700], (Kind::Int64, Device::Cpu));
+        let queries = pool.index_select(0, &picked) + Tensor::rand([700, 2], (Kind::Float, Device::Cpu)) - 0.5;
+        assert!(nearest_rows(&pool, &queries).equal(&picked));
+    }
+
+    #[test]
+    fn warns_when_given_one_falls_far_below_the_nearest_tuple_sampler() {
+        let with_nearest = |value: f64| LatentDiagnostics {
+            nearest_tuple_coherence: (0..3).map(|m| (format!("m{m}"), value)).collect(),
+            ..diag(0.7, 0.4, 1.0, 10.0)
+        };
+        let w = warnings(&with_nearest(0.6), 0.3, Some(0.3), 10);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("30.0 %") && w[0].contains("60.0 %"), "{}", w[0]);
+        // Near the nearest-tuple level, or with that level itself at chance: stage 1 is the limit.
+        assert!(warnings(&with_nearest(0.6), 0.3, Some(0.5), 10).is_empty());
+        let w = warnings(&with_nearest(0.12), 0.3, Some(0.05), 10);
+        assert!(w.len() == 1 && w[0].contains("at chance"), "{w:?}");
     }
 }

@@ -272,16 +272,18 @@ impl MldModel {
         let z = self.latent_norm.inverse(&self.sample_latents(&cond));
         given
             .iter()
-            .zip(&self.autoencoders)
             .enumerate()
-            .map(|(m, (g, ae))| match g {
+            .map(|(m, g)| match g {
                 Some(x) => x.to_device(self.device),
-                None => {
-                    let (offset, size) = self.layout.span(m);
-                    ae.decode(&z.narrow(1, offset, size))
-                }
+                None => self.decode_block(m, &z),
             })
             .collect()
+    }
+
+    /// Modality `m`'s block of the (not standardised) latents `z`, decoded into data space.
+    fn decode_block(&self, m: usize, z: &Tensor) -> Tensor {
+        let (offset, size) = self.layout.span(m);
+        self.autoencoders[m].decode(&z.narrow(1, offset, size))
     }
 }
 
@@ -312,6 +314,18 @@ impl LatentView for MldModel {
             .map(|start| self.sample_latents(&Conditioning::joint(&self.layout, CHUNK.min(n - start), self.device)))
             .collect();
         Ok(Tensor::cat(&chunks, 0))
+    }
+
+    fn decode(&self, latents: &Tensor) -> Result<Vec<Tensor>> {
+        ensure!(
+            latents.dim() == 2 && latents.size()[1] == self.layout.total(),
+            "decode: latents of shape {:?}, expected [n, {}]",
+            latents.size(),
+            self.layout.total()
+        );
+        let _guard = tch::no_grad_guard();
+        let z = self.latent_norm.inverse(&latents.to_device(self.device));
+        Ok((0..self.autoencoders.len()).map(|m| self.decode_block(m, &z)).collect())
     }
 }
 

@@ -114,6 +114,11 @@ fn five_modality_end_to_end_run_is_coherent() {
         eprintln!("linear probe on m{k}'s latents: {probe:.3} (chance 0.1)");
         assert!(probe > 0.3, "the class is not readable from m{k}'s latents: probe accuracy {probe}");
     }
+    // `decode` inverts the standardisation: decoding encoded latents gives the reconstructions.
+    let decoded = model.decode(&z_test).unwrap();
+    for (d, r) in decoded.iter().zip(model.reconstruct(&test.items).unwrap()) {
+        assert!(d.allclose(&r, 1e-5, 1e-5, false), "decode(encode(x)) is not the reconstruction");
+    }
     let coherence = |out: &[Tensor], targets: &[usize]| -> f64 {
         targets
             .iter()

@@ -163,6 +163,15 @@ impl Report {
                 let label = format!("class probe % ({} train tuples)", d.probe_train_tuples);
                 rows.push(per(&label, &|m| get(&d.probe_accuracy, m, pct), String::new()));
             }
+            if !d.nearest_tuple_coherence.is_empty() {
+                let values = d.nearest_tuple_coherence.values();
+                let mean = values.clone().sum::<f64>() / values.len() as f64;
+                rows.push(per(
+                    "nearest-tuple coherence % from m",
+                    &|m| get(&d.nearest_tuple_coherence, m, pct),
+                    format!("mean {}", pct(mean)),
+                ));
+            }
             rows.push(per("FD sampled vs encoded", &|m| get(&d.latent_fd, m, num), num(d.latent_fd_joint)));
             rows.push(per(
                 "FD N(0, I) vs encoded",
@@ -240,6 +249,9 @@ impl Report {
             line("real_agreement", "", "", d.real_agreement);
             for (m, v) in &d.probe_accuracy {
                 line("latent_probe_accuracy", "", m, *v);
+            }
+            for (m, v) in &d.nearest_tuple_coherence {
+                line("nearest_tuple_coherence", m, "", *v);
             }
             for (m, v) in &d.latent_fd {
                 line("latent_fd", "", m, *v);

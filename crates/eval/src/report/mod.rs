@@ -291,8 +291,10 @@ pub fn evaluate(
     let conditional_coherence = SubsetScores::new(coherence_entries);
     let latent = match model.latent_view() {
         Some(view) => {
-            // The class probes are fit on the first 5,000 training tuples (or all there are).
-            let train = dataset.train.head(&specs, 5000, classifiers.device());
+            // The class probes are fit on, and the nearest tuples looked up among, the first
+            // 20,000 training tuples (or all there are): on the 5-modality Fashion-MNIST set the
+            // nearest-tuple coherence was 54.1 % with 20,000 and 55.8 % with all 60,000.
+            let train = dataset.train.head(&specs, 20_000, classifiers.device());
             let batches = (&train, &real);
             Some(latent::diagnose(view, classifiers, &names, batches, dataset.num_classes, options.joint_samples)?)
         }
