@@ -259,6 +259,15 @@ pub struct SamplerConfig {
     /// Mutual guidance acts only while t ≥ this (0: at every step).
     #[serde(default)]
     pub mutual_guidance_min_t: f64,
+    /// Guidance weight w of conditional generation against the given modalities left out
+    /// (`sampler::GivenGuided`): it replaces `mutual_guidance` wherever something is given (joint
+    /// generation keeps mutual guidance). Needs `[model.score] absent_p > 0`; excludes
+    /// `guidance`. w > 0 doubles the score evaluations of a guided step.
+    #[serde(default)]
+    pub conditional_guidance: f64,
+    /// Conditional guidance acts only while t ≥ this (0: at every step).
+    #[serde(default)]
+    pub conditional_guidance_min_t: f64,
 }
 
 fn sampler_method() -> SamplerMethod {
@@ -285,6 +294,8 @@ impl Default for SamplerConfig {
             guidance: 0.0,
             mutual_guidance: 0.0,
             mutual_guidance_min_t: 0.0,
+            conditional_guidance: 0.0,
+            conditional_guidance_min_t: 0.0,
         }
     }
 }
@@ -345,21 +356,27 @@ impl MldConfig {
             "[model.sampler] guidance must be a finite weight ≥ 0, got {}",
             p.guidance
         );
+        for (key, weight, min_t) in [
+            ("mutual_guidance", p.mutual_guidance, p.mutual_guidance_min_t),
+            ("conditional_guidance", p.conditional_guidance, p.conditional_guidance_min_t),
+        ] {
+            ensure!(
+                weight.is_finite() && weight >= 0.0,
+                "[model.sampler] {key} must be a finite weight ≥ 0, got {weight}"
+            );
+            ensure!((0.0..=1.0).contains(&min_t), "[model.sampler] {key}_min_t must lie in [0, 1], got {min_t}");
+            ensure!(
+                weight == 0.0 || s.absent_p > 0.0,
+                "[model.sampler] {key} = {weight} needs a score network trained with [model.score] absent_p > 0 \
+                 (this one never saw a modality left out, so it has nothing to guide against)"
+            );
+        }
         ensure!(
-            p.mutual_guidance.is_finite() && p.mutual_guidance >= 0.0,
-            "[model.sampler] mutual_guidance must be a finite weight ≥ 0, got {}",
-            p.mutual_guidance
-        );
-        ensure!(
-            (0.0..=1.0).contains(&p.mutual_guidance_min_t),
-            "[model.sampler] mutual_guidance_min_t must lie in [0, 1], got {}",
-            p.mutual_guidance_min_t
-        );
-        ensure!(
-            p.mutual_guidance == 0.0 || s.absent_p > 0.0,
-            "[model.sampler] mutual_guidance = {} needs a score network trained with [model.score] absent_p > 0 \
-             (this one never saw a modality left out, so it has no marginal scores to guide with)",
-            p.mutual_guidance
+            p.guidance == 0.0 || p.conditional_guidance == 0.0,
+            "[model.sampler] guidance = {} and conditional_guidance = {}: set one (both guide conditional generation; \
+             guidance is for networks trained without absent modalities)",
+            p.guidance,
+            p.conditional_guidance
         );
         ensure!(
             p.guidance == 0.0 || p.mutual_guidance == 0.0,
@@ -379,5 +396,38 @@ impl MldConfig {
     /// The likelihood of each modality.
     pub fn likelihoods_for(&self, modalities: &[ModalitySpec]) -> Vec<Likelihood> {
         modalities.iter().map(|m| *self.likelihoods.get(&m.name).unwrap_or(&Likelihood::default_for(m))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guidance settings that cannot work together, or not with this network, are refused
+    /// with the keys named; the combinations that can are accepted.
+    #[test]
+    fn guidance_settings_are_checked() {
+        let modalities = [ModalitySpec::image("m0", 1, 28, 28), ModalitySpec::image("m1", 1, 28, 28)];
+        let with = |absent_p: f64, guidance: f64, mutual: f64, conditional: f64, conditional_min_t: f64| {
+            let mut cfg = MldConfig::default();
+            cfg.score.absent_p = absent_p;
+            cfg.sampler.guidance = guidance;
+            cfg.sampler.mutual_guidance = mutual;
+            cfg.sampler.conditional_guidance = conditional;
+            cfg.sampler.conditional_guidance_min_t = conditional_min_t;
+            cfg.validate(&modalities).map_err(|e| e.to_string())
+        };
+        assert!(with(0.2, 0.0, 3.0, 3.0, 0.4).is_ok(), "mutual for joint, conditional for the rest");
+        assert!(with(0.0, 2.0, 0.0, 0.0, 0.0).is_ok(), "noised-copy guidance needs no absent modalities");
+        for (result, needle) in [
+            (with(0.0, 0.0, 0.0, 3.0, 0.0), "conditional_guidance = 3 needs"),
+            (with(0.2, 2.0, 0.0, 3.0, 0.0), "set one"),
+            (with(0.2, 0.0, 0.0, 3.0, 1.5), "conditional_guidance_min_t must lie in [0, 1]"),
+            (with(0.2, 0.0, 0.0, -1.0, 0.0), "conditional_guidance must be a finite weight"),
+            (with(0.0, 0.0, 3.0, 0.0, 0.0), "mutual_guidance = 3 needs"),
+        ] {
+            let err = result.expect_err(needle);
+            assert!(err.contains(needle), "{err}");
+        }
     }
 }

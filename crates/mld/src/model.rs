@@ -3,7 +3,7 @@
 
 use crate::autoencoder::Autoencoder;
 use crate::config::{LatentNormKind, MldConfig, SamplerConfig, SamplerMethod};
-use crate::sampler::{ancestral, euler_maruyama, heun, Conditioning, Denoiser, Guided, Layout, Mutual};
+use crate::sampler::{ancestral, euler_maruyama, heun, Conditioning, Denoiser, GivenGuided, Guided, Layout, Mutual};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use anyhow::{ensure, Result};
@@ -213,15 +213,19 @@ impl MldModel {
         self.sample_with(&|x: &Tensor, tau: &Tensor| self.net.forward(x, tau), cond)
     }
 
-    /// The configured sampler over `net`, guided where it is set: by `mutual_guidance`
-    /// ([`Mutual`], joint and conditional generation), or by `guidance` ([`Guided`], conditional
-    /// generation only; for networks trained without absent modalities).
+    /// The configured sampler over `net`, guided where it is set: conditional generation by
+    /// `conditional_guidance` ([`GivenGuided`]) or else as joint generation by `mutual_guidance`
+    /// ([`Mutual`]); or, for networks trained without absent modalities, conditional generation
+    /// by `guidance` ([`Guided`]).
     fn sample_with(&self, net: &dyn Denoiser, cond: &Conditioning) -> Tensor {
         let s = &self.sampler;
         let guided = Guided { den: net, sde: &self.sde, cond, weight: s.guidance };
+        let given = GivenGuided { den: net, cond, weight: s.conditional_guidance, min_t: s.conditional_guidance_min_t };
         let mutual =
             Mutual { den: net, layout: &self.layout, weight: s.mutual_guidance, min_t: s.mutual_guidance_min_t };
-        let den: &dyn Denoiser = if s.mutual_guidance > 0.0 {
+        let den: &dyn Denoiser = if s.conditional_guidance > 0.0 && cond.any_given() {
+            &given
+        } else if s.mutual_guidance > 0.0 {
             &mutual
         } else if s.guidance > 0.0 && cond.any_given() {
             &guided

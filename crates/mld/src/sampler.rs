@@ -10,9 +10,10 @@
 //! - [`heun`]: the probability-flow ODE written for x̃ = x/α(t) in σ̃ = σ/α, dx̃/dσ̃ = ε̂ (the
 //!   DDIM/EDM form), integrated with Heun's second-order method on Karras' σ̃ grid (ρ = 7), then
 //!   one Euler step to σ̃ = 0.
-//! - [`Guided`] and [`Mutual`]: classifier-free guidance as denoiser wrappers, so every sampler
-//!   has it: of conditional generation by a noised copy of the given latents, and of joint
-//!   generation by each modality's marginal.
+//! - [`Guided`], [`GivenGuided`] and [`Mutual`]: classifier-free guidance as denoiser wrappers,
+//!   so every sampler has it: of conditional generation against a noised copy of the given
+//!   latents or against the given modalities left out, and of joint (and conditional)
+//!   generation against each modality's marginal.
 //! - [`ancestral`]: DDIM with η = 1 (ancestral sampling): at each step the clean latent is
 //!   predicted, x̂₀ = (x − σ(t)ε̂)/α(t), and x at the next time is drawn from the forward
 //!   posterior q(x_s | x_t, x̂₀); exact for the linear part of the SDE, so it tolerates few steps.
@@ -200,6 +201,34 @@ impl Denoiser for Mutual<'_> {
         // dimensions (elsewhere the weaker prediction is ε̂ itself: no guidance).
         let parts: Vec<Tensor> = marginal.chunk(keep.len() as i64, 0);
         let weaker = parts.iter().zip(&keep).fold(eps.shallow_clone(), |acc, (p, own)| p.where_self(own, &acc));
+        &eps + (&eps - weaker) * self.weight
+    }
+}
+
+/// Classifier-free guidance of conditional generation against the given modalities left out
+/// (Ho & Salimans 2022, eq. 6): ε̃ = (1 + w)·ε̂(x | x₀ᴳ) − w·ε̂(x | G absent), where the weaker
+/// prediction sees the given blocks absent (τ = 1 there, fresh N(0, I) latents in place), as
+/// masked training with `absent_p > 0` shows them. The difference points towards what the given
+/// modalities say about the generated ones. Unlike [`Mutual`] it does not also pull the
+/// generated modalities towards one another; unlike [`Guided`] its reference does not fade as
+/// t → 0. Acts while t ≥ `min_t`; two score evaluations per guided step.
+pub struct GivenGuided<'a> {
+    pub den: &'a dyn Denoiser,
+    pub cond: &'a Conditioning,
+    /// w ≥ 0; 0 is the plain conditional denoiser.
+    pub weight: f64,
+    pub min_t: f64,
+}
+
+impl Denoiser for GivenGuided<'_> {
+    fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
+        let eps = self.den.eps(x, tau);
+        if self.weight == 0.0 || tau.max().double_value(&[]) < self.min_t {
+            return eps;
+        }
+        let absent = x.randn_like().where_self(&self.cond.mask, x);
+        let generated = self.cond.time_mask.gt(0.0);
+        let weaker = self.den.eps(&absent, &tau.where_self(&generated, &tau.ones_like()));
         &eps + (&eps - weaker) * self.weight
     }
 }
@@ -458,6 +487,31 @@ mod tests {
         assert!(guided.narrow(1, 0, 2).allclose(&plain.narrow(1, 0, 2), 1e-6, 1e-6, false));
         // Modality 1 alone: τ = (1, 0.7); its plain prediction saw τ = (0, 0.7).
         assert!(guided.narrow(1, 2, 3).ne_tensor(&plain.narrow(1, 2, 3)).all().int64_value(&[]) != 0);
+    }
+
+    /// (1 + w)·ε̂(x, τ) − w·ε̂(x with the given blocks absent): the weaker call sees fresh
+    /// standard-normal latents and τ = 1 in the given blocks and the generated ones as they are;
+    /// below `min_t` guidance is off.
+    #[test]
+    fn given_guidance_extrapolates_from_the_given_blocks_absent() {
+        let layout = Layout::new(vec![2, 3]);
+        let n = 20_000;
+        let x0 = Tensor::ones([n, 5], (Kind::Float, Device::Cpu)) * 2.0;
+        let cond = Conditioning::new(&layout, &[true, false], x0);
+        // ε̂(x, τ) = mean of x over the row + Στ: shows what a call saw of the given block and its times.
+        let den =
+            |x: &Tensor, tau: &Tensor| x.mean_dim(1, true, Kind::Float) + tau.sum_dim_intlist(-1, true, Kind::Float);
+        let (t, w) = (0.3, 2.0);
+        let x = cond.clamp(&(Tensor::ones([n, 5], (Kind::Float, Device::Cpu)) * 3.0));
+        let plain = den(&x, &cond.tau(t));
+        let late = GivenGuided { den: &den, cond: &cond, weight: w, min_t: t + 0.1 }.eps(&x, &cond.tau(t));
+        assert!(late.allclose(&plain, 1e-6, 1e-6, false));
+        let guided = GivenGuided { den: &den, cond: &cond, weight: w, min_t: 0.0 }.eps(&x, &cond.tau(t));
+        // Plain: (2·2 + 3·3) / 5 + t. Weaker: the 2 given entries N(0, 1), the 3 generated ones 3; τ = (1, t).
+        let weaker = (guided - (1.0 + w) * (13.0 / 5.0 + t)) / -w;
+        let (mean, std) = (weaker.mean(Kind::Double).double_value(&[]), weaker.std(true).double_value(&[]));
+        assert!((mean - (9.0 / 5.0 + 1.0 + t)).abs() < 0.01, "mean {mean}");
+        assert!((std - 2f64.sqrt() / 5.0).abs() < 0.01, "std {std}");
     }
 
     /// The evaluation counts the samplers' docs state (and `MldModel::score_evaluations`

@@ -5,7 +5,7 @@
 //!
 //! | family | `--sampler` | `--steps` | `--sampler-option` names |
 //! |---|---|---|---|
-//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample`, `guidance`, `mutual_guidance`, `mutual_guidance_min_t` (`model.sampler.*`) |
+//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample`, `guidance`, `mutual_guidance`, `mutual_guidance_min_t`, `conditional_guidance`, `conditional_guidance_min_t` (`model.sampler.*`) |
 //! | `ebm`, `ebm-generalised` | `langevin` | `model.langevin_steps` | `step_size` (`model.langevin_step_size`) |
 //! | the VAEs | `prior` (ancestral sampling of the prior, the only one) | – | – |
 
@@ -24,14 +24,23 @@ pub struct SamplerArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Other sampler settings, NAME=VALUE, repeatable (MLD: repaint, jump_length, jump_n_sample,
-    /// guidance, mutual_guidance, mutual_guidance_min_t; EBM: step_size).
+    /// guidance, mutual_guidance, mutual_guidance_min_t, conditional_guidance,
+    /// conditional_guidance_min_t; EBM: step_size).
     #[arg(long = "sampler-option", value_name = "NAME=VALUE")]
     pub options: Vec<String>,
 }
 
 const MLD_METHODS: [&str; 3] = ["euler", "heun", "ancestral"];
-const MLD_OPTIONS: [&str; 6] =
-    ["repaint", "jump_length", "jump_n_sample", "guidance", "mutual_guidance", "mutual_guidance_min_t"];
+const MLD_OPTIONS: [&str; 8] = [
+    "repaint",
+    "jump_length",
+    "jump_n_sample",
+    "guidance",
+    "mutual_guidance",
+    "mutual_guidance_min_t",
+    "conditional_guidance",
+    "conditional_guidance_min_t",
+];
 
 impl SamplerArgs {
     /// The `--set`-style overrides of these flags for a run of model `kind`; errors name the
