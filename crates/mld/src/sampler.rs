@@ -128,6 +128,22 @@ impl Conditioning {
     }
 }
 
+/// Classifier-free guidance's extrapolation (Ho & Salimans 2022, eq. 6) of the prediction `eps`
+/// at times `tau`: (1 + w)·ε̂ − w·ε̂_weaker, with the weaker prediction computed only when guidance
+/// acts (w > 0 and t ≥ `min_t`, t the largest entry of τ); otherwise `eps` itself.
+fn extrapolate(
+    eps: Tensor,
+    tau: &Tensor,
+    (weight, min_t): (f64, f64),
+    weaker: impl FnOnce(&Tensor) -> Tensor,
+) -> Tensor {
+    if weight == 0.0 || tau.max().double_value(&[]) < min_t {
+        return eps;
+    }
+    let weaker = weaker(&eps);
+    &eps + (&eps - weaker) * weight
+}
+
 /// Guided conditional denoiser (classifier-free guidance, Ho & Salimans 2022, eq. 6, without
 /// a separately trained unconditional model): ε̃ = (1 + w)·ε̂(x | x₀ᴳ) − w·ε̂(x | x_tᴳ), where the
 /// weaker prediction sees the given modalities only through a forward-noised copy
@@ -144,16 +160,13 @@ pub struct Guided<'a> {
 
 impl Denoiser for Guided<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        let eps = self.den.eps(x, tau);
-        if self.weight == 0.0 {
-            return eps;
-        }
-        // Every generated modality shares one t; the given ones sit at 0.
-        let t = tau.max().double_value(&[]);
-        let x0 = &self.cond.x0;
-        let noised = x0 * self.sde.alpha(t) + x0.randn_like() * self.sde.sigma(t);
-        let weaker = self.den.eps(&noised.where_self(&self.cond.mask, x), &(tau.ones_like() * t));
-        &eps + (&eps - weaker) * self.weight
+        extrapolate(self.den.eps(x, tau), tau, (self.weight, 0.0), |_| {
+            // Every generated modality shares one t; the given ones sit at 0.
+            let t = tau.max().double_value(&[]);
+            let x0 = &self.cond.x0;
+            let noised = x0 * self.sde.alpha(t) + x0.randn_like() * self.sde.sigma(t);
+            self.den.eps(&noised.where_self(&self.cond.mask, x), &(tau.ones_like() * t))
+        })
     }
 }
 
@@ -178,10 +191,14 @@ pub struct Mutual<'a> {
 
 impl Denoiser for Mutual<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        let eps = self.den.eps(x, tau);
-        if self.weight == 0.0 || tau.max().double_value(&[]) < self.min_t {
-            return eps;
-        }
+        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |eps| self.marginals(x, tau, eps))
+    }
+}
+
+impl Mutual<'_> {
+    /// The weaker prediction: each generated modality's own dimensions from its marginal call,
+    /// the rest (given modalities) from `eps`.
+    fn marginals(&self, x: &Tensor, tau: &Tensor, eps: &Tensor) -> Tensor {
         let (b, m) = (x.size()[0], self.layout.num_modalities() as i64);
         let device = x.device();
         let tau = tau.expand([b, m], false);
@@ -200,8 +217,7 @@ impl Denoiser for Mutual<'_> {
         // Row block i holds the i-th generated modality's marginal prediction; keep its own
         // dimensions (elsewhere the weaker prediction is ε̂ itself: no guidance).
         let parts: Vec<Tensor> = marginal.chunk(keep.len() as i64, 0);
-        let weaker = parts.iter().zip(&keep).fold(eps.shallow_clone(), |acc, (p, own)| p.where_self(own, &acc));
-        &eps + (&eps - weaker) * self.weight
+        parts.iter().zip(&keep).fold(eps.shallow_clone(), |acc, (p, own)| p.where_self(own, &acc))
     }
 }
 
@@ -222,14 +238,11 @@ pub struct GivenGuided<'a> {
 
 impl Denoiser for GivenGuided<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        let eps = self.den.eps(x, tau);
-        if self.weight == 0.0 || tau.max().double_value(&[]) < self.min_t {
-            return eps;
-        }
-        let absent = x.randn_like().where_self(&self.cond.mask, x);
-        let generated = self.cond.time_mask.gt(0.0);
-        let weaker = self.den.eps(&absent, &tau.where_self(&generated, &tau.ones_like()));
-        &eps + (&eps - weaker) * self.weight
+        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |_| {
+            let absent = x.randn_like().where_self(&self.cond.mask, x);
+            let generated = self.cond.time_mask.gt(0.0);
+            self.den.eps(&absent, &tau.where_self(&generated, &tau.ones_like()))
+        })
     }
 }
 
