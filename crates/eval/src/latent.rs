@@ -202,12 +202,11 @@ pub fn diagnose(
         if !others.is_empty() {
             let looked_up = encoded_train.index_select(0, &nearest_rows(&block(&encoded_train), &block(&encoded)));
             let decoded = view.decode(&looked_up).context("decoding the nearest training tuples")?;
-            let mut total = 0.0;
-            for &k in &others {
-                let predicted = classifiers.logits(k, &decoded[k].to_device(classifiers.device()))?.argmax(-1, false);
-                total += predicted.eq_tensor(&labels).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
-            }
-            out.nearest_tuple_coherence.insert(name.clone(), total / others.len() as f64);
+            let accuracies: Vec<f64> = others
+                .iter()
+                .map(|&k| classifiers.accuracy(k, &decoded[k].to_device(classifiers.device()), &labels))
+                .collect::<Result<_>>()?;
+            out.nearest_tuple_coherence.insert(name.clone(), accuracies.iter().sum::<f64>() / others.len() as f64);
         }
     }
     out.latent_fd_joint = frechet_distance_of_features(&sampled, &encoded)?;
