@@ -88,6 +88,15 @@ pub struct LatentDiagnostics {
     pub sampled_moments: BTreeMap<String, BlockMoments>,
 }
 
+impl LatentDiagnostics {
+    /// Mean over the given modalities of [`LatentDiagnostics::nearest_tuple_coherence`] (`None`
+    /// when it was not measured).
+    pub fn nearest_tuple_mean(&self) -> Option<f64> {
+        let values = &self.nearest_tuple_coherence;
+        (!values.is_empty()).then(|| values.values().sum::<f64>() / values.len() as f64)
+    }
+}
+
 /// Fraction of items on which every modality's predicted class is the same.
 fn agreement(predictions: &[Tensor]) -> f64 {
     let mut agree = predictions[0].ones_like().to_kind(Kind::Bool);
@@ -234,8 +243,7 @@ pub fn warnings(diag: &LatentDiagnostics, joint: f64, given_one: Option<f64>, cl
             ));
         }
     }
-    if let (Some(g), false) = (given_one, diag.nearest_tuple_coherence.is_empty()) {
-        let nearest = diag.nearest_tuple_coherence.values().sum::<f64>() / diag.nearest_tuple_coherence.len() as f64;
+    if let (Some(g), Some(nearest)) = (given_one, diag.nearest_tuple_mean()) {
         if g < 0.75 * nearest && nearest > 1.5 / k {
             out.push(format!(
                 "conditional generation from one modality reaches {:.1} % where looking the given latent up among \

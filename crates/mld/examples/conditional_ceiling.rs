@@ -7,8 +7,8 @@
 //! For each given modality m and test tuple, over the standardised latents of m:
 //! - **nearest tuple**: the other modalities' latents of the training tuple whose m-latent is
 //!   nearest. This draws from the encoded data's own conditional p(z_k | z_m) (in the limit of
-//!   many tuples), which is what a perfect score network samples; `eval` reports it too, over
-//!   20,000 training tuples.
+//!   many tuples), which is what a perfect score network samples; `eval` reports it too
+//!   (`latent::nearest_rows`), over 20,000 training tuples.
 //! - **class vote**: the label that most of the K nearest training tuples carry (the class a
 //!   non-parametric probe reads off z_m), then the nearest tuple of that label. This is a generator
 //!   that always draws the most likely class, as strong guidance would; it uses the labels, so it
@@ -19,7 +19,6 @@
 use anyhow::{Context, Result};
 use mmlatent_core::run::RunDir;
 use mmlatent_eval::classifier::Classifiers;
-use mmlatent_eval::latent::nearest_rows;
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::model::build_autoencoders;
 use tch::{Device, Kind, Tensor};
@@ -70,9 +69,10 @@ fn main() -> Result<()> {
         let (mean, std) = (z_train[m].mean_dim(0, false, Kind::Float), z_train[m].std_dim(0, true, false));
         let standardise = |z: &Tensor| (z - &mean) / (&std + 1e-6);
         let (pool, queries) = (standardise(&z_train[m]), standardise(&z_test[m]));
-        let nearest = nearest_rows(&pool, &queries);
         let distances = Tensor::cdist(&queries, &pool, 2.0, None);
+        // Sorted nearest first: column 0 is each query's nearest training tuple.
         let (_, neighbours) = distances.topk(k_vote, 1, false, true);
+        let nearest = neighbours.select(1, 0);
         let votes = y_train
             .index_select(0, &neighbours.view([-1]))
             .view([n_test, k_vote])

@@ -163,9 +163,7 @@ impl Report {
                 let label = format!("class probe % ({} train tuples)", d.probe_train_tuples);
                 rows.push(per(&label, &|m| get(&d.probe_accuracy, m, pct), String::new()));
             }
-            if !d.nearest_tuple_coherence.is_empty() {
-                let values = d.nearest_tuple_coherence.values();
-                let mean = values.clone().sum::<f64>() / values.len() as f64;
+            if let Some(mean) = d.nearest_tuple_mean() {
                 rows.push(per(
                     "nearest-tuple coherence % from m",
                     &|m| get(&d.nearest_tuple_coherence, m, pct),
