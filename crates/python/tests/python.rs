@@ -1,7 +1,7 @@
 //! The Python package, tested from Python: each `tests/py/test_*.py` runs in the project's
 //! `.venv/bin/python` (where `scripts/setup.sh` installs the package in place) in a fresh
-//! process, on the extension module this `cargo test` has just built (the package's
-//! `_native.so` links to it). A missing interpreter or package fails the test with what to run;
+//! process and a temporary folder removed afterwards, on the extension module this `cargo test`
+//! has just built (the package's `_native.so` links to it). A missing interpreter or package fails the test with what to run;
 //! it is never skipped.
 
 use std::path::{Path, PathBuf};
@@ -38,8 +38,11 @@ fn run_script(name: &str) {
         "Python imports another mmlatent extension than the one this build made ({}): run `bash scripts/setup.sh`",
         built.display()
     );
+    // The script works in its current folder: a temporary one, removed when the test ends.
+    let work = tempfile::tempdir().expect("temporary folder");
     let out = Command::new(python())
         .arg(&script)
+        .current_dir(work.path())
         .env("MMLATENT_PLAIN_PROGRESS", "1")
         .env_remove("MMLATENT_FAULT")
         .output()

@@ -3,8 +3,6 @@ modalities' samples apart, with gradients flowing into the samples (ordinary ten
 process's torch); then the tool's own evaluation scores them (coherence, accuracy against
 labels, classifier FD)."""
 
-import os
-import tempfile
 
 import torch
 from torch import nn
@@ -14,7 +12,6 @@ from tiny import CONFIG
 
 
 def main():
-    os.chdir(tempfile.mkdtemp(prefix="mmlatent-py-"))
     model = mmlatent.open_run(mmlatent.train(CONFIG, run="runs/tiny"))
     samples = model.generate(n=64, seed=0)
     x = samples["m0"]

@@ -6,7 +6,6 @@ import copy
 import os
 import re
 import signal
-import tempfile
 
 import torch
 
@@ -24,8 +23,6 @@ def expect_error(kind, fragment, call):
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="mmlatent-py-")
-    os.chdir(work)
     events = []
     folder = mmlatent.train(CONFIG, run="runs/tiny", overrides={"train.steps": 6},
                             progress=lambda stage, step, total, message: events.append((stage, step, total)))
