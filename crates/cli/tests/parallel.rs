@@ -30,7 +30,9 @@ const SETS: [&str; 10] = [
 fn mmlatent(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmlatent"));
     cmd.current_dir(dir);
-    for var in ["RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "MMLATENT_FAULT"] {
+    for var in
+        ["RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "MMLATENT_FAULT", "MMLATENT_BUCKET_MIB"]
+    {
         cmd.env_remove(var);
     }
     cmd.env("MMLATENT_DIST_TIMEOUT", "20");
@@ -125,6 +127,16 @@ fn two_ranks_with_half_the_batch_follow_one_process_with_all_of_it() {
     // gradient of the batch mean is the mean of the two halves' gradients).
     let gap = autoencoder_gap(&a, &b);
     assert!(gap < 1e-4, "the 2-process autoencoders are {gap} from the 1-process ones");
+    // The same with the overlap off (one flat all-reduce after each backward pass).
+    let flat = mmlatent(dir.path())
+        .args(["train", "exp.toml", "--run", "flat", "--nproc", "2"])
+        .args(SETS)
+        .env("MMLATENT_BUCKET_MIB", "0")
+        .output()
+        .unwrap();
+    assert!(flat.status.success(), "{}", stderr(&flat));
+    let gap = autoencoder_gap(&a, &dir.path().join("flat"));
+    assert!(gap < 1e-4, "with one all-reduce after the pass, the autoencoders are {gap} from the 1-process ones");
     // Rank 0 alone wrote the log: each step once, as in the 1-process run.
     assert_eq!(logged_steps(&a), logged_steps(&b));
     // The logged autoencoder losses are the means over the ranks: the whole batch's.

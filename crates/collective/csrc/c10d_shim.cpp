@@ -24,8 +24,13 @@
 // get kNcclObjectBytes / kNcclOptionsBytes, far above sizeof(ProcessGroupNCCL) = 1112 in
 // PyTorch 2.11.0 (allocated by ProcessGroupNCCL::split) and its small Options.
 
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
@@ -35,9 +40,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace c10d {
@@ -122,6 +130,31 @@ struct Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
   std::chrono::milliseconds timeout;
+  // The same backend behind the ProcessGroup front that DDP's Reducer talks to (its collectives
+  // go through the dispatcher's c10d ops to `backend`), made when the first reducer is.
+  c10::intrusive_ptr<c10d::ProcessGroup> process_group;
+  c10::DeviceType device_type;
+  c10d::ProcessGroup::BackendType backend_type;
+};
+
+// Passes warnings on to `next`, except the Reducer's advice to turn find_unused_parameters off
+// when a step used every parameter: here unused parameters depend on the subsets each rank
+// draws, so the flag stays on and the advice would only alarm.
+class WithoutUnusedParameterAdvice : public c10::WarningHandler {
+ public:
+  explicit WithoutUnusedParameterAdvice(c10::WarningHandler* next) : next_(next) {}
+  void process(const c10::Warning& warning) override {
+    if (warning.msg().find("find_unused_parameters=True") == std::string::npos) next_->process(warning);
+  }
+
+ private:
+  c10::WarningHandler* next_;
+};
+
+// DDP's gradient reducer over one optimiser's parameters.
+struct GradientReducer {
+  std::vector<at::Tensor> params;
+  std::unique_ptr<c10d::Reducer> reducer;
 };
 
 // Copies `message` into a malloc'd string for the caller (freed by mml_c10d_free_error).
@@ -170,7 +203,7 @@ void* mml_c10d_group_new(const char* host, uint16_t port, int rank, int world, i
       new (memory) c10d::ProcessGroupGloo(store, rank, world, options);
     });
     auto owned = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(backend);
-    group = new Group{store, std::move(owned), timeout};
+    group = new Group{store, std::move(owned), timeout, {}, c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO};
   });
   return group;
 }
@@ -194,7 +227,7 @@ void* mml_c10d_group_new_nccl(const char* host, uint16_t port, int rank, int wor
       nccl.ctor(memory, store, rank, world, owned_options);
     });
     auto owned = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(backend);
-    group = new Group{store, std::move(owned), timeout};
+    group = new Group{store, std::move(owned), timeout, {}, c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL};
   });
   return group;
 }
@@ -254,6 +287,103 @@ int mml_c10d_backend_name(void* group, char* out, std::size_t capacity, char** e
     auto name = static_cast<Group*>(group)->backend->getBackendName();
     std::snprintf(out, capacity, "%s", name.c_str());
   });
+}
+
+// The order in which a backward pass from `loss` makes the gradients of `params` ready, as a
+// permutation written to `order`: the autograd engine runs the ready node with the highest
+// sequence number first (the one created last in the forward pass), and a parameter's gradient
+// is accumulated as soon as the last node feeding it has run, so parameters are sorted by the
+// highest sequence number among the nodes that feed them. Parameters the loss does not reach
+// come last, in the order given.
+int mml_autograd_ready_order(at::Tensor* loss, at::Tensor** params, std::size_t n, int64_t* order, char** err) {
+  return guarded(err, [&] {
+    std::unordered_map<const torch::autograd::Node*, std::size_t> index_of;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (auto acc = torch::autograd::impl::try_get_grad_accumulator(*params[i])) index_of[acc.get()] = i;
+    }
+    std::vector<int64_t> feeder(n, -1);  // highest sequence number of a node feeding parameter i
+    std::vector<torch::autograd::Node*> stack;
+    std::unordered_set<torch::autograd::Node*> seen;
+    if (auto root = loss->grad_fn()) stack.push_back(root.get());
+    while (!stack.empty()) {
+      auto* node = stack.back();
+      stack.pop_back();
+      if (!seen.insert(node).second) continue;
+      for (const auto& edge : node->next_edges()) {
+        if (!edge.function) continue;
+        if (auto it = index_of.find(edge.function.get()); it != index_of.end()) {
+          auto& f = feeder[it->second];
+          f = std::max<int64_t>(f, static_cast<int64_t>(node->sequence_nr()));
+        }
+        stack.push_back(edge.function.get());
+      }
+    }
+    std::vector<int64_t> perm(n);
+    for (std::size_t i = 0; i < n; ++i) perm[i] = static_cast<int64_t>(i);
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return feeder[a] > feeder[b]; });
+    std::copy(perm.begin(), perm.end(), order);
+  });
+}
+
+// libtorch's own DDP Reducer over `params`, in buckets of about `bucket_bytes` (the first of
+// `first_bucket_bytes`, so that communication starts early) filled in the order `order` (every
+// rank must pass the same). Its hooks on the parameters' gradient accumulators copy each gradient,
+// divided by the world size, into its bucket as the backward pass produces it, and all-reduce a
+// bucket as soon as it is full, while the backward pass goes on; parameters a rank's graph does
+// not reach count as zeros there (find_unused_parameters). See mml_c10d_reducer_backward.
+void* mml_c10d_reducer_new(void* group, at::Tensor** params, std::size_t n, const int64_t* order,
+                           int64_t bucket_bytes, int64_t first_bucket_bytes, char** err) {
+  GradientReducer* out = nullptr;
+  guarded(err, [&] {
+    auto* g = static_cast<Group*>(group);
+    if (!g->process_group) {
+      auto pg = c10::make_intrusive<c10d::ProcessGroup>(g->store, g->backend->getRank(), g->backend->getSize());
+      pg->setDefaultBackend(g->backend_type);
+      pg->setBackend(g->device_type, g->backend_type, g->backend);
+      g->process_group = pg;
+    }
+    std::vector<at::Tensor> ordered;
+    ordered.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (order[i] < 0 || static_cast<std::size_t>(order[i]) >= n) throw std::runtime_error("bad parameter order");
+      ordered.push_back(*params[order[i]]);
+    }
+    auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(
+        ordered, {static_cast<std::size_t>(first_bucket_bytes), static_cast<std::size_t>(bucket_bytes)});
+    auto reducer = std::make_unique<c10d::Reducer>(
+        ordered, std::move(buckets), g->process_group, std::vector<bool>(n, false), bucket_bytes,
+        /*find_unused_parameters=*/true, /*gradient_as_bucket_view=*/false,
+        std::unordered_map<std::size_t, std::string>{}, first_bucket_bytes,
+        /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false, std::vector<int64_t>{});
+    out = new GradientReducer{std::move(ordered), std::move(reducer)};
+  });
+  return out;
+}
+
+// Back-propagates `loss` to the reducer's parameters only (others get no gradient), with the
+// all-reduce of each bucket overlapping the rest of the pass. On return every parameter's .grad
+// holds the mean over the ranks of their gradients; one that no rank's graph reached has none.
+int mml_c10d_reducer_backward(void* reducer, at::Tensor* loss, char** err) {
+  return guarded(err, [&] {
+    auto* r = static_cast<GradientReducer*>(reducer);
+    // Fresh gradients: accumulation would add this step's into the last step's.
+    for (auto& p : r->params) p.mutable_grad().reset();
+    r->reducer->prepare_for_forward();
+    {
+      WithoutUnusedParameterAdvice quiet(c10::WarningUtils::get_warning_handler());
+      c10::WarningUtils::WarningHandlerGuard guard(&quiet);
+      r->reducer->prepare_for_backward({*loss});
+    }
+    torch::autograd::backward({*loss}, {}, /*retain_graph=*/false, /*create_graph=*/false, r->params);
+  });
+}
+
+// The Reducer's destructor may throw (it checks its hooks); nothing is left to report then.
+void mml_c10d_reducer_free(void* reducer) {
+  try {
+    delete static_cast<GradientReducer*>(reducer);
+  } catch (...) {
+  }
 }
 
 }  // extern "C"

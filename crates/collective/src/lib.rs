@@ -75,6 +75,24 @@ extern "C" {
     ) -> c_int;
     fn mml_c10d_barrier(group: *mut c_void, err: *mut *mut c_char) -> c_int;
     fn mml_c10d_backend_name(group: *mut c_void, out: *mut c_char, capacity: usize, err: *mut *mut c_char) -> c_int;
+    fn mml_autograd_ready_order(
+        loss: *mut c_void,
+        params: *const *mut c_void,
+        n: usize,
+        order: *mut i64,
+        err: *mut *mut c_char,
+    ) -> c_int;
+    fn mml_c10d_reducer_new(
+        group: *mut c_void,
+        params: *const *mut c_void,
+        n: usize,
+        order: *const i64,
+        bucket_bytes: i64,
+        first_bucket_bytes: i64,
+        err: *mut *mut c_char,
+    ) -> *mut c_void;
+    fn mml_c10d_reducer_backward(reducer: *mut c_void, loss: *mut c_void, err: *mut *mut c_char) -> c_int;
+    fn mml_c10d_reducer_free(reducer: *mut c_void);
 }
 
 /// One process's membership of a job of `world` processes (a c10d Gloo process group).
@@ -149,7 +167,7 @@ impl ProcessGroup {
     /// Sums each tensor (dense, contiguous, on the backend's device) over all ranks, in place.
     pub fn all_reduce_sum(&self, tensors: &[Tensor]) -> Result<()> {
         self.with_tensors(tensors, "all-reduce", |ptrs, err| unsafe {
-            mml_c10d_all_reduce_sum(self.raw, ptrs.as_ptr(), ptrs.len(), err)
+            (mml_c10d_all_reduce_sum(self.raw, ptrs.as_ptr(), ptrs.len(), err) == 0).then_some(())
         })
     }
 
@@ -157,7 +175,7 @@ impl ProcessGroup {
     /// place.
     pub fn broadcast(&self, tensors: &[Tensor], root: usize) -> Result<()> {
         self.with_tensors(tensors, "broadcast", |ptrs, err| unsafe {
-            mml_c10d_broadcast(self.raw, ptrs.as_ptr(), ptrs.len(), root as c_int, err)
+            (mml_c10d_broadcast(self.raw, ptrs.as_ptr(), ptrs.len(), root as c_int, err) == 0).then_some(())
         })
     }
 
@@ -181,13 +199,14 @@ impl ProcessGroup {
         Ok(unsafe { CStr::from_ptr(out.as_ptr()) }.to_string_lossy().into_owned())
     }
 
-    /// Checks the tensors and hands their `at::Tensor*` pointers to `call`.
-    fn with_tensors(
+    /// Checks the tensors and hands their `at::Tensor*` pointers to `call`, which returns `None`
+    /// when the shim failed (and set the error).
+    fn with_tensors<T>(
         &self,
         tensors: &[Tensor],
         what: &str,
-        call: impl FnOnce(&[*mut c_void], *mut *mut c_char) -> c_int,
-    ) -> Result<()> {
+        call: impl FnOnce(&[*mut c_void], *mut *mut c_char) -> Option<T>,
+    ) -> Result<T> {
         let device = self.backend.device();
         for t in tensors {
             if t.device() != device || !t.is_contiguous() {
@@ -201,10 +220,99 @@ impl ProcessGroup {
         // tch's C_tensor is libtorch's at::Tensor*, what the shim reads.
         let ptrs: Vec<*mut c_void> = tensors.iter().map(|t| t.as_ptr() as *mut c_void).collect();
         let mut err: *mut c_char = std::ptr::null_mut();
-        if call(&ptrs, &mut err) != 0 {
-            return Err(take_error(err, what));
+        call(&ptrs, &mut err).ok_or_else(|| take_error(err, what))
+    }
+}
+
+/// The order in which a backward pass from `loss` makes the gradients of `params` ready (a
+/// permutation of their indices): the engine runs the node made last in the forward pass first,
+/// so a parameter is ready once the latest node that reads it has run. Parameters `loss` does
+/// not reach come last. (Read off the graph; nothing is computed.)
+pub fn backward_ready_order(loss: &Tensor, params: &[Tensor]) -> Result<Vec<usize>> {
+    let ptrs: Vec<*mut c_void> = params.iter().map(|t| t.as_ptr() as *mut c_void).collect();
+    let mut order = vec![0i64; params.len()];
+    let mut err: *mut c_char = std::ptr::null_mut();
+    // SAFETY: live tensors; `order` has room for one index per parameter.
+    if unsafe {
+        mml_autograd_ready_order(loss.as_ptr() as *mut c_void, ptrs.as_ptr(), ptrs.len(), order.as_mut_ptr(), &mut err)
+    } != 0
+    {
+        return Err(take_error(err, "reading the backward order off the autograd graph"));
+    }
+    Ok(order.into_iter().map(|i| i as usize).collect())
+}
+
+/// libtorch's DistributedDataParallel reducer over one set of parameters: a backward pass
+/// through it leaves in each parameter's `.grad` the mean of that gradient over the ranks, and
+/// each bucket of gradients is all-reduced as soon as the pass has filled it, overlapping the
+/// rest of the pass. Parameters a rank's graph does not reach count as zeros there; one no rank
+/// reaches keeps no gradient.
+pub struct GradientReducer {
+    raw: *mut c_void,
+}
+
+// SAFETY: the Reducer guards its state with its own mutex and is used by one thread at a time
+// (the owner's); this type adds no state of its own.
+unsafe impl Send for GradientReducer {}
+
+impl ProcessGroup {
+    /// A reducer over `params`, whose gradients are packed in the order `order` (a permutation;
+    /// every rank must pass the same one) into buckets of about `bucket_bytes`, the first of
+    /// `first_bucket_bytes` so that communication starts early in the backward pass.
+    pub fn gradient_reducer(
+        &self,
+        params: &[Tensor],
+        order: &[usize],
+        bucket_bytes: usize,
+        first_bucket_bytes: usize,
+    ) -> Result<GradientReducer> {
+        let mut sorted = order.to_vec();
+        sorted.sort_unstable();
+        if params.is_empty() || sorted != (0..params.len()).collect::<Vec<_>>() {
+            bail!(
+                "a gradient reducer needs parameters and a permutation of them ({} for {})",
+                order.len(),
+                params.len()
+            );
+        }
+        let order: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+        let raw = self.with_tensors(params, "making the gradient reducer", |ptrs, err| {
+            // SAFETY: a live group, live tensors and a permutation of their indices.
+            let raw = unsafe {
+                mml_c10d_reducer_new(
+                    self.raw,
+                    ptrs.as_ptr(),
+                    ptrs.len(),
+                    order.as_ptr(),
+                    bucket_bytes as i64,
+                    first_bucket_bytes as i64,
+                    err,
+                )
+            };
+            (!raw.is_null()).then_some(raw)
+        })?;
+        Ok(GradientReducer { raw })
+    }
+}
+
+impl GradientReducer {
+    /// Back-propagates `loss` to the reducer's parameters only (others get no gradient) and
+    /// leaves in each `.grad` the mean over the ranks (every rank must call this in the same
+    /// step). Gradients from earlier passes are dropped first.
+    pub fn backward(&mut self, loss: &Tensor) -> Result<()> {
+        let mut err: *mut c_char = std::ptr::null_mut();
+        // SAFETY: a live reducer and a live tensor.
+        if unsafe { mml_c10d_reducer_backward(self.raw, loss.as_ptr() as *mut c_void, &mut err) } != 0 {
+            return Err(take_error(err, "the backward pass with the gradients averaged over the ranks"));
         }
         Ok(())
+    }
+}
+
+impl Drop for GradientReducer {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from mml_c10d_reducer_new and is freed once.
+        unsafe { mml_c10d_reducer_free(self.raw) }
     }
 }
 

@@ -79,3 +79,79 @@ fn the_nccl_entry_points_resolve_once_libtorch_cuda_is_loaded() {
     assert!(format!("{err:#}").contains("libtorch_cuda.so is not loaded"), "{err:#}");
     mmlatent_collective::nccl_available().unwrap();
 }
+
+/// The order read off a graph is the order backward makes the gradients ready: the last layer
+/// first, a parameter the loss does not reach last.
+#[test]
+fn the_backward_order_is_read_off_the_graph() {
+    let x = Tensor::from_slice(&[1.0f32, -2.0, 0.5]).view([1, 3]);
+    let w1 = Tensor::from_slice(&[0.3f32; 6]).view([3, 2]).set_requires_grad(true);
+    let unused = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+    let w2 = Tensor::from_slice(&[0.7f32, -0.1]).view([2, 1]).set_requires_grad(true);
+    let b2 = Tensor::from_slice(&[0.2f32]).set_requires_grad(true);
+    let loss = (x.matmul(&w1).tanh().matmul(&w2) + &b2).square().sum(tch::Kind::Float);
+    let params = [w1, unused, w2, b2].map(|t| t.shallow_clone());
+    let order = mmlatent_collective::backward_ready_order(&loss, &params).unwrap();
+    assert_eq!(order, vec![3, 2, 0, 1]);
+}
+
+/// Two ranks back-propagate different losses through the DDP reducer, over several steps, with
+/// a bucket per parameter: each gradient comes back as the mean of the two ranks' own (zeros on a
+/// rank whose graph skips the parameter), and a parameter no rank reaches keeps no gradient.
+#[test]
+fn the_reducer_averages_gradients_during_backward() {
+    let port = free_port();
+    let ranks: Vec<_> = (0..2)
+        .map(|rank| {
+            std::thread::spawn(move || {
+                let group =
+                    ProcessGroup::join("127.0.0.1", port, rank, 2, Duration::from_secs(30), Backend::Gloo).unwrap();
+                let w = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).set_requires_grad(true);
+                let b = Tensor::from_slice(&[0.5f32]).set_requires_grad(true);
+                let only_rank1 = Tensor::from_slice(&[1.0f32, -1.0]).set_requires_grad(true);
+                let never = Tensor::from_slice(&[7.0f32]).set_requires_grad(true);
+                let params = [&w, &b, &only_rank1, &never].map(|t| t.shallow_clone());
+                let mut reducer = group.gradient_reducer(&params, &[3, 2, 1, 0], 8, 4).unwrap();
+                let r = rank as f32;
+                let mut steps = vec![];
+                for step in 0..3 {
+                    let s = step as f32;
+                    let x = Tensor::from_slice(&[r + 1.0, 2.0 - s, 3.0 * r]);
+                    let loss = || {
+                        let mut l = ((&w * &x).sum(tch::Kind::Float) + &b * f64::from(r + s + 1.0)).square();
+                        if rank == 1 {
+                            l += only_rank1.square().sum(tch::Kind::Float) * f64::from(s + 1.0);
+                        }
+                        l.sum(tch::Kind::Float)
+                    };
+                    let local = Tensor::run_backward(&[loss()], &params[..3], false, false);
+                    reducer.backward(&loss()).unwrap();
+                    let reduced: Vec<Option<Vec<f32>>> = params
+                        .iter()
+                        .map(|p| p.grad())
+                        .map(|g| g.defined().then(|| Vec::<f32>::try_from(&g).unwrap()))
+                        .collect();
+                    let local: Vec<Vec<f32>> = local
+                        .iter()
+                        .zip(&params)
+                        .map(|(g, p)| if g.defined() { Vec::try_from(g).unwrap() } else { vec![0.0; p.numel()] })
+                        .collect();
+                    steps.push((local, reduced));
+                }
+                steps
+            })
+        })
+        .collect();
+    let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
+    for (step, ((local0, reduced0), (local1, reduced1))) in results[0].iter().zip(&results[1]).enumerate() {
+        assert_eq!(reduced0, reduced1, "step {step}: the ranks hold different gradients");
+        for i in 0..3 {
+            let mean: Vec<f32> = local0[i].iter().zip(&local1[i]).map(|(a, b)| (a + b) / 2.0).collect();
+            let got = reduced0[i].as_ref().expect("a reached parameter has a gradient");
+            for (g, m) in got.iter().zip(&mean) {
+                assert!((g - m).abs() <= 1e-5 * m.abs().max(1.0), "step {step}, parameter {i}: {got:?} vs {mean:?}");
+            }
+        }
+        assert!(reduced0[3].is_none(), "step {step}: a parameter no rank reaches got a gradient");
+    }
+}

@@ -11,7 +11,8 @@
 //! op-by-op form of libtorch (and of `torch.optim.Adam` on CPU) streams through memory about ten
 //! times. Other devices and kinds take the op-by-op path. [`Adam::backward_step`] takes the
 //! gradients from `torch.autograd.grad`-style back-propagation, so they are never accumulated into
-//! (or zeroed in) `.grad` buffers.
+//! (or zeroed in) `.grad` buffers; in a data-parallel job, from the DDP reducer of
+//! [`crate::parallel::GradientAverager`], which leaves the averaged gradients in `.grad`.
 
 use crate::checkpoint::{load_tensors, save_tensors, take_tensor};
 use anyhow::{bail, ensure, Context, Result};
@@ -62,7 +63,7 @@ pub struct Adam {
     step: i64,
     /// Average the gradients over the ranks of a data-parallel job before each update (set by
     /// the training loop for its optimisers; see [`crate::parallel`]).
-    across_ranks: bool,
+    across_ranks: Option<crate::parallel::GradientAverager>,
 }
 
 /// The scalars of one update, shared by both paths.
@@ -89,7 +90,7 @@ impl Adam {
                 Slot { name, value, exp_avg, exp_avg_sq }
             })
             .collect();
-        Self { config, slots, step: 0, across_ranks: false }
+        Self { config, slots, step: 0, across_ranks: None }
     }
 
     /// The learning rate of the next update.
@@ -104,7 +105,7 @@ impl Adam {
     /// Makes every later update average its gradients over the ranks of the data-parallel job
     /// this process belongs to (nothing changes for a process alone).
     pub(crate) fn average_across_ranks(&mut self) {
-        self.across_ranks = true;
+        self.across_ranks.get_or_insert_with(Default::default);
     }
 
     /// Updates taken so far.
@@ -116,7 +117,10 @@ impl Adam {
     /// variables the loss depends on get no gradient.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
-        let grads = Tensor::f_run_backward(&[loss], &values, false, false).context("backward pass failed")?;
+        let grads = match &mut self.across_ranks {
+            Some(averager) => averager.backward(loss, &values)?,
+            None => Tensor::f_run_backward(&[loss], &values, false, false).context("backward pass failed")?,
+        };
         self.apply(grads)
     }
 
@@ -130,6 +134,12 @@ impl Adam {
     /// Updates the variables from their accumulated `.grad` (variables without one are skipped).
     pub fn step(&mut self) -> Result<()> {
         let grads: Vec<Tensor> = self.slots.iter().map(|s| s.value.grad()).collect();
+        let grads = if self.across_ranks.is_some() {
+            let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
+            crate::parallel::average_gradients(grads, &values)?
+        } else {
+            grads
+        };
         self.apply(grads)
     }
 
@@ -151,12 +161,6 @@ impl Adam {
 
     /// One update with `grads[i]` the gradient of slot i (undefined: no update of that slot).
     fn apply(&mut self, grads: Vec<Tensor>) -> Result<()> {
-        let grads = if self.across_ranks {
-            let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
-            crate::parallel::average_gradients(grads, &values)?
-        } else {
-            grads
-        };
         self.step += 1;
         let s = self.scalars();
         let _guard = tch::no_grad_guard();

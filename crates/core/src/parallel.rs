@@ -6,9 +6,11 @@
 //! - **data**: every rank draws the same global batch of B tuples (the seeded epoch order of
 //!   [`crate::loader`]) and keeps its own B/N rows of it ([`local_rows`]);
 //! - **gradients**: the optimisers of a training stage average their gradients over the ranks
-//!   before each update ([`average_gradients`]: one flat all-reduce per optimiser and step), so
-//!   every rank takes the same update from the same weights, which start equal (rank 0's are
-//!   broadcast when a stage starts);
+//!   before each update, so every rank takes the same update from the same weights, which start
+//!   equal (rank 0's are broadcast when a stage starts). A backward pass goes through libtorch's
+//!   DDP reducer ([`GradientAverager`]): buckets of gradients are all-reduced while the pass
+//!   goes on; gradients back-propagated by hand, or all of them with [`BUCKET_VAR`] = 0, take one
+//!   flat all-reduce after the pass ([`average_gradients`]);
 //! - **randomness**: each rank draws its own noise, diffusion times, subsets and Langevin chains
 //!   ([`seed_salt`] enters [`crate::training::step_seed`]); rank 0 draws what a single process
 //!   draws;
@@ -26,7 +28,7 @@
 //! anything and a single process trains as before.
 
 use anyhow::{bail, Context, Result};
-use mmlatent_collective::{Backend, ProcessGroup};
+use mmlatent_collective::{backward_ready_order, Backend, GradientReducer, ProcessGroup};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
@@ -49,6 +51,9 @@ pub struct Membership {
     pub master_addr: String,
     pub master_port: u16,
     pub timeout: Duration,
+    /// The size of the gradient buckets all-reduced during the backward pass ([`BUCKET_VAR`]; 0:
+    /// one all-reduce after it).
+    pub bucket_bytes: usize,
 }
 
 /// Reads `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT` and
@@ -84,7 +89,21 @@ pub fn membership(var: impl Fn(&str) -> Option<String>) -> Result<Option<Members
         Some(s) => bail!("{TIMEOUT_VAR}={s}: give a positive number of seconds"),
         None => DEFAULT_TIMEOUT,
     };
-    Ok(Some(Membership { rank, world, local_rank, master_addr: master_addr.trim().to_string(), master_port, timeout }))
+    let bucket_mib = match number::<f64>(&var, BUCKET_VAR)? {
+        Some(mib) if mib >= 0.0 && mib.is_finite() => mib,
+        Some(mib) => bail!("{BUCKET_VAR}={mib}: give a number of MiB, or 0 for one all-reduce after the backward pass"),
+        None => DEFAULT_BUCKET_MIB,
+    };
+    let bucket_bytes = (bucket_mib * (1u64 << 20) as f64).round() as usize;
+    Ok(Some(Membership {
+        rank,
+        world,
+        local_rank,
+        master_addr: master_addr.trim().to_string(),
+        master_port,
+        timeout,
+        bucket_bytes,
+    }))
 }
 
 /// Reads the job this process belongs to from the environment (see [`membership`]) and keeps
@@ -228,6 +247,53 @@ pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Ten
     Ok(out)
 }
 
+/// The size of the gradient buckets [`GradientAverager`] all-reduces while the backward pass
+/// goes on, in MiB (read with the launcher's variables; default [`DEFAULT_BUCKET_MIB`]). 0 turns
+/// the overlap off: one flat all-reduce after the pass ([`average_gradients`]), which is faster
+/// where no core is left idle for the communication (measured in the README).
+pub const BUCKET_VAR: &str = "MMLATENT_BUCKET_MIB";
+/// The default of [`BUCKET_VAR`]. The first bucket is always 1 MiB, as in PyTorch's DDP, so that
+/// communication starts early; DDP's later buckets are 25 MiB, sized for models far larger than
+/// this project's (2–9 MB of gradients), where that would leave one bucket ready at the pass's end.
+pub const DEFAULT_BUCKET_MIB: f64 = 4.0;
+const FIRST_BUCKET_BYTES: usize = 1 << 20;
+
+/// Back-propagation for one optimiser with its gradients averaged over the ranks as they are
+/// produced: libtorch's DDP reducer, made at the first pass. Its buckets follow the order in which
+/// that pass (rank 0's) produces the gradients, so the first buckets fill, and go out, while the
+/// pass is still running. Alone, a plain backward pass.
+#[derive(Default)]
+pub struct GradientAverager {
+    reducer: Option<GradientReducer>,
+}
+
+impl GradientAverager {
+    /// The gradients of `loss` with respect to `vars` (and no others), each the mean over the
+    /// ranks; undefined where no rank's graph reaches the variable.
+    pub fn backward(&mut self, loss: &Tensor, vars: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let bucket_bytes = PLAN.get().map_or(0, |m| m.bucket_bytes);
+        let (Some(g), true) = (joined()?, bucket_bytes > 0) else {
+            let grads = Tensor::f_run_backward(&[loss], vars, false, false).context("backward pass failed")?;
+            return average_gradients(grads, vars);
+        };
+        let context = "averaging gradients with the other ranks (did one stop? its own messages say why)";
+        if self.reducer.is_none() {
+            let params: Vec<Tensor> = vars.iter().map(|v| v.shallow_clone()).collect();
+            // Every rank buckets in rank 0's order (their graphs may differ by the subsets drawn).
+            let order: Vec<i64> = backward_ready_order(loss, &params)?.into_iter().map(|i| i as i64).collect();
+            let order_t = Tensor::from_slice(&order).to_device(g.backend().device());
+            broadcast_from_leader(std::slice::from_ref(&order_t))?;
+            let order: Vec<usize> =
+                Vec::<i64>::try_from(order_t.to_device(Device::Cpu))?.into_iter().map(|i| i as usize).collect();
+            self.reducer =
+                Some(g.gradient_reducer(&params, &order, bucket_bytes, FIRST_BUCKET_BYTES).context(context)?);
+        }
+        let reducer = self.reducer.as_mut().expect("made above");
+        reducer.backward(loss).context(context)?;
+        Ok(vars.iter().map(|v| v.grad()).collect())
+    }
+}
+
 /// Whether `flag` is true on any rank, and the means over the ranks of `values`, in one
 /// collective (the training loop's per-step agreement: stop requests and logged metrics).
 pub fn agree(flag: bool, values: &[f64]) -> Result<(bool, Vec<f64>)> {
@@ -307,11 +373,17 @@ mod tests {
             ("MASTER_ADDR", "node1"),
             ("MASTER_PORT", "29500"),
             (TIMEOUT_VAR, "30"),
+            (BUCKET_VAR, "0.5"),
         ]))
         .unwrap()
         .unwrap();
         assert_eq!((m.rank, m.world, m.local_rank, m.master_port), (2, 4, 2, 29500));
-        assert_eq!((m.master_addr.as_str(), m.timeout), ("node1", Duration::from_secs(30)));
+        assert_eq!((m.master_addr.as_str(), m.timeout, m.bucket_bytes), ("node1", Duration::from_secs(30), 1 << 19));
+        let job = [("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "2")];
+        let default = membership(env(&job)).unwrap().unwrap();
+        assert_eq!(default.bucket_bytes, (DEFAULT_BUCKET_MIB * (1 << 20) as f64) as usize);
+        let bad = membership(env(&[&job[..], &[(BUCKET_VAR, "-1")]].concat())).unwrap_err();
+        assert!(bad.to_string().contains("MMLATENT_BUCKET_MIB=-1"), "{bad}");
         let missing = membership(env(&[("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "1")])).unwrap_err();
         assert!(missing.to_string().contains("MASTER_ADDR is not"), "{missing}");
         let high = membership(env(&[("WORLD_SIZE", "2"), ("RANK", "2")])).unwrap_err();
