@@ -1,5 +1,6 @@
-// A C interface to libtorch's c10d: a TCPStore for the rendezvous and a Gloo process group
-// for the collectives. Every function catches C++ exceptions and returns the message.
+// A C interface to libtorch's c10d: a TCPStore for the rendezvous, a Gloo (or NCCL) process group
+// for the collectives, and DDP's Reducer, which all-reduces gradient buckets during the backward
+// pass. Every function catches C++ exceptions and returns the message.
 //
 // Why ProcessGroupGloo is declared here instead of included: its header includes Gloo's
 // headers, which neither the PyTorch wheel nor a Debian package of a matching version ships.

@@ -1,9 +1,10 @@
 //! Collectives for data-parallel training, from libtorch's own c10d layer (the one under
 //! PyTorch's DistributedDataParallel): a `TCPStore` for the rendezvous and a Gloo process
 //! group for all-reduce, broadcast and barrier on CPU tensors, or an NCCL group on CUDA tensors
-//! (one GPU per process). `tch` does not expose c10d, so `csrc/c10d_shim.cpp` wraps the few
-//! calls needed in a C interface (its header comment says how it reaches Gloo without Gloo's
-//! headers, and NCCL without linking libtorch_cuda).
+//! (one GPU per process), and DDP's gradient reducer ([`GradientReducer`]), which all-reduces
+//! buckets of gradients while the backward pass runs. `tch` does not expose c10d, so
+//! `csrc/c10d_shim.cpp` wraps the few calls needed in a C interface (its header comment says how
+//! it reaches Gloo without Gloo's headers, and NCCL without linking libtorch_cuda).
 //!
 //! This crate knows nothing of training: `mmlatent_core::parallel` decides what is reduced
 //! and when.

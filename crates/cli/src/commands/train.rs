@@ -25,8 +25,9 @@ pub struct Args {
     #[arg(long)]
     pub device: Option<String>,
     /// Train data-parallel in N local processes (each takes train.batch_size / N tuples of every
-    /// batch; gradients are averaged over c10d/Gloo). Workers started by another launcher
-    /// (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) join their job without it.
+    /// batch; gradients are averaged over c10d/Gloo during the backward pass, in buckets of
+    /// MMLATENT_BUCKET_MIB, default 4; 0: after it). Workers started by another launcher (RANK,
+    /// WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) join their job without it.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub nproc: u16,
 }
