@@ -3,6 +3,7 @@
 //! files (JSON, CSV, text, PNG grids) are written.
 
 use mmlatent_core::model::check_given;
+use mmlatent_core::testing::global_generator;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_data::synthetic::squares;
 use mmlatent_eval::oracle::{Behaviour, ReferenceModel};
@@ -39,6 +40,8 @@ impl MultimodalModel for Noise {
 
 #[test]
 fn report_of_oracle_and_noise() {
+    // (A concurrent test's draws once made two evaluations with the same seed differ.)
+    let _generator = global_generator();
     tch::manual_seed(0);
     let ds = squares(600, 200, 2, 1);
     let classifiers = Classifiers::train(&ds, &ClassifierOptions::fast()).unwrap();
@@ -96,6 +99,8 @@ fn report_of_oracle_and_noise() {
 
 #[test]
 fn report_with_inception_fid() {
+    // (A concurrent test's draws once made two evaluations with the same seed differ.)
+    let _generator = global_generator();
     tch::manual_seed(0);
     let ds = squares(100, 20, 2, 2);
     let classifiers = Classifiers::train(&ds, &ClassifierOptions { steps: 5, ..ClassifierOptions::fast() }).unwrap();

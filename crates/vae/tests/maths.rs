@@ -2,22 +2,14 @@
 //! subsets MoPoE mixes, and the estimators (IWAE with K = 1 is the ELBO).
 
 use mmlatent_core::modality::subsets;
+use mmlatent_core::testing::global_generator;
 use mmlatent_core::ModalitySpec;
 use mmlatent_vae::config::{VaeConfig, VaeKind};
 use mmlatent_vae::dist::{mixture_log_prob, product_of_experts, Dist, DistKind};
 use mmlatent_vae::estimator::{bound, Estimator};
 use mmlatent_vae::VaeModel;
 use std::f64::consts::PI;
-use std::sync::{Mutex, MutexGuard};
 use tch::{Device, Kind, Tensor};
-
-/// libtorch's random generator is global and tests run on parallel threads: tests that reseed
-/// it and compare draws hold this lock.
-static RNG: Mutex<()> = Mutex::new(());
-
-fn rng() -> MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn t(v: &[f64]) -> Tensor {
     Tensor::from_slice(v).to_kind(Kind::Float).view([1, -1])
@@ -33,7 +25,7 @@ fn scalar(x: &Tensor) -> f64 {
 
 #[test]
 fn gaussian_kl_matches_the_closed_form_and_monte_carlo() {
-    let _rng = rng();
+    let _rng = global_generator();
     let (m1, s1, m2, s2) = ([0.3, -1.0], [0.5, 2.0], [1.0, 0.2], [1.5, 0.7]);
     let q = Dist { kind: DistKind::Gaussian, loc: t(&m1), scale: t(&s1) };
     let p = Dist { kind: DistKind::Gaussian, loc: t(&m2), scale: t(&s2) };
@@ -55,7 +47,7 @@ fn gaussian_kl_matches_the_closed_form_and_monte_carlo() {
 
 #[test]
 fn laplace_kl_matches_the_closed_form_and_monte_carlo() {
-    let _rng = rng();
+    let _rng = global_generator();
     let (m1, b1, m2, b2) = ([0.3, -1.0], [0.5, 2.0], [1.0, 0.2], [1.5, 0.7]);
     let q = Dist { kind: DistKind::Laplace, loc: t(&m1), scale: t(&b1) };
     let p = Dist { kind: DistKind::Laplace, loc: t(&m2), scale: t(&b2) };
@@ -148,7 +140,7 @@ fn mopoe_enumerates_every_nonempty_subset_once() {
 
 #[test]
 fn iwae_bound_is_the_elbo_for_one_sample_and_tighter_for_more() {
-    let _rng = rng();
+    let _rng = global_generator();
     tch::manual_seed(3);
     let lw = Tensor::randn([1, 8], (Kind::Float, Device::Cpu)) * 3.0;
     let (elbo, _) = bound(Estimator::Elbo, &lw);
@@ -166,7 +158,7 @@ fn iwae_bound_is_the_elbo_for_one_sample_and_tighter_for_more() {
 /// DReG loss value is the same number too.
 #[test]
 fn model_objectives_with_one_sample_agree_across_estimators() {
-    let _rng = rng();
+    let _rng = global_generator();
     let specs = vec![ModalitySpec::image("a", 1, 28, 28), ModalitySpec::image("b", 1, 28, 28)];
     tch::manual_seed(5);
     let xs: Vec<Tensor> = (0..2).map(|_| Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu))).collect();
@@ -193,7 +185,7 @@ fn model_objectives_with_one_sample_agree_across_estimators() {
 /// gradient, while the encoders' gradients differ (the score-function term is gone).
 #[test]
 fn dreg_keeps_decoder_gradients_of_iwae_and_changes_encoder_ones() {
-    let _rng = rng();
+    let _rng = global_generator();
     let specs = vec![ModalitySpec::image("a", 1, 28, 28), ModalitySpec::image("b", 1, 28, 28)];
     tch::manual_seed(5);
     let xs: Vec<Tensor> = (0..2).map(|_| Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu))).collect();
