@@ -386,3 +386,59 @@ fn an_interrupted_run_checkpoints_and_resumes_where_it_stopped() {
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "r", "--resume"], Some(&fault));
     assert!(stderr(&out).contains(&format!("resuming at step {step}/1000000")), "{}", stderr(&out));
 }
+
+/// `--autoencoders-from`: a second MLD run takes over the first's finished autoencoders (copied
+/// bit for bit, with their log records) and trains only its own score network. A run whose
+/// stage-1 settings differ (each difference named), unfinished autoencoders, another kind of run
+/// or no run at all are refused, leaving no run folder.
+#[test]
+fn an_mld_run_takes_over_the_autoencoders_of_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("mld.toml"), MLD).unwrap();
+    std::fs::write(d.join("ebm.toml"), EBM).unwrap();
+    let first = mmlatent(d, &["train", "mld.toml", "--run", "first"], None);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let args = ["train", "mld.toml", "--run", "second", "--autoencoders-from", "first", "--set", "model.score.d=0.5"];
+    let second = mmlatent(d, &args, None);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stderr(&second).contains("took over ae_m0, ae_m1 (finished) from first"), "{}", stderr(&second));
+    let (a, b) = (run_files(&d.join("first")), run_files(&d.join("second")));
+    let autoencoder_files: Vec<&String> = a.keys().filter(|p| p.starts_with("checkpoints/ae_")).collect();
+    assert!(autoencoder_files.len() >= 4, "{autoencoder_files:?}");
+    for path in autoencoder_files {
+        assert_eq!(b.get(path), a.get(path), "{path} differs from the first run's");
+    }
+    // The score network is the second run's own, trained with its own setting.
+    let stored = std::fs::read_to_string(d.join("second/config.toml")).unwrap();
+    assert!(stored.contains("d = 0.5"), "{stored}");
+    let score = |files: &BTreeMap<String, Vec<u8>>| -> Vec<Vec<u8>> {
+        files.iter().filter(|(p, _)| p.contains("score.safetensors")).map(|(_, v)| v.clone()).collect()
+    };
+    assert!(!score(&b).is_empty() && score(&a) != score(&b));
+    // The autoencoders' log records came along: the same records for their stages.
+    let records = |run: &str, stage: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(d.join(run).join("metrics.jsonl")).unwrap();
+        text.lines().filter(|l| l.contains(&format!("\"stage\":\"{stage}\""))).map(String::from).collect()
+    };
+    assert!(!records("first", "ae_m1").is_empty());
+    assert_eq!(records("first", "ae_m1"), records("second", "ae_m1"));
+
+    let take_over = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["train", "mld.toml", "--run", "r", "--autoencoders-from", "first"];
+        args.extend(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let other = take_over(&["--set", "model.autoencoder.latent_dim=6", "--set", "seed=7"]);
+    let other: Vec<&str> = other.iter().map(String::as_str).collect();
+    refused(d, &other, &["model.autoencoder.latent_dim: 4 there, 6 here", "seed: 5 there, 7 here"]);
+    refused(d, &["train", "ebm.toml", "--run", "r", "--autoencoders-from", "first"], &["that run trained `mld`"]);
+    refused(d, &["train", "mld.toml", "--run", "r", "--autoencoders-from", "nowhere"], &["not a run folder"]);
+    let killed = mmlatent(d, &["train", "mld.toml", "--run", "killed"], Some("abort_after_checkpoint:ae_m0:3"));
+    assert!(!killed.status.success());
+    refused(
+        d,
+        &["train", "mld.toml", "--run", "r", "--autoencoders-from", "killed"],
+        &["stage ae_m0 of killed is not finished (step 3 of 5)"],
+    );
+}

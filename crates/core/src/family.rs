@@ -4,13 +4,23 @@
 use crate::config::Experiment;
 use crate::dataset::MultimodalDataset;
 use crate::run::RunDir;
-use crate::MultimodalModel;
+use crate::{ModalitySpec, MultimodalModel};
 use anyhow::Result;
 use tch::Device;
 
 /// Called with the step after a checkpoint of a model's last stage at each multiple of
 /// `train.sample_every`; the front end draws sample grids from the run as it stands.
 pub type Snapshot<'a> = &'a dyn Fn(usize) -> Result<()>;
+
+/// Stages a new run may take over, finished, from another run of the same family instead of
+/// training them (MLD's autoencoders: `train --autoencoders-from RUN`).
+pub struct ReusableStages {
+    /// The stages' names, as in `checkpoints/<stage>`.
+    pub stages: Vec<String>,
+    /// Every setting those stages depend on, by dotted key; two runs share the stages only when
+    /// all of them are equal.
+    pub settings: toml::Table,
+}
 
 /// Everything a training run needs.
 pub struct TrainContext<'a> {
@@ -51,4 +61,15 @@ pub trait ModelFamily: Sync {
 
     /// Loads the trained model of a run folder for sampling and evaluation.
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>>;
+
+    /// The first stages of `experiment` (on a dataset of `modalities`) that a new run may take
+    /// over from a finished run whose [`ReusableStages::settings`] are the same; `None` when the
+    /// family's stages are trained together.
+    fn reusable_stages(
+        &self,
+        _experiment: &Experiment,
+        _modalities: &[ModalitySpec],
+    ) -> Result<Option<ReusableStages>> {
+        Ok(None)
+    }
 }

@@ -223,6 +223,66 @@ impl RunDir {
         self.root.join("checkpoints").join(stage)
     }
 
+    /// An error unless every one of `stages` has a final checkpoint set (`step == total`).
+    pub fn ensure_finished(&self, stages: &[String]) -> Result<()> {
+        let status = self.stage_status()?;
+        for stage in stages {
+            match status.iter().find(|s| &s.stage == stage) {
+                Some(s) if s.step == s.total => {}
+                Some(s) => bail!(
+                    "stage {stage} of {} is not finished (step {} of {}): finish it with `mmlatent train --resume`",
+                    self.root.display(),
+                    s.step,
+                    s.total
+                ),
+                None => bail!("{} has no checkpoint of stage {stage}", self.root.display()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the finished `stages` of `source` into this run: their checkpoint sets (each stage
+    /// folder copied aside, then renamed into place) and their rows of `metrics.jsonl` and
+    /// `metrics.csv`.
+    pub fn take_over_stages(&self, source: &RunDir, stages: &[String]) -> Result<()> {
+        source.ensure_finished(stages)?;
+        for stage in stages {
+            let (from, to) = (source.stage_dir(stage), self.stage_dir(stage));
+            if to.exists() {
+                bail!("{} already has stage {stage}", self.root.display());
+            }
+            let partial = to.with_file_name(format!(".{stage}.partial"));
+            let _ = fs::remove_dir_all(&partial);
+            copy_folder(&from, &partial)?;
+            fs::rename(&partial, &to)
+                .with_context(|| format!("cannot rename {} to {}", partial.display(), to.display()))?;
+            for record in source.read_metrics(stage)? {
+                self.log_metrics(&record)?;
+            }
+        }
+        let csv = source.root.join(METRICS_CSV);
+        if csv.exists() {
+            let text = fs::read_to_string(&csv).with_context(|| format!("cannot read {}", csv.display()))?;
+            let rows: String = text
+                .lines()
+                .skip(1)
+                .filter(|row| stages.iter().any(|s| row.split(',').next() == Some(s.as_str())))
+                .map(|row| format!("{row}\n"))
+                .collect();
+            let path = self.root.join(METRICS_CSV);
+            let header = if path.exists() { String::new() } else { format!("{METRICS_CSV_HEADER}\n") };
+            let _lock = Self::metrics_lock();
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            f.write_all(format!("{header}{rows}").as_bytes())
+                .with_context(|| format!("cannot append to {}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// Any other file of the run (created folders included).
     pub fn file(&self, relative: &str) -> Result<PathBuf> {
         let path = self.root.join(relative);
@@ -376,6 +436,22 @@ impl RunDir {
         }
         Ok(out)
     }
+}
+
+/// Copies the folder `from` (files and sub-folders) to the new folder `to`.
+fn copy_folder(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", from.display()))?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_folder(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {} to {}", entry.path().display(), target.display()))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

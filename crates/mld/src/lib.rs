@@ -30,9 +30,9 @@ pub mod train;
 use anyhow::{ensure, Context, Result};
 use config::MldConfig;
 use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
+use mmlatent_core::family::{ModelFamily, ReusableStages, TrainContext};
 use mmlatent_core::run::RunDir;
-use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use model::{build_autoencoders, LatentNorm, MldModel};
 use sampler::Layout;
 use tch::{Device, Tensor};
@@ -109,6 +109,20 @@ impl ModelFamily for MldFamily {
             );
         }
         train::train_score(ctx, &latent_norm.forward(&latents), held_out.as_ref(), &layout, &cfg)
+    }
+
+    /// Stage 1: the autoencoders, which depend on the data, the seed and the `[model]` keys of
+    /// stage 1 only, so that score networks can be compared on the same latents.
+    fn reusable_stages(&self, experiment: &Experiment, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>> {
+        let cfg: MldConfig = experiment.model_config()?;
+        let mut settings = toml::Table::new();
+        settings.insert("seed".into(), toml::Value::try_from(experiment.seed)?);
+        settings.insert("data".into(), toml::Value::try_from(&experiment.data)?);
+        settings.insert("model.autoencoder".into(), toml::Value::try_from(&cfg.autoencoder)?);
+        settings.insert("model.latent_dims".into(), toml::Value::try_from(&cfg.latent_dims)?);
+        settings.insert("model.likelihoods".into(), toml::Value::try_from(&cfg.likelihoods)?);
+        let stages = modalities.iter().map(autoencoder::Autoencoder::stage_name).collect();
+        Ok(Some(ReusableStages { stages, settings }))
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {

@@ -408,7 +408,7 @@ fn open_run(
 
 /// Trains an experiment (a TOML file, or a config given as JSON) into a run folder; returns it.
 #[pyfunction]
-#[pyo3(signature = (config_path=None, config_json=None, run=None, overrides=vec![], resume=false, device=None, report=None))]
+#[pyo3(signature = (config_path=None, config_json=None, run=None, overrides=vec![], resume=false, device=None, report=None, autoencoders_from=None))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -419,6 +419,7 @@ fn train(
     resume: bool,
     device: Option<String>,
     report: Option<Py<PyAny>>,
+    autoencoders_from: Option<PathBuf>,
 ) -> PyResult<PathBuf> {
     let _observer = report.map(ObserverGuard::install);
     released(py, move || {
@@ -428,7 +429,14 @@ fn train(
             (None, Some(text)) => ConfigSource::Text(text),
             _ => anyhow::bail!("train: give a config file or a config dict"),
         };
-        mmlatent_runner::train(&TrainRequest { config, run, resume, overrides: &overrides, device: device.as_deref() })
+        mmlatent_runner::train(&TrainRequest {
+            config,
+            run,
+            resume,
+            overrides: &overrides,
+            device: device.as_deref(),
+            take_over_from: autoencoders_from.as_deref(),
+        })
     })
 }
 

@@ -6,7 +6,9 @@
 //! leaves nothing behind that blocks the fixed command. A resume needs an existing run folder;
 //! it keeps the stored experiment (not the config file's) and applies to it only `--set` of the
 //! settings that do not change what is learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to
-//! extend a finished run).
+//! extend a finished run). A new MLD run may take over the finished autoencoders of another
+//! (`--autoencoders-from`, [`TrainRequest::take_over_from`]) when both agree on every setting they
+//! depend on ([`mmlatent_core::family::ModelFamily::reusable_stages`]).
 
 use crate::device::parse_device;
 use crate::families;
@@ -53,6 +55,9 @@ pub struct TrainRequest<'a> {
     pub overrides: &'a [String],
     /// `cpu`, `cuda`, `cuda:N` or `auto`, overriding the config's `device`.
     pub device: Option<&'a str>,
+    /// A finished run whose first stages the new run takes over instead of training them (MLD's
+    /// autoencoders: `--autoencoders-from`), when both agree on every setting they depend on.
+    pub take_over_from: Option<&'a Path>,
 }
 
 /// Reads the experiment of `source` with `overrides` applied; errors name their source as
@@ -106,8 +111,20 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         let prepared = prepare(&experiment, None)?;
         // The run folder's config.toml holds the `[model]` table with every default written out.
         let experiment = prepared.family.resolve(&experiment)?;
+        let take_over = match request.take_over_from {
+            Some(source) => Some(stages_to_take_over(source, &experiment, &prepared)?),
+            None => None,
+        };
         let created = leader.then(|| RunDir::create(&root, &experiment, false)).transpose()?;
         let _lock = created.as_ref().map(RunDir::lock).transpose()?;
+        if let (Some(run), Some((source, stages))) = (&created, &take_over) {
+            if let Err(e) = run.take_over_stages(source, stages) {
+                // The folder was made just now: remove it, so that the same command can run again.
+                let _ = std::fs::remove_dir_all(&root);
+                return Err(e.context(format!("taking over {} from {}", stages.join(", "), source.root().display())));
+            }
+            eprintln!("took over {} (finished) from {}", stages.join(", "), source.root().display());
+        }
         parallel::barrier("while rank 0 creates the run folder")?;
         let run = match created {
             Some(run) => run,
@@ -116,6 +133,63 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         train_prepared(&experiment, &run, prepared)?;
     }
     Ok(root)
+}
+
+/// The run folder `source` and the stages of `experiment` it holds finished, for `--autoencoders-from`:
+/// an error naming every setting the stages depend on where the two runs differ (or when the
+/// family has no such stages, or `source` is another kind of run).
+fn stages_to_take_over(source: &Path, experiment: &Experiment, prepared: &Prepared) -> Result<(RunDir, Vec<String>)> {
+    let context = || format!("--autoencoders-from {}", source.display());
+    let run = RunDir::open(source).with_context(context)?;
+    let stored = run.experiment().with_context(context)?;
+    let (ours, theirs) = (experiment.model_kind()?, stored.model_kind()?);
+    if ours != theirs {
+        bail!("{}: that run trained `{theirs}`, this one trains `{ours}`", context());
+    }
+    let modalities = &prepared.dataset.modalities;
+    let family = prepared.family;
+    let Some(wanted) = family.reusable_stages(experiment, modalities)? else {
+        bail!("{}: model kind `{ours}` has no stages a run can take over from another", context());
+    };
+    let have = family.reusable_stages(&family.resolve(&stored)?, modalities)?.expect("same family");
+    let (wanted_leaves, have_leaves) = (leaves(&wanted.settings), leaves(&have.settings));
+    let differ: Vec<String> = wanted_leaves
+        .keys()
+        .chain(have_leaves.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|key| wanted_leaves.get(*key) != have_leaves.get(*key))
+        .map(|key| {
+            let show = |v: Option<&toml::Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
+            format!("{key}: {} there, {} here", show(have_leaves.get(key)), show(wanted_leaves.get(key)))
+        })
+        .collect();
+    if !differ.is_empty() {
+        bail!(
+            "{}: its {} were trained with other settings, so this run cannot take them over:\n  {}",
+            context(),
+            wanted.stages.join(", "),
+            differ.join("\n  ")
+        );
+    }
+    run.ensure_finished(&wanted.stages).with_context(context)?;
+    Ok((run, wanted.stages))
+}
+
+/// The values of `table` by dotted key, nested tables flattened (`model.autoencoder.latent_dim`).
+fn leaves(table: &toml::Table) -> std::collections::BTreeMap<String, toml::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(inner) => {
+                out.extend(leaves(inner).into_iter().map(|(k, v)| (format!("{key}.{k}"), v)));
+            }
+            other => {
+                out.insert(key.clone(), other.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The stored experiment of a resumed run with the resumable `[train]` settings of `requested`
@@ -270,6 +344,7 @@ mod tests {
             resume: true,
             overrides: &[],
             device: None,
+            take_over_from: None,
         };
         let err = train(&request).unwrap_err();
         assert!(format!("{err:#}").contains("is not a run folder (no config.toml)"), "{err:#}");

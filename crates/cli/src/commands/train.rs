@@ -30,6 +30,11 @@ pub struct Args {
     /// WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) join their job without it.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub nproc: u16,
+    /// MLD: take over the finished autoencoders of another run (copied into the new run) and
+    /// train only the score network, to compare stage-2 settings on the same latents. The data,
+    /// seed and [model] keys of stage 1 must be the same in both runs.
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    pub autoencoders_from: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -42,6 +47,7 @@ pub fn run(args: Args) -> Result<()> {
         resume: args.resume,
         overrides: &args.overrides,
         device: args.device.as_deref(),
+        take_over_from: args.autoencoders_from.as_deref(),
     })?;
     Ok(())
 }

@@ -88,7 +88,7 @@ class _Reporter:
             logger.info("%s: done (%d/%d steps) in %s s", label, done, total, text)
 
 
-def train(config, run=None, overrides=None, *, resume=False, device=None, progress=None):
+def train(config, run=None, overrides=None, *, resume=False, device=None, progress=None, autoencoders_from=None):
     """Trains an experiment into a run folder, as `mmlatent train` does; returns the folder.
 
     `config`: a TOML file (e.g. "configs/default-mld.toml") or a dict of the same sections.
@@ -99,6 +99,8 @@ def train(config, run=None, overrides=None, *, resume=False, device=None, progre
     CLI labels it, e.g. "ae_m0 1/3", "score 3/3"; `message`: the last logged losses); without it,
     progress is logged to the "mmlatent" logger. An exception raised by `progress` (or Ctrl-C)
     stops training; the run resumes later from its last checkpoint with `resume=True`.
+    `autoencoders_from`: MLD only, a finished run whose autoencoders this run takes over (training
+    only its score network), as `--autoencoders-from` does.
     """
     if isinstance(config, dict):
         path, text = None, json.dumps(config)
@@ -112,6 +114,7 @@ def train(config, run=None, overrides=None, *, resume=False, device=None, progre
         resume=resume,
         device=device,
         report=_Reporter(progress),
+        autoencoders_from=None if autoencoders_from is None else os.fspath(autoencoders_from),
     )
     return os.fspath(folder)
 

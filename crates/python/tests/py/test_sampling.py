@@ -136,6 +136,20 @@ def main():
     assert 20 <= max(steps) < 40, steps
     side = mmlatent.train(two, run="runs/side", resume=True)
     assert torch.isfinite(mmlatent.open_run(side).generate(n=2, seed=0)["m1"]).all()
+
+    # A second run on the first's autoencoders trains only its own score network.
+    reuse = mmlatent.train(CONFIG, run="runs/reuse", overrides={"train.steps": 6, "model.score.d": 0.5},
+                           autoencoders_from=folder)
+    for stage in ("ae_m0", "ae_m1"):
+        for root, _, files in os.walk(os.path.join(folder, "checkpoints", stage)):
+            for name in files:
+                ours = os.path.join(reuse, os.path.relpath(os.path.join(root, name), folder))
+                with open(os.path.join(root, name), "rb") as a, open(ours, "rb") as b:
+                    assert a.read() == b.read(), ours
+    expect_error(mmlatent.MmlatentError, "model.autoencoder.steps: 4 there, 9 here",
+                 lambda: mmlatent.train(CONFIG, run="runs/bad-reuse", overrides={"model.autoencoder.steps": 9},
+                                        autoencoders_from=folder))
+    assert not os.path.exists("runs/bad-reuse"), "a refused take-over left a run folder"
     print("ok: sampling")
 
 
