@@ -13,16 +13,8 @@ STEPS=${1:-200}
 REPEATS=${2:-2}
 shift $(( $# < 2 ? $# : 2 ))
 SIZES=("${@:-4}")
-BIN=${MMLATENT:-target/release/mmlatent}
-[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release first" >&2; exit 1; }
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-export OMP_NUM_THREADS=1
-
-rate() {
-  awk -F, -v stage="$2" '$1 == stage && !seen[$2]++ { if (!n++) { s0 = $2; t0 = $6 } s1 = $2; t1 = $6 }
-    END { if (t1 > t0) printf "%.2f", (s1 - s0) / (t1 - t0); else print "nan" }' "$1/metrics.csv"
-}
+# BIN, WORK, OMP_NUM_THREADS=1 and rate RUN STAGE.
+source scripts/bench_lib.sh
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '| MMLATENT_BUCKET_MIB | repeat | ae_m0 (steps/s) | score (steps/s) |\n|---|---|---|---|\n'

@@ -8,31 +8,34 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[test]
-fn two_ranks_sum_broadcast_and_meet() {
+/// `body` run as ranks 0 and 1 of a Gloo job on loopback, a thread each; their results by rank.
+fn on_two_ranks<T: Send + 'static>(body: fn(usize, ProcessGroup) -> T) -> Vec<T> {
     let port = free_port();
     let ranks: Vec<_> = (0..2)
         .map(|rank| {
             std::thread::spawn(move || {
                 let group =
                     ProcessGroup::join("127.0.0.1", port, rank, 2, Duration::from_secs(30), Backend::Gloo).unwrap();
-                let r = rank as f32;
-                let a = Tensor::from_slice(&[1.0f32 + r, 2.0 + r]);
-                let b = Tensor::from_slice(&[10.0f32 * (r + 1.0)]);
-                group.all_reduce_sum(&[a.shallow_clone(), b.shallow_clone()]).unwrap();
-                let c = Tensor::from_slice(&[r, r, r]);
-                group.broadcast(&[c.shallow_clone()], 1).unwrap();
-                group.barrier().unwrap();
-                (
-                    Vec::<f32>::try_from(&a).unwrap(),
-                    Vec::<f32>::try_from(&b).unwrap(),
-                    Vec::<f32>::try_from(&c).unwrap(),
-                )
+                body(rank, group)
             })
         })
         .collect();
-    for handle in ranks {
-        let (a, b, c) = handle.join().unwrap();
+    ranks.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn two_ranks_sum_broadcast_and_meet() {
+    let ranks = on_two_ranks(|rank, group| {
+        let r = rank as f32;
+        let a = Tensor::from_slice(&[1.0f32 + r, 2.0 + r]);
+        let b = Tensor::from_slice(&[10.0f32 * (r + 1.0)]);
+        group.all_reduce_sum(&[a.shallow_clone(), b.shallow_clone()]).unwrap();
+        let c = Tensor::from_slice(&[r, r, r]);
+        group.broadcast(&[c.shallow_clone()], 1).unwrap();
+        group.barrier().unwrap();
+        (Vec::<f32>::try_from(&a).unwrap(), Vec::<f32>::try_from(&b).unwrap(), Vec::<f32>::try_from(&c).unwrap())
+    });
+    for (a, b, c) in ranks {
         assert_eq!(a, vec![3.0, 5.0]);
         assert_eq!(b, vec![30.0]);
         assert_eq!(c, vec![1.0, 1.0, 1.0]);
@@ -100,49 +103,41 @@ fn the_backward_order_is_read_off_the_graph() {
 /// rank whose graph skips the parameter), and a parameter no rank reaches keeps no gradient.
 #[test]
 fn the_reducer_averages_gradients_during_backward() {
-    let port = free_port();
-    let ranks: Vec<_> = (0..2)
-        .map(|rank| {
-            std::thread::spawn(move || {
-                let group =
-                    ProcessGroup::join("127.0.0.1", port, rank, 2, Duration::from_secs(30), Backend::Gloo).unwrap();
-                let w = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).set_requires_grad(true);
-                let b = Tensor::from_slice(&[0.5f32]).set_requires_grad(true);
-                let only_rank1 = Tensor::from_slice(&[1.0f32, -1.0]).set_requires_grad(true);
-                let never = Tensor::from_slice(&[7.0f32]).set_requires_grad(true);
-                let params = [&w, &b, &only_rank1, &never].map(|t| t.shallow_clone());
-                let mut reducer = group.gradient_reducer(&params, &[3, 2, 1, 0], 8, 4).unwrap();
-                let r = rank as f32;
-                let mut steps = vec![];
-                for step in 0..3 {
-                    let s = step as f32;
-                    let x = Tensor::from_slice(&[r + 1.0, 2.0 - s, 3.0 * r]);
-                    let loss = || {
-                        let mut l = ((&w * &x).sum(tch::Kind::Float) + &b * f64::from(r + s + 1.0)).square();
-                        if rank == 1 {
-                            l += only_rank1.square().sum(tch::Kind::Float) * f64::from(s + 1.0);
-                        }
-                        l.sum(tch::Kind::Float)
-                    };
-                    let local = Tensor::run_backward(&[loss()], &params[..3], false, false);
-                    reducer.backward(&loss()).unwrap();
-                    let reduced: Vec<Option<Vec<f32>>> = params
-                        .iter()
-                        .map(|p| p.grad())
-                        .map(|g| g.defined().then(|| Vec::<f32>::try_from(&g).unwrap()))
-                        .collect();
-                    let local: Vec<Vec<f32>> = local
-                        .iter()
-                        .zip(&params)
-                        .map(|(g, p)| if g.defined() { Vec::try_from(g).unwrap() } else { vec![0.0; p.numel()] })
-                        .collect();
-                    steps.push((local, reduced));
+    let results = on_two_ranks(|rank, group| {
+        let w = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).set_requires_grad(true);
+        let b = Tensor::from_slice(&[0.5f32]).set_requires_grad(true);
+        let only_rank1 = Tensor::from_slice(&[1.0f32, -1.0]).set_requires_grad(true);
+        let never = Tensor::from_slice(&[7.0f32]).set_requires_grad(true);
+        let params = [&w, &b, &only_rank1, &never].map(|t| t.shallow_clone());
+        let mut reducer = group.gradient_reducer(&params, &[3, 2, 1, 0], 8, 4).unwrap();
+        let r = rank as f32;
+        let mut steps = vec![];
+        for step in 0..3 {
+            let s = step as f32;
+            let x = Tensor::from_slice(&[r + 1.0, 2.0 - s, 3.0 * r]);
+            let loss = || {
+                let mut l = ((&w * &x).sum(tch::Kind::Float) + &b * f64::from(r + s + 1.0)).square();
+                if rank == 1 {
+                    l += only_rank1.square().sum(tch::Kind::Float) * f64::from(s + 1.0);
                 }
-                steps
-            })
-        })
-        .collect();
-    let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
+                l.sum(tch::Kind::Float)
+            };
+            let local = Tensor::run_backward(&[loss()], &params[..3], false, false);
+            reducer.backward(&loss()).unwrap();
+            let reduced: Vec<Option<Vec<f32>>> = params
+                .iter()
+                .map(|p| p.grad())
+                .map(|g| g.defined().then(|| Vec::<f32>::try_from(&g).unwrap()))
+                .collect();
+            let local: Vec<Vec<f32>> = local
+                .iter()
+                .zip(&params)
+                .map(|(g, p)| if g.defined() { Vec::try_from(g).unwrap() } else { vec![0.0; p.numel()] })
+                .collect();
+            steps.push((local, reduced));
+        }
+        steps
+    });
     for (step, ((local0, reduced0), (local1, reduced1))) in results[0].iter().zip(&results[1]).enumerate() {
         assert_eq!(reduced0, reduced1, "step {step}: the ranks hold different gradients");
         for i in 0..3 {
