@@ -129,18 +129,22 @@ impl Conditioning {
 }
 
 /// Classifier-free guidance's extrapolation (Ho & Salimans 2022, eq. 6) of the prediction `eps`
-/// at times `tau`: (1 + w)·ε̂ − w·ε̂_weaker, with the weaker prediction computed only when guidance
-/// acts (w > 0 and t ≥ `min_t`, t the largest entry of τ); otherwise `eps` itself.
+/// at times `tau`: (1 + w)·ε̂ − w·ε̂_weaker, with the weaker prediction computed (from `eps` and t)
+/// only when guidance acts (w > 0 and t ≥ `min_t`, t the largest entry of τ); otherwise `eps`.
 fn extrapolate(
     eps: Tensor,
     tau: &Tensor,
     (weight, min_t): (f64, f64),
-    weaker: impl FnOnce(&Tensor) -> Tensor,
+    weaker: impl FnOnce(&Tensor, f64) -> Tensor,
 ) -> Tensor {
-    if weight == 0.0 || tau.max().double_value(&[]) < min_t {
+    if weight == 0.0 {
         return eps;
     }
-    let weaker = weaker(&eps);
+    let t = tau.max().double_value(&[]);
+    if t < min_t {
+        return eps;
+    }
+    let weaker = weaker(&eps, t);
     &eps + (&eps - weaker) * weight
 }
 
@@ -160,9 +164,8 @@ pub struct Guided<'a> {
 
 impl Denoiser for Guided<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        extrapolate(self.den.eps(x, tau), tau, (self.weight, 0.0), |_| {
-            // Every generated modality shares one t; the given ones sit at 0.
-            let t = tau.max().double_value(&[]);
+        // Every generated modality shares one t (the largest of τ); the given ones sit at 0.
+        extrapolate(self.den.eps(x, tau), tau, (self.weight, 0.0), |_, t| {
             let x0 = &self.cond.x0;
             let noised = x0 * self.sde.alpha(t) + x0.randn_like() * self.sde.sigma(t);
             self.den.eps(&noised.where_self(&self.cond.mask, x), &(tau.ones_like() * t))
@@ -191,7 +194,7 @@ pub struct Mutual<'a> {
 
 impl Denoiser for Mutual<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |eps| self.marginals(x, tau, eps))
+        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |eps, _| self.marginals(x, tau, eps))
     }
 }
 
@@ -238,7 +241,7 @@ pub struct GivenGuided<'a> {
 
 impl Denoiser for GivenGuided<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |_| {
+        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |_, _| {
             let absent = x.randn_like().where_self(&self.cond.mask, x);
             let generated = self.cond.time_mask.gt(0.0);
             self.den.eps(&absent, &tau.where_self(&generated, &tau.ones_like()))
