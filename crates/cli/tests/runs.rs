@@ -442,3 +442,46 @@ fn an_mld_run_takes_over_the_autoencoders_of_another() {
         &["stage ae_m0 of killed is not finished (step 3 of 5)"],
     );
 }
+
+/// A resume whose every kept checkpoint set of a stage is damaged exits with status 1, names
+/// each damaged file, suggests what to do and changes no file of the run; the same run with one
+/// good older set falls back to it, saying so.
+#[test]
+fn a_resume_over_damaged_checkpoints_fails_and_leaves_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("exp.toml"), EBM.replace("steps = 8", "steps = 20")).unwrap();
+    let out = mmlatent(d, &["train", "exp.toml", "--run", "r"], Some("abort_after_step:ebm:8"));
+    assert!(!out.status.success());
+    let stage = d.join("r/checkpoints/ebm");
+    let kept: Vec<String> =
+        std::fs::read_dir(&stage).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    // Step 6: its weights truncated; step 3: its Adam state missing.
+    let weights = stage.join("step-00000006/generator.safetensors");
+    let bytes = std::fs::read(&weights).unwrap_or_else(|_| panic!("{kept:?}"));
+    std::fs::write(&weights, &bytes[..100]).unwrap();
+    let adam: Vec<_> = std::fs::read_dir(stage.join("step-00000003"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".adam.safetensors"))
+        .collect();
+    std::fs::remove_file(&adam[0]).unwrap();
+    let before = run_files(&d.join("r"));
+    let out = mmlatent(d, &["train", "exp.toml", "--run", "r", "--resume"], None);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for needle in [
+        "cannot resume stage ebm",
+        "step-00000006: ",
+        "generator.safetensors: 100 bytes",
+        "step-00000003: ",
+        "missing",
+        "nothing was removed",
+        "Restore the damaged files",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+    assert!(!err.contains("falling back") && !err.contains("panicked"), "{err}");
+    assert_eq!(run_files(&d.join("r")), before, "the failed resume changed the run's files");
+}

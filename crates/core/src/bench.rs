@@ -190,17 +190,9 @@ pub fn write_split(dir: &Path, split: &Split) -> Result<()> {
     let mut dtypes = vec![];
     for (m, t) in split.items.iter().enumerate() {
         let (bytes, dtype): (Vec<u8>, &str) = match t.kind() {
-            Kind::Uint8 => (Vec::<u8>::try_from(t.flatten(0, -1))?, "uint8"),
-            Kind::Int64 => {
-                (Vec::<i64>::try_from(t.flatten(0, -1))?.iter().flat_map(|v| v.to_le_bytes()).collect(), "int64")
-            }
-            _ => (
-                Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))?
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-                "float32",
-            ),
+            Kind::Uint8 => (crate::host::to_vec::<u8>(t)?, "uint8"),
+            Kind::Int64 => (crate::host::to_vec::<i64>(t)?.iter().flat_map(|v| v.to_le_bytes()).collect(), "int64"),
+            _ => (crate::host::to_vec::<f32>(t)?.iter().flat_map(|v| v.to_le_bytes()).collect(), "float32"),
         };
         let path = dir.join(format!("m{m}.bin"));
         std::fs::File::create(&path)
@@ -236,7 +228,7 @@ mod tests {
         let spec = [ModalitySpec::vector("v", 1)];
         let mut seen = vec![];
         let t = time_epochs("e", &split, &spec, 3, 2, |_, items| {
-            seen.extend(Vec::<f32>::try_from(items[0].flatten(0, -1))?);
+            seen.extend(crate::host::to_vec::<f32>(&items[0])?);
             Ok(())
         })
         .unwrap();

@@ -15,8 +15,9 @@
 //! A set is written as `.step-00000040.partial/`, each file fsynced, then `manifest.json`
 //! (step, size and FNV-1a checksum of every file) is written, and the folder is renamed into
 //! place: a set is visible whole or not at all. Reading a set ([`read_set`]) checks the
-//! manifest's sizes and checksums; [`latest_set`] falls back to the previous complete set with
-//! a message when the newest one fails. The fault-injection switch [`fault_point`]
+//! manifest's sizes and checksums and that it names its own stage and step; [`latest_set`]
+//! falls back to the previous complete set with a message when the newest one fails, and is an
+//! error naming every set and its fault ([`DamagedSets`]) when none verifies. The fault-injection switch [`fault_point`]
 //! (`MMLATENT_FAULT`) lets tests abort the process at chosen points of a write.
 
 use anyhow::{bail, ensure, Context, Result};
@@ -251,14 +252,40 @@ pub fn write_set(stage_dir: &Path, prefix: &str, manifest: &SetManifest, parts: 
     Ok(target)
 }
 
-/// Reads and verifies the set in `dir`: its manifest must be there and every file it lists
-/// must have the recorded size and checksum.
+/// Reads and verifies the set in `dir`: its manifest must be there, name the stage and step
+/// that the folder's own names say (`checkpoints/<stage>/<prefix>-<step>`), and every file it
+/// lists must have the recorded size and checksum.
 pub fn read_set(dir: &Path) -> Result<SetManifest> {
     let manifest_path = dir.join(MANIFEST);
     if !manifest_path.exists() {
         bail!("{}: no {MANIFEST} (an incomplete checkpoint set)", dir.display());
     }
     let manifest: SetManifest = load_json(&manifest_path)?;
+    let folder = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let folder_step = folder.rsplit_once('-').and_then(|(_, n)| n.parse::<usize>().ok());
+    if let Some(step) = folder_step.filter(|&s| s != manifest.step) {
+        bail!(
+            "{}: records step {} but its folder is that of step {step}; the manifest does not belong to this set",
+            manifest_path.display(),
+            manifest.step
+        );
+    }
+    let stage = dir.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
+    if let Some(stage) = stage.filter(|s| *s != manifest.stage) {
+        bail!(
+            "{}: records stage `{}` but lies in the folder of stage `{stage}`; the manifest does not belong to this set",
+            manifest_path.display(),
+            manifest.stage
+        );
+    }
+    if manifest.step > manifest.total {
+        bail!(
+            "{}: records step {} of {}, beyond the stage's end",
+            manifest_path.display(),
+            manifest.step,
+            manifest.total
+        );
+    }
     for file in &manifest.files {
         let path = dir.join(&file.name);
         if !path.exists() {
@@ -296,22 +323,85 @@ pub fn list_sets(stage_dir: &Path, prefix: &str) -> Result<Vec<(usize, PathBuf)>
     Ok(sets)
 }
 
-/// The newest set of `stage_dir` that verifies, with its manifest. Each newer set that fails
-/// is reported through `warn` (why, and that the previous one is used) and left out.
+/// The newest set of `stage_dir` that verifies ([`read_set`], then `check`, e.g. against the
+/// run's log), with its manifest; `None` when the stage has no set at all. Each newer set that
+/// fails is reported through `warn` with the reason and the set used instead. When sets exist
+/// but none verifies, the error is a [`DamagedSets`] naming each set and what is wrong with it
+/// (nothing is removed here).
 pub fn latest_set(
     stage_dir: &Path,
     prefix: &str,
+    check: &dyn Fn(&SetManifest) -> Result<()>,
     warn: &mut dyn FnMut(String),
 ) -> Result<Option<(PathBuf, SetManifest)>> {
+    let mut damaged: Vec<(PathBuf, String)> = vec![];
     for (_, dir) in list_sets(stage_dir, prefix)?.into_iter().rev() {
-        match read_set(&dir) {
-            Ok(manifest) => return Ok(Some((dir, manifest))),
-            Err(e) => {
-                warn(format!("checkpoint set {} is unusable ({e:#}); falling back to the previous one", dir.display()))
+        match read_set(&dir).and_then(|m| check(&m).map(|()| m)) {
+            Ok(manifest) => {
+                for (bad, why) in &damaged {
+                    warn(format!(
+                        "checkpoint set {} is unusable ({why}); falling back to the newest good set, step {} ({})",
+                        bad.display(),
+                        manifest.step,
+                        dir.display()
+                    ));
+                }
+                return Ok(Some((dir, manifest)));
             }
+            Err(e) => damaged.push((dir, format!("{e:#}"))),
         }
     }
-    Ok(None)
+    if damaged.is_empty() {
+        return Ok(None);
+    }
+    Err(DamagedSets { stage_dir: stage_dir.to_path_buf(), sets: damaged }.into())
+}
+
+/// Every checkpoint set of a stage failed verification: which, and why (see [`latest_set`]).
+#[derive(Debug)]
+pub struct DamagedSets {
+    pub stage_dir: PathBuf,
+    /// Each set's folder and what is wrong with it, newest first.
+    pub sets: Vec<(PathBuf, String)>,
+}
+
+impl std::fmt::Display for DamagedSets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "every checkpoint set in {} is damaged (nothing was removed):", self.stage_dir.display())?;
+        for (dir, why) in &self.sets {
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            write!(f, "\n  {name}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DamagedSets {}
+
+/// Moves the set folder `dir` aside as `damaged-<name>` in its stage folder (a new name when
+/// that exists), so that it is neither used nor overwritten nor deleted; returns the new path.
+pub fn set_aside(dir: &Path) -> Result<PathBuf> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let mut target = parent.join(format!("damaged-{name}"));
+    let mut n = 2;
+    while target.exists() {
+        target = parent.join(format!("damaged-{name}-{n}"));
+        n += 1;
+    }
+    fs::rename(dir, &target).with_context(|| format!("cannot move {} aside to {}", dir.display(), target.display()))?;
+    Ok(target)
+}
+
+/// Marks the set in `dir` as the stage's final one, ending the stage at the set's step: its
+/// manifest's planned steps become its step (written atomically; the checksums of the other
+/// files are unchanged). For a stage shortened on resume to where it stands.
+pub fn mark_final(dir: &Path) -> Result<SetManifest> {
+    let path = dir.join(MANIFEST);
+    let mut manifest: SetManifest = load_json(&path)?;
+    manifest.total = manifest.step;
+    save_json(&manifest, &path)?;
+    Ok(manifest)
 }
 
 /// Removes the sets `<prefix>-<step>` of `stage_dir` for which `remove(step)` holds, and every

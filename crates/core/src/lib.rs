@@ -16,7 +16,8 @@
 //! - [`likelihood`]: per-modality likelihoods (Laplace, Gaussian, Bernoulli, categorical);
 //! - [`config`], [`run`], [`checkpoint`]: experiments as TOML files, run folders (with their
 //!   lock), atomic checkpoint sets;
-//! - [`device`]: libtorch's thread count and seeds;
+//! - [`device`]: libtorch's thread count and seeds; [`host`]: tensors read out as Rust data (the
+//!   one conversion, whatever a tensor's layout);
 //! - [`bench`](mod@bench): timings (median and quartiles), whole epochs and load for `mmlatent bench`.
 //!
 //! It must not know how anything is shown or which device library is loaded: progress bars,
@@ -30,6 +31,7 @@ pub mod dataset;
 pub mod device;
 pub mod dist;
 pub mod family;
+pub mod host;
 pub mod interrupt;
 pub mod likelihood;
 pub mod loader;

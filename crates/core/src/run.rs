@@ -303,6 +303,42 @@ impl RunDir {
         self.root.join("metrics.jsonl")
     }
 
+    /// The highest step of `stage` recorded in `metrics.jsonl`; `None` when the log holds no
+    /// record of the stage (or there is no log). Lines that are not JSON records are skipped.
+    pub fn last_logged_step(&self, stage: &str) -> Result<Option<usize>> {
+        let _lock = Self::metrics_lock();
+        let path = self.metrics_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|v| v.get("stage").and_then(|s| s.as_str()) == Some(stage))
+            .filter_map(|v| v.get("step").and_then(|s| s.as_u64()))
+            .map(|s| s as usize)
+            .max())
+    }
+
+    /// A check for [`crate::checkpoint::latest_set`]: a set of `stage` must not stand beyond
+    /// what the run's log recorded of that stage (training logs every checkpoint's step before
+    /// writing the set), else its manifest does not belong to this run's history.
+    pub fn log_agrees(&self, stage: &str) -> Result<impl Fn(&crate::checkpoint::SetManifest) -> Result<()>> {
+        let logged = self.last_logged_step(stage)?;
+        let log = self.metrics_path();
+        Ok(move |m: &crate::checkpoint::SetManifest| match logged {
+            Some(last) if m.step > last => anyhow::bail!(
+                "its manifest records step {}, but {} records stage {} only up to step {last}; the manifest does \
+                 not belong to this run's history",
+                m.step,
+                log.display(),
+                m.stage
+            ),
+            _ => Ok(()),
+        })
+    }
+
     /// Rewrites `metrics.jsonl` (atomically) without the records of `stage` after step `step`
     /// and without lines that are not JSON objects (a kill mid-line), saying how many went;
     /// `metrics.csv` loses the same steps' rows.

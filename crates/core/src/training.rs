@@ -186,7 +186,16 @@ impl<'a> Stage<'a> {
         // (rank 0 may still have been writing the previous stage's last set).
         parallel::barrier(&format!("before stage {}", self.name))?;
         let mut notes: Vec<String> = vec![];
-        let latest = checkpoint::latest_set(&stage_dir, SET_PREFIX, &mut |m| notes.push(m))?;
+        let agrees = self.run.log_agrees(&self.name)?;
+        let latest = checkpoint::latest_set(&stage_dir, SET_PREFIX, &agrees, &mut |m| notes.push(m)).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot resume stage {} of run {}: {e}\nRestore the damaged files (from a backup or a copy of the run) \
+                 and resume again, or move {} aside to train this stage again from step 0.",
+                self.name,
+                self.run.root().display(),
+                stage_dir.display()
+            )
+        })?;
         if latest.is_none() && legacy_checkpoint(self.run, &self.name).is_some() {
             bail!(
                 "run {} was written by an older mmlatent (checkpoints/{}.safetensors, no checkpoint sets): it \
@@ -213,21 +222,48 @@ impl<'a> Stage<'a> {
             );
         }
         if start >= self.total {
+            let (dir, manifest) = latest.as_ref().expect("start > 0 comes from a set");
+            if !manifest.is_final() {
+                // An unfinished stage asked for no more steps than it has run: it can end where
+                // it stands, not go back.
+                if start > self.total {
+                    bail!(
+                        "stage {} of run {} stands at step {start} of {}; {} steps would end it before its newest \
+                         checkpoint: ask for at least {start} (exactly {start} ends the stage there)",
+                        self.name,
+                        self.run.root().display(),
+                        manifest.total,
+                        self.total
+                    );
+                }
+                if leader {
+                    checkpoint::mark_final(dir)?;
+                }
+                notes.push(format!(
+                    "stage {} ends at step {start} as asked (it was planned for {} steps)",
+                    self.name, manifest.total
+                ));
+            } else if start > self.total {
+                notes.push(format!(
+                    "stage {} finished with {start} steps, more than the {} asked for; keeping its weights",
+                    self.name, self.total
+                ));
+            }
             for note in notes {
                 eprintln!("warning: {note}");
             }
-            if start > self.total {
-                eprintln!(
-                    "warning: stage {} already ran {start} steps, more than the {} asked for; keeping its weights",
-                    self.name, self.total
-                );
-            }
             return Ok(Outcome { start, trained: false });
         }
-        // Whatever lies beyond the resume point (sets that failed verification, partial sets,
-        // best sets and log lines of steps to be run again) goes.
+        // Whatever lies beyond the resume point goes (partial sets, best sets and log lines of
+        // steps to be run again), except sets that failed verification: they are moved aside,
+        // never deleted, in case their files can be recovered.
         if leader {
-            checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s > start)?;
+            for (step, dir) in checkpoint::list_sets(&stage_dir, SET_PREFIX)? {
+                if step > start {
+                    let aside = checkpoint::set_aside(&dir)?;
+                    notes.push(format!("the unusable set is kept as {}", aside.display()));
+                }
+            }
             checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
             self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))?;
         }
@@ -517,13 +553,23 @@ pub enum Which {
 pub fn load_weights(run: &RunDir, stage: &str, which: Which, parts: &[(&str, &VarStore)]) -> Result<SetManifest> {
     let stage_dir = run.stage_dir(stage);
     let mut warn = |m: String| eprintln!("warning: {m}");
+    let agrees = run.log_agrees(stage)?;
     let best = match which {
-        Which::Best => checkpoint::latest_set(&stage_dir, BEST_PREFIX, &mut warn)?,
+        Which::Best => checkpoint::latest_set(&stage_dir, BEST_PREFIX, &agrees, &mut warn).unwrap_or_else(|e| {
+            eprintln!("warning: {e:#}; using the newest set instead of the best");
+            None
+        }),
         Which::Latest => None,
     };
     let found = match best {
         Some(found) => Some(found),
-        None => checkpoint::latest_set(&stage_dir, SET_PREFIX, &mut warn)?,
+        None => checkpoint::latest_set(&stage_dir, SET_PREFIX, &agrees, &mut warn).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot load stage {stage} of run {}: {e}\nRestore the damaged files (from a backup or a copy of the \
+                 run), or train the run again.",
+                run.root().display()
+            )
+        })?,
     };
     let Some((dir, manifest)) = found else {
         if let Some(legacy) = legacy_checkpoint(run, stage) {
@@ -750,11 +796,134 @@ mod tests {
         bytes[last] ^= 0xff;
         std::fs::write(&newest, bytes).unwrap();
         let mut notes = vec![];
-        let (dir6, m) =
-            checkpoint::latest_set(&run.stage_dir("toy"), SET_PREFIX, &mut |n| notes.push(n)).unwrap().unwrap();
+        let agrees = run.log_agrees("toy").unwrap();
+        let (dir6, m) = checkpoint::latest_set(&run.stage_dir("toy"), SET_PREFIX, &agrees, &mut |n| notes.push(n))
+            .unwrap()
+            .unwrap();
         assert_eq!(m.step, 4, "{dir6:?}");
         assert!(notes.len() == 1 && notes[0].contains("step-00000006") && notes[0].contains("checksum"), "{notes:?}");
+        assert!(notes[0].contains("falling back to the newest good set, step 4"), "{notes:?}");
         assert_eq!(train(&run, &store(), &cfg, None).unwrap().start, 4);
+        // The damaged set was moved aside, not deleted.
+        assert!(run.stage_dir("toy").join("damaged-step-00000006/w.safetensors").is_file());
+    }
+
+    /// The files of a stage folder, by path, with their bytes.
+    fn files_of(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    out.insert(entry.path(), std::fs::read(entry.path()).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// When every kept set is damaged — a truncated weights file, a missing optimiser state, a
+    /// manifest that is not JSON — resuming fails, naming each set and its fault, and leaves
+    /// every file as it was; loading the weights fails the same way.
+    #[test]
+    fn a_stage_whose_every_set_is_damaged_is_not_retrained_over() {
+        let cfg = TrainConfig { checkpoint_every: 2, log_every: 1, keep_checkpoints: 3, ..Default::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(dir.path());
+        assert!(train(&run, &store(), &cfg, Some(7)).is_err());
+        let stage = run.stage_dir("toy");
+        let set = |s: usize| stage.join(checkpoint::set_name(SET_PREFIX, s));
+        let weights = set(6).join("w.safetensors");
+        let bytes = std::fs::read(&weights).unwrap();
+        std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+        std::fs::remove_file(set(4).join("adam.adam.safetensors")).unwrap();
+        std::fs::write(set(2).join(checkpoint::MANIFEST), "{ not json").unwrap();
+        let before = files_of(&stage);
+        let err = format!("{:#}", train(&run, &store(), &cfg, None).unwrap_err());
+        for needle in [
+            "every checkpoint set",
+            "step-00000006: ",
+            "w.safetensors",
+            "step-00000004: ",
+            "adam.adam.safetensors: missing",
+            "step-00000002: ",
+            "manifest.json is not valid",
+            "nothing was removed",
+            "Restore the damaged files",
+        ] {
+            assert!(err.contains(needle), "{needle:?} not in: {err}");
+        }
+        assert!(!err.contains("falling back"), "{err}");
+        assert_eq!(files_of(&stage), before, "a file was changed or removed");
+        let loaded = store();
+        let err = format!("{:#}", load_weights(&run, "toy", Which::Latest, &[("w", &loaded)]).unwrap_err());
+        assert!(err.contains("cannot load stage toy") && err.contains("step-00000006"), "{err}");
+    }
+
+    /// A manifest that disagrees with its folder (another step or stage) or that stands beyond
+    /// the run's log is damaged; the newest good set is used instead.
+    #[test]
+    fn a_manifest_that_disagrees_with_its_folder_or_the_log_is_damaged() {
+        let cfg = TrainConfig { checkpoint_every: 2, log_every: 1, keep_checkpoints: 3, ..Default::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(dir.path());
+        assert!(train(&run, &store(), &cfg, Some(7)).is_err());
+        let stage = run.stage_dir("toy");
+        let manifest_of = |s: usize| stage.join(checkpoint::set_name(SET_PREFIX, s)).join(checkpoint::MANIFEST);
+        let edit = |s: usize, f: &dyn Fn(&mut SetManifest)| {
+            let mut m: SetManifest = checkpoint::load_json(&manifest_of(s)).unwrap();
+            f(&mut m);
+            checkpoint::save_json(&m, &manifest_of(s)).unwrap();
+        };
+        let agrees = run.log_agrees("toy").unwrap();
+        let newest = |notes: &mut Vec<String>| {
+            checkpoint::latest_set(&stage, SET_PREFIX, &agrees, &mut |n| notes.push(n)).unwrap().unwrap().1.step
+        };
+        // Step 6's manifest claims the stage finished: its folder says otherwise.
+        edit(6, &|m| m.step = 10);
+        let mut notes = vec![];
+        assert_eq!(newest(&mut notes), 4);
+        assert!(notes[0].contains("records step 10 but its folder is that of step 6"), "{notes:?}");
+        edit(6, &|m| {
+            m.step = 6;
+            m.stage = "other".into();
+        });
+        let mut notes = vec![];
+        assert_eq!(newest(&mut notes), 4);
+        assert!(notes[0].contains("records stage `other`"), "{notes:?}");
+        // A set renamed along with its manifest to a step the log never reached.
+        edit(6, &|m| m.stage = "toy".into());
+        let far = stage.join(checkpoint::set_name(SET_PREFIX, 9));
+        std::fs::rename(stage.join(checkpoint::set_name(SET_PREFIX, 6)), &far).unwrap();
+        let mut m: SetManifest = checkpoint::load_json(&far.join(checkpoint::MANIFEST)).unwrap();
+        (m.step, m.total) = (9, 9);
+        checkpoint::save_json(&m, &far.join(checkpoint::MANIFEST)).unwrap();
+        let mut notes = vec![];
+        assert_eq!(newest(&mut notes), 4);
+        assert!(notes[0].contains("records stage toy only up to step 7"), "{notes:?}");
+    }
+
+    /// Resumed with fewer steps than it has run, an unfinished stage ends at its newest set when
+    /// asked for exactly that many (its set then counts as final), and refuses fewer.
+    #[test]
+    fn a_stage_shortened_on_resume_ends_where_it_stands_or_refuses() {
+        let cfg = TrainConfig { checkpoint_every: 2, log_every: 1, ..Default::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(dir.path());
+        let stage = |total: usize, fail_at: Option<usize>| {
+            let vs = store();
+            run_toy(Stage::new(&run, "toy", total, &cfg, 1).quiet(), &vs, fail_at)
+        };
+        assert!(stage(8, Some(5)).is_err());
+        let err = format!("{:#}", stage(3, None).unwrap_err());
+        assert!(err.contains("stands at step 4 of 8") && err.contains("ask for at least 4"), "{err}");
+        let outcome = stage(4, None).unwrap();
+        assert_eq!(outcome, Outcome { start: 4, trained: false });
+        let loaded = store();
+        let manifest = load_weights(&run, "toy", Which::Latest, &[("w", &loaded)]).unwrap();
+        assert!(manifest.is_final(), "{manifest:?}");
     }
 
     /// The toy step, after which step `at` leaves a NaN in the weights.

@@ -15,11 +15,11 @@
 use crate::image_file::write_png;
 use crate::{fsutil, polymnist::UNLABELLED};
 use anyhow::{bail, ensure, Context, Result};
-use mmlatent_core::{ModalityKind, ModalitySpec};
+use mmlatent_core::{host, ModalityKind, ModalitySpec};
 use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 /// What [`write_samples`] wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,19 +57,11 @@ pub fn write_samples(
     let mut files = 0;
     for (k, (spec, t)) in specs.iter().zip(outputs).enumerate() {
         ensure!(t.size()[0] as usize == n, "modality {}: {} samples, expected {n}", spec.name, t.size()[0]);
-        let cpu = t.to_device(Device::Cpu);
         match spec.kind {
             ModalityKind::Image { channels, height, width } => {
                 let folder = dir.join(format!("m{k}"));
                 std::fs::create_dir_all(&folder).with_context(|| format!("{}: cannot create", folder.display()))?;
-                let bytes = Vec::<u8>::try_from(
-                    cpu.to_kind(Kind::Float)
-                        .clamp(0.0, 1.0)
-                        .g_mul_scalar(255.0)
-                        .round()
-                        .to_kind(Kind::Uint8)
-                        .view([-1]),
-                )?;
+                let bytes = host::image_bytes(t)?;
                 let (c, h, w) = (channels as usize, height as usize, width as usize);
                 bytes.par_chunks_exact(c * h * w).zip(labels.par_iter()).enumerate().try_for_each(
                     |(i, (chw, label))| write_png(&folder.join(format!("{i}.{label}.png")), chw, c, h, w),
@@ -81,14 +73,14 @@ pub fn write_samples(
                     .get(k)
                     .and_then(Option::as_ref)
                     .with_context(|| format!("modality {}: text without a vocabulary", spec.name))?;
-                let ids = Vec::<i64>::try_from(cpu.to_kind(Kind::Int64).contiguous().view([-1]))?;
+                let ids = host::to_vec::<i64>(t)?;
                 let len = (ids.len() / n.max(1)).max(1);
                 let text: String = ids.chunks_exact(len).map(|row| crate::cub::decode(row, vocab) + "\n").collect();
                 write_file(&dir.join(format!("m{k}.txt")), &text)?;
                 files += 1;
             }
             ModalityKind::Vector { dim } => {
-                let values = Vec::<f32>::try_from(cpu.to_kind(Kind::Float).contiguous().view([-1]))?;
+                let values = host::to_vec::<f32>(t)?;
                 let mut text = String::from("index,label");
                 for j in 0..dim {
                     let _ = write!(text, ",v{j}");
@@ -119,6 +111,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::polymnist::load_split_folder;
+    use tch::{Device, Kind};
 
     /// Images written by label come back through the PolyMNIST split reader, pixel for pixel;
     /// vectors and labels land in their CSV / list; a non-empty folder is refused.
@@ -142,6 +135,24 @@ mod tests {
         assert_eq!(csv.lines().nth(2), Some("1,0,2,3.25"));
         let err = write_samples(&out, &specs, &[None, None, None], &outputs, None).unwrap_err().to_string();
         assert!(err.contains("already holds files"), "{err}");
+    }
+
+    /// The output of a real convolutional decoder (channels-last in memory, as every decoder of
+    /// the models returns it) is written pixel for pixel in logical order.
+    #[test]
+    fn decoder_output_is_written_in_logical_order() {
+        use mmlatent_core::nets::{decoder, NetSize};
+        use tch::nn::Module;
+        let spec = ModalitySpec::image("m0", 3, 28, 28);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let net = decoder(vs.root(), &spec, 8, NetSize { width: 8 }).unwrap();
+        let images = tch::no_grad(|| net.forward(&Tensor::randn([4, 8], (Kind::Float, Device::Cpu))).sigmoid());
+        assert!(!images.is_contiguous(), "the decoder's output is expected channels-last");
+        let dir = tempfile::tempdir().unwrap();
+        write_samples(dir.path(), std::slice::from_ref(&spec), &[None], std::slice::from_ref(&images), None).unwrap();
+        let split = load_split_folder(dir.path(), 10).unwrap();
+        let expected = (images * 255.0).round().to_kind(Kind::Uint8);
+        assert!(split.items[0].equal(&expected), "pixels moved between the decoder and the files");
     }
 
     /// Joint samples have no label: the placeholder is in the names and the reader accepts it.

@@ -9,10 +9,25 @@ use std::path::{Path, PathBuf};
 /// The two magic bytes that open every gzip member (RFC 1952 §2.3.1).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// Why `path`, which does not resolve to anything, cannot be used: "not found", or — when a
+/// name is there but cannot be followed (a symbolic link that loops or points nowhere, a folder
+/// on the way that cannot be entered) — what the system says about it.
+pub fn unreachable(path: &Path, what: &str) -> String {
+    match (std::fs::symlink_metadata(path), std::fs::metadata(path)) {
+        (Ok(link), Err(e)) if link.file_type().is_symlink() => {
+            format!("{}: a symbolic link that cannot be followed ({e})", path.display())
+        }
+        (_, Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+            format!("{}: cannot be reached ({e})", path.display())
+        }
+        _ => format!("{}: {what} not found", path.display()),
+    }
+}
+
 /// Reads a whole file.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     if !path.exists() {
-        bail!("{}: file not found", path.display());
+        bail!("{}", unreachable(path, "file"));
     }
     std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
 }
@@ -43,8 +58,11 @@ pub fn gunzip_if_gzip(raw: Vec<u8>, origin: &Path) -> Result<Vec<u8>> {
 
 /// The entries of a folder, sorted by name.
 pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        bail!("{}", unreachable(dir, "folder"));
+    }
     if !dir.is_dir() {
-        bail!("{}: folder not found", dir.display());
+        bail!("{}: a file, where a folder is expected", dir.display());
     }
     let mut entries = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot list folder", dir.display()))?

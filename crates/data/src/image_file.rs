@@ -35,8 +35,11 @@ pub fn read_item(path: &Path, spec: &ModalitySpec) -> Result<Tensor> {
 
 /// Decodes an image file, detecting the format from its content.
 pub fn decode(path: &Path) -> Result<DynamicImage> {
+    if !path.exists() {
+        bail!("{}", crate::fsutil::unreachable(path, "image file"));
+    }
     if !path.is_file() {
-        bail!("{}: image file not found", path.display());
+        bail!("{}: a folder, where an image file is expected", path.display());
     }
     ImageReader::open(path)
         .with_context(|| format!("{}: cannot open", path.display()))?
@@ -59,11 +62,42 @@ pub fn to_chw(img: &DynamicImage, channels: usize) -> Vec<u8> {
     chw
 }
 
-/// Reads an image file of exactly `height × width` pixels as `[C, H, W]` bytes.
-pub fn read_u8(path: &Path, channels: usize, height: usize, width: usize) -> Result<Vec<u8>> {
+/// How a file stores its pixels, as far as reading it as a modality item is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Colour {
+    Grey,
+    GreyAlpha,
+    Rgb,
+    Rgba,
+}
+
+impl Colour {
+    pub fn of(img: &DynamicImage) -> Self {
+        let c = img.color();
+        match (c.channel_count() <= 2, c.has_alpha()) {
+            (true, false) => Colour::Grey,
+            (true, true) => Colour::GreyAlpha,
+            (false, false) => Colour::Rgb,
+            (false, true) => Colour::Rgba,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Colour::Grey => "greyscale",
+            Colour::GreyAlpha => "greyscale with alpha",
+            Colour::Rgb => "RGB",
+            Colour::Rgba => "RGBA",
+        }
+    }
+}
+
+/// Reads an image file of exactly `height × width` pixels as `[C, H, W]` bytes, with how the
+/// file stored them (greyscale is copied to every channel, alpha dropped).
+pub fn read_u8(path: &Path, channels: usize, height: usize, width: usize) -> Result<(Vec<u8>, Colour)> {
     let img = decode(path)?;
     check_size(&img, path, height, width)?;
-    Ok(to_chw(&img, channels))
+    Ok((to_chw(&img, channels), Colour::of(&img)))
 }
 
 fn check_size(img: &DynamicImage, path: &Path, height: usize, width: usize) -> Result<()> {

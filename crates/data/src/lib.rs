@@ -100,7 +100,8 @@ pub fn detect(path: &Path) -> Result<Format> {
         return Ok(format);
     }
     if !path.exists() {
-        bail!("{}: dataset folder not found (or use `default` for the bundled dataset)", path.display());
+        let why = fsutil::unreachable(path, "dataset folder");
+        bail!("{why} (or use `default` for the bundled dataset)");
     }
     if !path.is_dir() {
         bail!("{}: a dataset is a folder, not a file", path.display());

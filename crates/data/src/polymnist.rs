@@ -7,6 +7,7 @@
 //! crop of background k, and inverts the background's colour where the item is. Tuples share
 //! only the label: every modality draws its own instance of the class.
 
+use crate::image_file::Colour;
 use crate::rng::SplitMix64;
 use crate::{fsutil, idx, image_file};
 use anyhow::{bail, ensure, Context, Result};
@@ -160,15 +161,51 @@ fn load_split_labelled(
     let n = reference.len();
     let items = listings
         .iter()
-        .map(|listing| {
+        .zip(&dirs)
+        .map(|(listing, dir)| {
             let paths: Vec<&PathBuf> = listing.values().map(|(_, p)| p).collect();
-            let images: Vec<Vec<u8>> =
+            let images: Vec<(Vec<u8>, Colour)> =
                 paths.par_iter().map(|p| image_file::read_u8(p, c, h, w)).collect::<Result<_>>()?;
-            Ok(Tensor::from_slice(&images.concat()).view([n as i64, c as i64, h as i64, w as i64]))
+            check_colours(dir, &paths, images.iter().map(|(_, colour)| *colour))?;
+            let bytes: Vec<u8> = images.into_iter().flat_map(|(b, _)| b).collect();
+            Ok(Tensor::from_slice(&bytes).view([n as i64, c as i64, h as i64, w as i64]))
         })
         .collect::<Result<Vec<_>>>()?;
     let labels: Vec<i64> = reference.values().map(|(l, _)| *l).collect();
     Ok((Split { items, labels: Tensor::from_slice(&labels) }, shape))
+}
+
+/// The images of one modality folder are read as RGB. One kind of file throughout is read as
+/// it is, greyscale copied to the three channels and an alpha channel dropped, each with one
+/// warning; a folder that mixes kinds (a stray greyscale or RGBA file among RGB ones) is
+/// refused, naming a file of the rarer kind and the counts.
+fn check_colours(dir: &Path, paths: &[&PathBuf], colours: impl Iterator<Item = Colour>) -> Result<()> {
+    let mut counts: std::collections::BTreeMap<Colour, (usize, usize)> = Default::default();
+    for (i, colour) in colours.enumerate() {
+        counts.entry(colour).or_insert((0, i)).0 += 1;
+    }
+    let example = |first: usize| paths[first].display().to_string();
+    if counts.len() > 1 {
+        let (rare, (count, first)) = counts.iter().min_by_key(|(_, (n, _))| *n).expect("two kinds");
+        let mix: Vec<String> = counts.iter().map(|(k, (n, _))| format!("{n} {}", k.describe())).collect();
+        bail!(
+            "{}: mixes {} images; {count} {} (e.g. {}) among the others: convert them to one kind (RGB)",
+            dir.display(),
+            mix.join(", "),
+            rare.describe(),
+            example(*first)
+        );
+    }
+    if let Some((&colour, &(count, first))) = counts.iter().next() {
+        let what = match colour {
+            Colour::Rgb => return Ok(()),
+            Colour::Grey => "greyscale, read as RGB (grey in every channel)",
+            Colour::GreyAlpha => "greyscale with an alpha channel, read as RGB without it",
+            Colour::Rgba => "RGBA, read as RGB without the alpha channel",
+        };
+        eprintln!("warning: {}: all {count} images are {what} (e.g. {})", dir.display(), example(first));
+    }
+    Ok(())
 }
 
 /// Loads a PolyMNIST-format folder.
@@ -214,13 +251,13 @@ pub fn write(dataset: &MultimodalDataset, dir: &Path) -> Result<usize> {
     }
     let mut written = 0;
     for (split_name, split) in [("train", &dataset.train), ("test", &dataset.test)] {
-        let labels = Vec::<i64>::try_from(&split.labels)?;
+        let labels = mmlatent_core::host::to_vec::<i64>(&split.labels)?;
         for (k, (items, spec)) in split.items.iter().zip(&dataset.modalities).enumerate() {
             let folder = dir.join(split_name).join(format!("m{k}"));
             std::fs::create_dir_all(&folder).with_context(|| format!("{}: cannot create", folder.display()))?;
             let shape = spec.item_shape();
             let (c, h, w) = (shape[0] as usize, shape[1] as usize, shape[2] as usize);
-            let bytes = Vec::<u8>::try_from(items.to_kind(tch::Kind::Uint8).contiguous().view([-1]))?;
+            let bytes = mmlatent_core::host::to_vec::<u8>(items)?;
             bytes.par_chunks_exact(c * h * w).zip(labels.par_iter()).enumerate().try_for_each(
                 |(i, (chw, label))| image_file::write_png(&folder.join(format!("{i}.{label}.png")), chw, c, h, w),
             )?;

@@ -36,8 +36,9 @@ fn make_split(n: usize, n_modalities: usize, seed: u64) -> Split {
             let brightness = 0.6 + 0.4 * (m as f64 / n_modalities.max(1) as f64);
             let noise = 0.05 + 0.05 * m as f64;
             let img = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu)) * noise;
-            let jitter = Vec::<i64>::try_from(Tensor::randint(3, [n as i64, 2], (Kind::Int64, Device::Cpu)).view([-1]))
-                .expect("jitter");
+            let jitter =
+                mmlatent_core::host::to_vec::<i64>(&Tensor::randint(3, [n as i64, 2], (Kind::Int64, Device::Cpu)))
+                    .expect("jitter");
             for (i, &k) in label_vec.iter().enumerate() {
                 let (row, col) = (k / 4, k % 4);
                 let y = row * 9 + jitter[2 * i];

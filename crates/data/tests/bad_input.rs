@@ -153,6 +153,31 @@ fn png_of_the_wrong_size() {
     assert_error(open_dir(dir.path()), &["test/m0/3.3.png", "20×28", "expected 28×28"]);
 }
 
+/// A greyscale or RGBA file among a modality's RGB images is refused, naming it and the
+/// counts; a modality that is greyscale (or RGBA) throughout is read as RGB.
+#[test]
+fn polymnist_modality_that_mixes_grey_rgb_and_rgba() {
+    let dir = tempfile::tempdir().unwrap();
+    write_polymnist_dir(dir.path(), 2, 10);
+    let stray = dir.path().join("train/m1/4.4.png");
+    image::GrayImage::from_pixel(28, 28, image::Luma([90])).save(&stray).unwrap();
+    assert_error(open_dir(dir.path()), &["train/m1", "mixes 1 greyscale, 9 RGB images", "m1/4.4.png", "convert"]);
+    image::RgbaImage::from_pixel(28, 28, image::Rgba([1, 2, 3, 128])).save(&stray).unwrap();
+    assert_error(open_dir(dir.path()), &["mixes 9 RGB, 1 RGBA images", "m1/4.4.png"]);
+    // Greyscale throughout: read, grey in every channel.
+    for i in 0..10 {
+        for split in ["train", "test"] {
+            let path = dir.path().join(format!("{split}/m1/{i}.{i}.png"));
+            image::GrayImage::from_pixel(28, 28, image::Luma([i as u8 * 10])).save(&path).unwrap();
+        }
+    }
+    let data = open_dir(dir.path()).unwrap();
+    let item = data.train.items[1].get(4);
+    assert_eq!(item.size(), [3, 28, 28]);
+    assert_eq!(item.to_kind(tch::Kind::Int64).min().int64_value(&[]), 40);
+    assert_eq!(item.to_kind(tch::Kind::Int64).max().int64_value(&[]), 40);
+}
+
 #[test]
 fn polymnist_label_out_of_range_and_bad_names() {
     let dir = tempfile::tempdir().unwrap();

@@ -107,6 +107,16 @@ impl EbmConfig {
         ensure!(self.width > 0, "[model] width must be positive, got {}", self.width);
         ensure!(self.energy_hidden > 0, "[model] energy_hidden must be positive");
         ensure!(
+            self.energy_layers > 0,
+            "[model] energy_layers must be at least 1 (with no hidden layer f_α is linear in z and can only shift \
+             the Gaussian base prior)"
+        );
+        ensure!(
+            self.langevin_steps > 0,
+            "[model] langevin_steps must be at least 1 (with none, prior samples are draws of the base N(0, I) and \
+             the energy learns nothing)"
+        );
+        ensure!(
             self.langevin_step_size > 0.0 && self.langevin_step_size.is_finite(),
             "[model] langevin_step_size must be positive, got {}",
             self.langevin_step_size
@@ -143,5 +153,24 @@ impl EbmConfig {
 
     pub fn net_size(&self) -> NetSize {
         NetSize { width: self.width }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings that cannot mean anything are refused, naming the key.
+    #[test]
+    fn no_langevin_steps_or_energy_layers_is_refused() {
+        let parse = |extra: &str| -> EbmConfig { toml::from_str(extra).unwrap() };
+        assert!(parse("").private_dim_for(KIND_BASE).is_ok());
+        for (setting, needle) in [
+            ("langevin_steps = 0", "langevin_steps must be at least 1"),
+            ("energy_layers = 0", "energy_layers must be at least 1"),
+        ] {
+            let err = parse(setting).private_dim_for(KIND_BASE).unwrap_err().to_string();
+            assert!(err.contains(needle), "{setting}: {err}");
+        }
     }
 }

@@ -147,7 +147,11 @@ pub fn build_score_net(vs: &nn::VarStore, layout: &Layout, cfg: &MldConfig) -> S
 pub fn with_run_width(cfg: &MldConfig, run: &RunDir, layout: &Layout) -> Result<MldConfig> {
     let mut cfg = cfg.clone();
     if cfg.score.width.is_none() {
-        let newest = checkpoint::latest_set(&run.stage_dir(SCORE), training::SET_PREFIX, &mut |_| {})?;
+        // A stage whose every set is damaged gets the rule's width here; resuming it then fails
+        // with the list of damaged files.
+        let newest = checkpoint::latest_set(&run.stage_dir(SCORE), training::SET_PREFIX, &|_| Ok(()), &mut |_| {})
+            .ok()
+            .flatten();
         let trained = match newest {
             Some((dir, _)) => checkpoint::tensor_shape(&dir.join(format!("{SCORE_EMA}.safetensors")), INPUT_WEIGHT)?,
             None => None,

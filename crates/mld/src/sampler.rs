@@ -206,7 +206,7 @@ impl Mutual<'_> {
         let device = x.device();
         let tau = tau.expand([b, m], false);
         // Given modalities (τ = 0 on every row) are clamped by the sampler: no marginal for them.
-        let generated: Vec<bool> = Vec::try_from(tau.amax(0, false).gt(0.0).to_device(Device::Cpu)).unwrap_or_default();
+        let generated: Vec<bool> = mmlatent_core::host::to_vec(&tau.amax(0, false).gt(0.0)).unwrap_or_default();
         let (mut inputs, mut times, mut keep) = (vec![], vec![], vec![]);
         for k in (0..m as usize).filter(|&k| generated.get(k).copied().unwrap_or(true)) {
             let alone: Vec<bool> = (0..m as usize).map(|i| i == k).collect();

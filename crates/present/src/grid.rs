@@ -4,17 +4,28 @@
 use anyhow::{bail, Context, Result};
 use image::{Rgb, RgbImage};
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 const PAD: u32 = 2;
 
+/// The smallest side of a grid cell in pixels: smaller images are scaled up by a whole factor
+/// (nearest neighbour), so that a 28×28 sample reads at a glance (84×84).
+pub const MIN_CELL: u32 = 64;
+
+/// The whole factor that brings an `h`×`w` image to at least [`MIN_CELL`] pixels a side.
+pub fn cell_scale(h: u32, w: u32) -> u32 {
+    MIN_CELL.div_ceil(h.min(w).max(1)).max(1)
+}
+
 /// Writes `rows` (each `[n, C, H, W]`, C = 1 or 3, values in `[0, 1]`) as one PNG grid, one row
 /// per tensor; rows may differ in `n` and size (each cell is as large as the largest item).
+/// Items smaller than [`MIN_CELL`] are scaled up by nearest neighbour ([`cell_scale`]).
 pub fn save_image_grid(path: &Path, rows: &[Tensor]) -> Result<()> {
     if rows.is_empty() {
         bail!("no images to write to {}", path.display());
     }
-    let mut cells: Vec<Vec<(u32, u32, Vec<u8>)>> = vec![];
+    // Per cell: width, height, scale factor and the RGB bytes (HWC).
+    let mut cells: Vec<Vec<(u32, u32, u32, Vec<u8>)>> = vec![];
     let (mut cell_w, mut cell_h, mut cols) = (0u32, 0u32, 0usize);
     for row in rows {
         let size = row.size();
@@ -23,32 +34,24 @@ pub fn save_image_grid(path: &Path, rows: &[Tensor]) -> Result<()> {
         }
         let (c, h, w) = (size[1], size[2] as u32, size[3] as u32);
         let rgb = if c == 1 { row.repeat([1, 3, 1, 1]) } else { row.shallow_clone() };
-        let bytes = rgb
-            .to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .clamp(0.0, 1.0)
-            .g_mul_scalar(255.0)
-            .round()
-            .to_kind(Kind::Uint8)
-            .permute([0, 2, 3, 1])
-            .contiguous();
         let n = size[0] as usize;
-        let flat = Vec::<u8>::try_from(bytes.view([-1]))?;
+        let flat = mmlatent_core::host::image_bytes(&rgb.permute([0, 2, 3, 1]))?;
         let per = (h * w * 3) as usize;
-        cells.push((0..n).map(|i| (w, h, flat[i * per..(i + 1) * per].to_vec())).collect());
-        cell_w = cell_w.max(w);
-        cell_h = cell_h.max(h);
+        let k = cell_scale(h, w);
+        cells.push((0..n).map(|i| (w, h, k, flat[i * per..(i + 1) * per].to_vec())).collect());
+        cell_w = cell_w.max(w * k);
+        cell_h = cell_h.max(h * k);
         cols = cols.max(n);
     }
     let width = cols as u32 * (cell_w + PAD) + PAD;
     let height = rows.len() as u32 * (cell_h + PAD) + PAD;
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     for (r, row) in cells.iter().enumerate() {
-        for (c, (w, h, px)) in row.iter().enumerate() {
+        for (c, (w, h, k, px)) in row.iter().enumerate() {
             let (x0, y0) = (PAD + c as u32 * (cell_w + PAD), PAD + r as u32 * (cell_h + PAD));
-            for y in 0..*h {
-                for x in 0..*w {
-                    let i = ((y * w + x) * 3) as usize;
+            for y in 0..h * k {
+                for x in 0..w * k {
+                    let i = (((y / k) * w + x / k) * 3) as usize;
                     img.put_pixel(x0 + x, y0 + y, Rgb([px[i], px[i + 1], px[i + 2]]));
                 }
             }
@@ -109,6 +112,7 @@ pub fn write_sample_grids(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Device;
 
     #[test]
     fn writes_a_grid_of_the_right_size() {
@@ -118,8 +122,16 @@ mod tests {
         let b = Tensor::rand([2, 3, 28, 28], (Kind::Float, Device::Cpu));
         save_image_grid(&path, &[a, b]).unwrap();
         let img = image::open(&path).unwrap();
-        assert_eq!(img.width(), 4 * 30 + 2);
-        assert_eq!(img.height(), 2 * 30 + 2);
+        // 28×28 items are drawn 84×84 (scale 3), nearest neighbour.
+        assert_eq!(cell_scale(28, 28), 3);
+        assert_eq!((cell_scale(32, 32), cell_scale(64, 64), cell_scale(100, 100)), (2, 1, 1));
+        assert_eq!(img.width(), 4 * 86 + 2);
+        assert_eq!(img.height(), 2 * 86 + 2);
+        let px = |x, y| img.to_rgb8().get_pixel(x, y).0;
+        let (x0, y0) = (PAD, PAD + 86);
+        for (dx, dy) in [(0, 0), (1, 0), (2, 2)] {
+            assert_eq!(px(x0 + dx, y0 + dy), px(x0, y0), "a source pixel is a 3×3 block");
+        }
         assert!(save_image_grid(&path, &[Tensor::zeros([2, 28], (Kind::Float, Device::Cpu))]).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Training curves as PNG plots (plotters): one panel per metric, each with its own y scale
 //! (logarithmic when the values are positive and span more than two decades), axis labels, and
-//! a marker on every point so that a curve of one logged point is still drawn. The labels use
+//! a marker on every point so that a curve of one logged point is still drawn. The x axis
+//! counts steps, so its ticks are whole numbers however short the run. The labels use
 //! Open Sans, compiled into the binary (`assets/fonts/`, Apache 2.0), so every machine draws
 //! them alike.
 
@@ -76,9 +77,11 @@ fn panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let (x0, x1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    // Steps are whole numbers: an integer axis puts its ticks on whole steps only.
+    let points: Vec<(i64, f64)> = points.iter().map(|&(x, y)| (x.round() as i64, y)).collect();
+    let (x0, x1) = points.iter().fold((i64::MAX, i64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
     let (y0, y1) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x1 + 1.0) };
+    let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 1, x1 + 1) };
     let pad = ((y1 - y0) * 0.05).max(1e-6 * y1.abs().max(1.0));
     let log_y = y0 > 0.0 && y1 / y0 > 100.0;
     let mut builder = ChartBuilder::on(area);
@@ -90,6 +93,7 @@ where
             chart
                 .configure_mesh()
                 .x_desc(x_label)
+                .x_labels(((x1 - x0) as usize + 1).min(8))
                 .y_desc(name)
                 .label_style(("sans-serif", 13))
                 .axis_desc_style(("sans-serif", 15))
@@ -123,6 +127,19 @@ mod tests {
             }
         }
         n
+    }
+
+    /// The x axis of a short run labels whole steps only (no "1.5").
+    #[test]
+    fn step_ticks_are_whole_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = Series { name: "loss".into(), points: vec![(1.0, 0.5), (2.0, 0.4), (3.0, 0.3)] };
+        plot_curves(&dir.path().join("short.png"), "short", "step", &[short]).unwrap();
+        // The integer axis: plotters' key points of an i64 range of three steps.
+        use plotters::coord::ranged1d::Ranged;
+        let axis: plotters::coord::types::RangedCoordi64 = (1i64..3i64).into();
+        let ticks = axis.key_points(3usize);
+        assert_eq!(ticks, vec![1, 2, 3]);
     }
 
     /// One panel per metric (two a row), a lone point drawn, labels drawn with the embedded

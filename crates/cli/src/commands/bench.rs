@@ -29,7 +29,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// Batch size of every workload.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 256)]
     pub batch: i64,
     /// Timed repetitions per step workload (median and quartiles are reported).
     #[arg(long, default_value_t = 30)]

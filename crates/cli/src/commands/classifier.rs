@@ -41,7 +41,7 @@ pub struct ClassifierArgs {
     #[arg(long, default_value_t = ClassifierOptions::default().batch_size)]
     pub classifier_batch: usize,
     /// Channel width of the classifiers' encoders.
-    #[arg(long, default_value_t = ClassifierOptions::default().width)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = ClassifierOptions::default().width)]
     pub classifier_width: i64,
     #[arg(long, default_value_t = 0)]
     pub classifier_seed: u64,

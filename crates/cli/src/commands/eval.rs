@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, default_value_t = 500)]
     pub fid_samples: usize,
     /// Items per generation call.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 250)]
     pub batch: i64,
     /// Folder of the dataset's classifiers (default: a folder of the user's cache tied to the
     /// dataset's resolved path, ~/.cache/mmlatent/classifiers/<dataset>-<key>; trained there

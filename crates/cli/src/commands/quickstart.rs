@@ -29,7 +29,7 @@ pub struct Args {
     pub device: Option<String>,
     /// Override a value of configs/default-mld.toml, e.g. --set train.steps=2000 (repeatable).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
-    pub overrides: Vec<String>,
+    pub overrides: Vec<std::ffi::OsString>,
     /// Joint samples, and test tuples per given subset, for the coherence table.
     #[arg(long, default_value_t = 1000)]
     pub samples: usize,
@@ -40,7 +40,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     super::common::check_count("--samples", args.samples as i64, i64::MAX)?;
     args.classifier.check()?;
-    let mut experiment = Experiment::parse(DEFAULT_MLD, &args.overrides)?;
+    let overrides = super::common::set_arguments(&args.overrides)?;
+    let mut experiment = Experiment::parse(DEFAULT_MLD, &overrides)?;
     if let Some(d) = &args.device {
         experiment.device = d.clone();
     }

@@ -16,7 +16,7 @@ pub struct Args {
     /// Run folder of a trained model.
     pub run: PathBuf,
     /// Draw N joint samples (all modalities at once).
-    #[arg(long, conflicts_with = "given")]
+    #[arg(long, conflicts_with = "given", allow_negative_numbers = true)]
     pub joint: Option<i64>,
     /// Condition on files, m0=a.png[,m3=b.png…] (PNG images of the modality's size), or on
     /// modalities of the run's own tuples, m0[,m2…] (with --given-split).
@@ -26,10 +26,10 @@ pub struct Args {
     #[arg(long, default_value = "test")]
     pub given_split: String,
     /// With --given m0,m2: how many tuples of the split (the first ones).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     pub limit: i64,
     /// With --given m0=FILE: how many samples per given input.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub per_input: i64,
     /// A .png file: one grid (rows of --nrow tuples, one row per image modality); anything else:
     /// a new folder with one file per sample in the dataset's layout (m{k}/{i}.{label}.png;
@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Tuples per grid row.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub nrow: i64,
     /// Seed of this call's draws (default: the run's seed).
     #[arg(long)]
@@ -142,7 +142,7 @@ pub fn run(args: Args) -> Result<()> {
                 }
                 inputs[index] = Some(batch.items[index].shallow_clone());
             }
-            labels = Some(Vec::<i64>::try_from(&batch.labels)?);
+            labels = Some(mmlatent_core::host::to_vec::<i64>(&batch.labels)?);
             batch.labels.size()[0]
         }
     };
@@ -177,7 +177,7 @@ pub fn run(args: Args) -> Result<()> {
             "wrote {} samples ({} files) to {}/ (m{{k}}/{{i}}.{{label}}.png, labels.txt; sampler {})",
             written.samples,
             written.files,
-            args.out.display(),
+            args.out.display().to_string().trim_end_matches('/'),
             opened.sampler.short_name()
         );
     }

@@ -20,7 +20,7 @@ pub struct Args {
     pub resume: bool,
     /// Override a config value: --set train.steps=500 (repeatable).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
-    pub overrides: Vec<String>,
+    pub overrides: Vec<std::ffi::OsString>,
     /// cpu, cuda, cuda:N or auto (overrides the config's `device`).
     #[arg(long)]
     pub device: Option<String>,
@@ -41,11 +41,12 @@ pub fn run(args: Args) -> Result<()> {
     if args.nproc > 1 {
         return super::workers::launch(args.nproc.into());
     }
+    let overrides = super::common::set_arguments(&args.overrides)?;
     mmlatent_runner::train(&TrainRequest {
         config: ConfigSource::File(&args.config),
         run: args.run,
         resume: args.resume,
-        overrides: &args.overrides,
+        overrides: &overrides,
         device: args.device.as_deref(),
         take_over_from: args.autoencoders_from.as_deref(),
     })?;

@@ -57,7 +57,7 @@ pub fn decode_text(ids: &Tensor, vocabulary: &[String]) -> Vec<String> {
     let n = ids.size()[0];
     (0..n)
         .map(|i| {
-            let row: Vec<i64> = Vec::try_from(ids.get(i)).unwrap_or_default();
+            let row: Vec<i64> = mmlatent_core::host::to_vec(&ids.get(i)).unwrap_or_default();
             let mut words = vec![];
             for id in row {
                 let word = vocabulary.get(id as usize).map(String::as_str).unwrap_or("<unk>");
