@@ -6,7 +6,7 @@
 # autoencoder and of the score network from metrics.csv, as in scripts/bench_parallel.sh.
 #
 # Usage: scripts/bench_overlap.sh [STEPS=200] [REPEATS=2] [BUCKET_MIB…=4]
-# To see a slower network than loopback, shape it first (root; the README says how).
+# To see a slower network than loopback, shape it first (root; docs/src/results/parallel.md says how).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-200}

@@ -250,7 +250,7 @@ pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Ten
 /// The size of the gradient buckets [`GradientAverager`] all-reduces while the backward pass
 /// goes on, in MiB (read with the launcher's variables; default [`DEFAULT_BUCKET_MIB`]). 0 turns
 /// the overlap off: one flat all-reduce after the pass ([`average_gradients`]), which is faster
-/// where no core is left idle for the communication (measured in the README).
+/// where no core is left idle for the communication (docs/src/results/parallel.md).
 pub const BUCKET_VAR: &str = "MMLATENT_BUCKET_MIB";
 /// The default of [`BUCKET_VAR`]. The first bucket is always 1 MiB, as in PyTorch's DDP, so that
 /// communication starts early; DDP's later buckets are 25 MiB, sized for models far larger than

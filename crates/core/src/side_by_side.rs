@@ -1,6 +1,6 @@
 //! Independent stages trained side by side. MLD's per-modality autoencoders share nothing but
 //! the run folder, and a small convolutional network cannot keep several cores busy on its own
-//! (on 2 cores, two threads run an autoencoder step only about 1.2–1.6× faster than one). So on
+//! (two threads run one autoencoder step far less than twice as fast as one thread). So on
 //! the CPU such stages all run at once, each on its own thread with its share of libtorch's
 //! intra-op threads, instead of one after another with all of them.
 //!

@@ -142,7 +142,6 @@ mod tests {
     #[test]
     fn decoder_output_is_written_in_logical_order() {
         use mmlatent_core::nets::{decoder, NetSize};
-        use tch::nn::Module;
         let spec = ModalitySpec::image("m0", 3, 28, 28);
         let vs = tch::nn::VarStore::new(Device::Cpu);
         let net = decoder(vs.root(), &spec, 8, NetSize { width: 8 }).unwrap();

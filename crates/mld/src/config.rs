@@ -156,9 +156,7 @@ pub enum ScoreParameterization {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConditionPer {
-    /// Every item its own subset: each batch trains many subsets at once. (On the 5-modality
-    /// Fashion-MNIST set: held-out loss 0.2280 against 0.2285 after 20,000 steps, coherence
-    /// unchanged within noise; see README.)
+    /// Every item its own subset: each batch trains many subsets at once.
     Item,
     /// One subset per batch, as the reference does.
     #[default]
@@ -305,12 +303,10 @@ impl ScoreConfig {
     /// w = max(256, D′ rounded up to a multiple of 128) with D′ = D for the `direct` output and
     /// D′ = D/2 for the `residual` one.
     /// - `direct`: a width below D is a bottleneck between the D-dimensional input and the
-    ///   D-dimensional ε̂ (at high noise ε̂ ≈ x), fatal in the README's measurements; the
-    ///   reference's ratios are 1536/800 ≈ 1.9 on PolyMNIST and 256/80 = 3.2 on MNIST-SVHN.
-    /// - `residual`: σ(τ)·x carries the identity, the network only its departure. On the
-    ///   5-modality Fashion-MNIST set, 640 wide trained no better than 256 wide for D = 320,
-    ///   and 384 wide learned D = 640 (5 × 128) well; a width of D costs about (D/w)² as much
-    ///   per step (README).
+    ///   D-dimensional ε̂ (at high noise ε̂ ≈ x); the reference's ratios are 1536/800 ≈ 1.9 on
+    ///   PolyMNIST and 256/80 = 3.2 on MNIST-SVHN.
+    /// - `residual`: σ(τ)·x carries the identity, so the network learns only its departure and
+    ///   needs no width ≥ D; a width of D costs about (D/w)² as much per step.
     pub fn width_for(&self, latent_dim: i64) -> i64 {
         let needed = match self.parameterization {
             ScoreParameterization::Direct => latent_dim,

@@ -188,7 +188,7 @@ pub struct Mutual<'a> {
     pub weight: f64,
     /// Guidance acts only while t ≥ `min_t` (guidance in a limited interval, Kynkäänniemi et
     /// al. 2024): the modalities agree on what they show at high noise; guiding the low-noise
-    /// steps as well adds little agreement and pushes the latents off the data (see README).
+    /// steps as well adds little agreement and pushes the latents off the data.
     pub min_t: f64,
 }
 

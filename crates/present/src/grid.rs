@@ -17,6 +17,9 @@ pub fn cell_scale(h: u32, w: u32) -> u32 {
     MIN_CELL.div_ceil(h.min(w).max(1)).max(1)
 }
 
+/// One image of a grid: width, height, scale factor and its RGB bytes (HWC).
+type Cell = (u32, u32, u32, Vec<u8>);
+
 /// Writes `rows` (each `[n, C, H, W]`, C = 1 or 3, values in `[0, 1]`) as one PNG grid, one row
 /// per tensor; rows may differ in `n` and size (each cell is as large as the largest item).
 /// Items smaller than [`MIN_CELL`] are scaled up by nearest neighbour ([`cell_scale`]).
@@ -24,8 +27,7 @@ pub fn save_image_grid(path: &Path, rows: &[Tensor]) -> Result<()> {
     if rows.is_empty() {
         bail!("no images to write to {}", path.display());
     }
-    // Per cell: width, height, scale factor and the RGB bytes (HWC).
-    let mut cells: Vec<Vec<(u32, u32, u32, Vec<u8>)>> = vec![];
+    let mut cells: Vec<Vec<Cell>> = vec![];
     let (mut cell_w, mut cell_h, mut cols) = (0u32, 0u32, 0usize);
     for row in rows {
         let size = row.size();

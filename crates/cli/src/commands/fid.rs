@@ -17,6 +17,9 @@ pub struct Args {
     /// pt_inception-2015-12-05-6726825d.pth once with scripts/convert_inception.py).
     #[arg(long)]
     pub weights: PathBuf,
+    /// At most this many images of each folder (its first ones in file-name order); default: all.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    pub max_images: Option<u64>,
     /// Images per forward pass.
     #[arg(long, default_value_t = 50)]
     pub batch: usize,
@@ -28,7 +31,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let device = parse_device(&args.device)?;
     let model = InceptionV3::load(&args.weights, device)?;
-    let fid = fid_of_folders(&model, &args.dir_a, &args.dir_b, args.batch, true)?;
+    let limit = args.max_images.map(|n| n as usize);
+    let fid = fid_of_folders(&model, (&args.dir_a, &args.dir_b), limit, args.batch, true)?;
     println!("FID: {fid}");
     Ok(())
 }

@@ -10,7 +10,7 @@ fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64) -> nn::C
 
 /// A transposed convolution whose bias is added after it rather than inside it: oneDNN computes
 /// the bias of a channels-last transposed convolution (forward and backward) with a slow reference
-/// kernel (7 % of an EBM training step in `perf`), a broadcast addition does it at memory speed.
+/// kernel, a broadcast addition does it at memory speed.
 /// The variables (`bias` then `weight`, the bias zero) are libtorch's own, in its order.
 #[derive(Debug)]
 struct Deconv {
@@ -32,9 +32,8 @@ fn deconv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64) -> Dec
 
 /// On CPU, the same `[N, C, H, W]` tensor laid out channels-last in memory (NHWC strides):
 /// libtorch's oneDNN convolutions keep that layout from layer to layer and run the forward
-/// passes of these stacks faster on it (1,000 EBM joint samples 10–35 % faster, training steps
-/// within the noise of the 2-core machine; README, Benchmarks). Every operation reads the tensor
-/// by index, so values are unchanged. Other devices get the tensor as it is.
+/// passes of these stacks faster on it (measured in docs/src/results/benchmarks.md). Every
+/// operation reads the tensor by index, so values are unchanged. Other devices get the tensor as it is.
 pub fn channels_last(x: &Tensor) -> Tensor {
     if x.device() == tch::Device::Cpu {
         x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])

@@ -2,7 +2,7 @@
 //!
 //! For a `[B, C]` input, normalising C/G channels per group is a layer norm over the rows of the
 //! `[B·G, C/G]` view, followed by the per-channel affine map. libtorch's layer-norm kernels are
-//! 3–5× faster than its group-norm backward on such inputs (no spatial extent), so 2-D inputs
+//! faster than its group-norm backward on such inputs (no spatial extent), so 2-D inputs
 //! take that route; inputs with spatial dimensions keep `group_norm`, which is faster there.
 //! The variables (`weight`, `bias`) are those of `tch::nn::group_norm`, so checkpoints carry over.
 
