@@ -35,44 +35,68 @@ class ResBlock(nn.Module):
 
 
 class ScoreNet(nn.Module):
-    def __init__(self, dim, n_mod, width, time_dim, mults, groups):
+    """crates/mld's score network (score_net.rs), its parameters named as mmlatent names them
+    (`down0.n0.weight`, `downl0.weight`, …) so that its checkpoints load here. `sizes` (the latent
+    size of each modality) turns on the residual output ε̂ = σ(τ)·x + F(x, τ); without it the
+    output is F, the reference's."""
+
+    def __init__(self, dim, n_mod, width, time_dim, mults, groups, sizes=None):
         super().__init__()
         dims = [width] + [m * width for m in mults]
-        levels = list(zip(dims[:-1], dims[1:]))
+        self.levels = list(zip(dims[:-1], dims[1:]))
         self.input = nn.Linear(dim, width)
         self.time0, self.time1 = nn.Linear(n_mod, time_dim), nn.Linear(time_dim, time_dim)
-        self.downs = nn.ModuleList(
-            nn.ModuleList([ResBlock(a, a, time_dim, groups), nn.Linear(a, b)]) for a, b in levels)
+        for i, (a, b) in enumerate(self.levels):
+            setattr(self, f"down{i}", ResBlock(a, a, time_dim, groups))
+            setattr(self, f"downl{i}", nn.Linear(a, b))
         self.mid0 = ResBlock(dims[-1], dims[-1], time_dim, groups)
         self.mid1 = ResBlock(dims[-1], dims[-1], time_dim, groups)
-        self.ups = nn.ModuleList(
-            nn.ModuleList([ResBlock(b + a, b, time_dim, groups), nn.Linear(b, a)]) for a, b in reversed(levels))
+        for i, (a, b) in enumerate(reversed(self.levels)):
+            setattr(self, f"up{i}", ResBlock(b + a, b, time_dim, groups))
+            setattr(self, f"upl{i}", nn.Linear(b, a))
         self.last = ResBlock(2 * width, width, time_dim, groups)
         self.out_norm, self.out = nn.GroupNorm(groups, width), nn.Linear(width, dim)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.spread = None
+        if sizes is not None:
+            # [M, D]: 1 where dimension d belongs to modality m.
+            self.spread = torch.block_diag(*[torch.ones(1, s) for s in sizes])
 
     def forward(self, x, tau):
         temb = F.silu(self.time1(F.gelu(self.time0(tau))))
         r = self.input(x)
         h, skips = r, []
-        for block, down in self.downs:
-            h = block(h, temb)
+        for i in range(len(self.levels)):
+            h = getattr(self, f"down{i}")(h, temb)
             skips.append(h)
-            h = down(h)
+            h = getattr(self, f"downl{i}")(h)
         h = self.mid1(self.mid0(h, temb), temb)
-        for block, up in self.ups:
-            h = up(block(torch.cat([h, skips.pop()], 1), temb))
+        for i in range(len(self.levels)):
+            h = getattr(self, f"upl{i}")(getattr(self, f"up{i}")(torch.cat([h, skips.pop()], 1), temb))
         h = self.last(torch.cat([h, r], 1), temb)
-        return self.out(F.silu(self.out_norm(h)))
+        f = self.out(F.silu(self.out_norm(h)))
+        if self.spread is None:
+            return f
+        return f + marginal_std(tau) @ self.spread * x
 
 
 BETA_MIN, BETA_MAX, T_EPS = 0.1, 20.0, 1e-3
 
 
+def log_alpha(t):
+    """log α(t) of the VP-SDE with a linear β schedule."""
+    return -0.25 * t ** 2 * (BETA_MAX - BETA_MIN) - 0.5 * t * BETA_MIN
+
+
+def marginal_std(t):
+    """σ(t) = √(1 − α(t)²), elementwise."""
+    return (-torch.expm1(2 * log_alpha(t))).sqrt()
+
+
 def marginal(t):
-    log_alpha = -0.25 * t ** 2 * (BETA_MAX - BETA_MIN) - 0.5 * t * BETA_MIN
-    return log_alpha.exp().unsqueeze(-1), (-torch.expm1(2 * log_alpha)).sqrt().unsqueeze(-1)
+    """α(t) and σ(t) of times `t` [B] as [B, 1] columns."""
+    return log_alpha(t).exp().unsqueeze(-1), marginal_std(t).unsqueeze(-1)
 
 
 def score_sizes(big):
@@ -122,25 +146,32 @@ def ae_step(enc, dec, opt, x):
     opt.step()
 
 
+def euler_maruyama_step(net, x, x0, given, time_mask, t, dt, noise):
+    """One Euler–Maruyama step of the reverse VP-SDE from t to t − dt (the reference's
+    `euler_step_impaiting`): given dimensions (`given` [1, D] bool) are held at `x0` and their
+    entries of τ (`time_mask` [1, M], 0 where given) are 0; score = −ε̂/σ(t);
+    x ← x − dt·(f x − g² score) + g √dt · noise (`noise`: None on the last step)."""
+    x = torch.where(given, x0, x)
+    eps = net(x, (time_mask * t).expand(x.shape[0], -1))
+    beta = BETA_MIN + t * (BETA_MAX - BETA_MIN)
+    f, g = -0.5 * beta, math.sqrt(beta)
+    score = eps * (-1.0 / math.sqrt(-math.expm1(2 * log_alpha(t))))
+    nxt = x - (x * f - score * (g * g)) * dt
+    if noise is not None:
+        nxt = nxt + noise * (g * math.sqrt(dt))
+    return torch.where(given, x0, nxt)
+
+
 def sample_em(net, m, dim, batch, steps):
     given = torch.zeros(1, dim, dtype=torch.bool)
     time_mask = torch.ones(1, m)
     x0 = torch.zeros(batch, dim)
-    sigma1 = math.sqrt(-math.expm1(2 * (-0.25 * (BETA_MAX - BETA_MIN) - 0.5 * BETA_MIN)))
+    sigma1 = math.sqrt(-math.expm1(2 * log_alpha(1.0)))
     x = torch.where(given, x0, torch.randn_like(x0) * sigma1)
     dt = (1 - T_EPS) / steps
     for i in range(steps, 0, -1):
         t = T_EPS + i * dt
-        x = torch.where(given, x0, x)
-        eps = net(x, (time_mask * t).expand(batch, -1))
-        beta = BETA_MIN + t * (BETA_MAX - BETA_MIN)
-        f, g = -0.5 * beta, math.sqrt(beta)
-        log_alpha = -0.25 * t * t * (BETA_MAX - BETA_MIN) - 0.5 * t * BETA_MIN
-        score = eps * (-1.0 / math.sqrt(-math.expm1(2 * log_alpha)))
-        nxt = x - (x * f - score * (g * g)) * dt
-        if i > 1:
-            nxt = nxt + torch.randn_like(x) * (g * math.sqrt(dt))
-        x = torch.where(given, x0, nxt)
+        x = euler_maruyama_step(net, x, x0, given, time_mask, t, dt, torch.randn_like(x) if i > 1 else None)
     return x
 
 

@@ -12,6 +12,11 @@ use tch::Device;
 /// `train.sample_every`; the front end draws sample grids from the run as it stands.
 pub type Snapshot<'a> = &'a dyn Fn(usize) -> Result<()>;
 
+/// The dataset's evaluation classifiers, when the front end has them at hand: the class each item
+/// of a batch `[N, …]` of modality `m` (data space) is read as, `[N]`. A model reports with it
+/// how much of the class its reconstructions keep (MLD, at the end of stage 1).
+pub type Judge<'a> = &'a dyn Fn(usize, &tch::Tensor) -> Result<tch::Tensor>;
+
 /// Stages a new run may take over, finished, from another run of the same family instead of
 /// training them (MLD's autoencoders: `train --autoencoders-from RUN`).
 pub struct ReusableStages {
@@ -30,12 +35,15 @@ pub struct TrainContext<'a> {
     pub device: Device,
     /// The front end's sample grids during training (none: no grids before the end).
     pub snapshot: Option<Snapshot<'a>>,
+    /// The dataset's evaluation classifiers, if the front end found them (none: reports that
+    /// need them say so).
+    pub judge: Option<Judge<'a>>,
 }
 
 impl<'a> TrainContext<'a> {
-    /// A context without snapshots.
+    /// A context without snapshots or classifiers.
     pub fn new(experiment: &'a Experiment, run: &'a RunDir, dataset: &'a MultimodalDataset, device: Device) -> Self {
-        Self { experiment, run, dataset, device, snapshot: None }
+        Self { experiment, run, dataset, device, snapshot: None, judge: None }
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`nets`]: encoders and decoders chosen by modality kind and size;
 //! - [`optim`]: Adam / AdamW with checkpointable state and a fused CPU update;
 //! - [`dist`]: Gaussian/Laplace latent distributions, products and mixtures of experts;
+//!   [`probe`]: how much of the class features carry (linear and one-hidden-layer probes);
 //! - [`loader`]: threaded, seeded batches of a split; [`rng`]: the seeded generator of data order;
 //! - [`likelihood`]: per-modality likelihoods (Laplace, Gaussian, Bernoulli, categorical);
 //! - [`config`], [`run`], [`checkpoint`]: experiments as TOML files, run folders (with their
@@ -41,6 +42,7 @@ pub mod nets;
 pub mod observe;
 pub mod optim;
 pub mod parallel;
+pub mod probe;
 pub mod rng;
 pub mod run;
 pub mod side_by_side;

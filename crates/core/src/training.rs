@@ -70,8 +70,9 @@ thread_local! {
     static IN_SNAPSHOT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// A held-out loss measured by the caller (see [`Stage::validation`]).
-type Validation<'a> = Box<dyn FnMut() -> Result<f64> + 'a>;
+/// A held-out loss measured by the caller, with further held-out metrics to log beside it (see
+/// [`Stage::validation`], [`Stage::validation_parts`]).
+type Validation<'a> = Box<dyn FnMut() -> Result<(f64, Vec<(String, f64)>)> + 'a>;
 
 /// One training stage of a run (e.g. `ae_m0`, `score`, `ebm`, `vae`, `classifiers`).
 pub struct Stage<'a> {
@@ -171,8 +172,16 @@ impl<'a> Stage<'a> {
     /// It is logged as `val_loss`, must be finite, and the lowest one's weights are kept as the
     /// set `best-<step>` (see [`load_weights`] with [`Which::Best`]). The closure should not
     /// train: run it under `tch::no_grad`.
-    pub fn validation(mut self, held_out_loss: impl FnMut() -> Result<f64> + 'a) -> Self {
-        self.validation = Some(Box::new(held_out_loss));
+    pub fn validation(mut self, mut held_out_loss: impl FnMut() -> Result<f64> + 'a) -> Self {
+        self.validation = Some(Box::new(move || Ok((held_out_loss()?, vec![]))));
+        self
+    }
+
+    /// [`Stage::validation`] whose closure also returns parts to log beside `val_loss` (e.g. the
+    /// held-out loss of each modality of a stage that trains several networks); only the first
+    /// value picks the best set.
+    pub fn validation_parts(mut self, held_out: impl FnMut() -> Result<(f64, Vec<(String, f64)>)> + 'a) -> Self {
+        self.validation = Some(Box::new(held_out));
         self
     }
 
@@ -351,7 +360,7 @@ impl<'a> Stage<'a> {
             let validate_due = completed.is_multiple_of(validate_every) || completed == self.total;
             if let (Some(validate), true, true) = (self.validation.as_mut(), validate_due, leader) {
                 seed_step(self.seed, &self.name, s, 1);
-                let v =
+                let (v, parts) =
                     validate().with_context(|| format!("stage {}: held-out loss at step {completed}", self.name))?;
                 if !v.is_finite() {
                     bail!(
@@ -364,8 +373,13 @@ impl<'a> Stage<'a> {
                 record.insert("stage".into(), self.name.clone().into());
                 record.insert("step".into(), completed.into());
                 record.insert("val_loss".into(), v.into());
+                for (name, value) in &parts {
+                    record.insert(name.clone(), (*value).into());
+                }
                 self.run.log_metrics(&serde_json::Value::Object(record))?;
-                self.run.log_metrics_csv(&self.name, completed, &[("val_loss", v)], None)?;
+                let mut logged: Vec<(&str, f64)> = vec![("val_loss", v)];
+                logged.extend(parts.iter().map(|(name, value)| (name.as_str(), *value)));
+                self.run.log_metrics_csv(&self.name, completed, &logged, None)?;
                 val_loss = Some(v);
                 if best_val.is_none_or(|b| v < b) {
                     best_val = Some(v);

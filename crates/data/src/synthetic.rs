@@ -1,8 +1,13 @@
-//! A tiny synthetic multimodal dataset for tests and smoke runs: "squares".
+//! Tiny synthetic multimodal datasets for tests and smoke runs.
 //!
-//! Class k ∈ 0..10 is a bright 8×8 square at cell k of a 4×3 grid on a 1×28×28 image. Every
-//! modality draws its own instance of the class (a jittered position, a modality-specific
+//! "squares": class k ∈ 0..10 is a bright 8×8 square at cell k of a 4×3 grid on a 1×28×28 image.
+//! Every modality draws its own instance of the class (a jittered position, a modality-specific
 //! brightness and noise level), so modalities share only the label, as in PolyMNIST.
+//!
+//! "hidden patch" ([`hidden_patch`]): the first modality is a squares modality; in the others the
+//! class is a small flat grey patch (5×5, 3 % of the pixels) at the class's cell, on a background
+//! of uniform noise — a modality whose reconstruction is all background and whose class is
+//! nearly none of its pixels, like a garment on grass.
 
 use mmlatent_core::dataset::{MultimodalDataset, Split};
 use mmlatent_core::ModalitySpec;
@@ -51,6 +56,36 @@ fn make_split(n: usize, n_modalities: usize, seed: u64) -> Split {
     Split { items, labels }
 }
 
+/// `n_train` / `n_test` tuples: modality `m0` as in [`squares`], then `hidden` modalities whose
+/// class is a 5×5 patch of value 0.5 (jittered within the class's cell) on uniform noise.
+pub fn hidden_patch(n_train: usize, n_test: usize, hidden: usize, seed: u64) -> MultimodalDataset {
+    let mut dataset = squares(n_train, n_test, 1, seed);
+    for (split, n, split_seed) in
+        [(&mut dataset.train, n_train, seed.wrapping_mul(2) + 7), (&mut dataset.test, n_test, seed.wrapping_mul(2) + 8)]
+    {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(split_seed as i64);
+        let labels = mmlatent_core::host::to_vec::<i64>(&split.labels).expect("labels");
+        for _ in 0..hidden {
+            let img = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu));
+            let jitter =
+                mmlatent_core::host::to_vec::<i64>(&Tensor::randint(3, [n as i64, 2], (Kind::Int64, Device::Cpu)))
+                    .expect("jitter");
+            for (i, &k) in labels.iter().enumerate() {
+                let (y, x) = ((k / 4) * 9 + jitter[2 * i], (k % 4) * 7 + jitter[2 * i + 1].min(1));
+                let _ = img.get(i as i64).narrow(1, y, 5).narrow(2, x, 5).fill_(0.5);
+            }
+            split.items.push((img * 255.0).round().to_kind(Kind::Uint8));
+        }
+    }
+    for m in 1..=hidden {
+        dataset.modalities.push(ModalitySpec::image(&format!("m{m}"), 1, 28, 28));
+        dataset.vocabularies.push(None);
+    }
+    dataset.name = "hidden-patch".into();
+    dataset
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +99,18 @@ mod tests {
         let top_left = b.items[0].get(0).narrow(1, 2, 6).narrow(2, 2, 4).mean(Kind::Float).double_value(&[]);
         let top_right = b.items[0].get(3).narrow(1, 2, 6).narrow(2, 2, 4).mean(Kind::Float).double_value(&[]);
         assert!(top_left > 0.5 && top_right < 0.2, "{top_left} {top_right}");
+    }
+
+    /// The hidden modalities' patch sits at the class's cell: flat there, noisy elsewhere.
+    #[test]
+    fn hidden_patches_are_flat_at_the_class_cell() {
+        let ds = hidden_patch(20, 10, 2, 1);
+        ds.validate().unwrap();
+        assert_eq!((ds.modalities.len(), ds.train.items.len(), ds.test.items.len()), (3, 3, 3));
+        let item = ds.train.items[2].get(5).to_kind(Kind::Float) / 255.0; // class 5: row 1, col 1
+        let patch = item.narrow(1, 11, 3).narrow(2, 9, 3);
+        assert!((patch.mean(Kind::Float).double_value(&[]) - 0.5).abs() < 0.01);
+        assert!(patch.std(true).double_value(&[]) < 0.01);
+        assert!(item.std(true).double_value(&[]) > 0.2, "the background is not noise");
     }
 }

@@ -1,5 +1,7 @@
 //! Stage 1 of MLD: one deterministic autoencoder per modality, trained alone with the
-//! modality's likelihood as its loss (no KL term, no gradient shared between modalities).
+//! modality's likelihood as its loss (no KL term, no gradient shared between modalities) — the
+//! seed's MLD. The contrastive variant trains the same autoencoders together
+//! ([`crate::contrastive`]).
 
 use crate::config::AeConfig;
 use anyhow::{Context, Result};
@@ -24,6 +26,9 @@ pub struct Autoencoder {
     pub vs: nn::VarStore,
     encoder: Net,
     decoder: Net,
+    /// Trained together with the others (the contrastive variant): its weights are part
+    /// `ae_<modality>` of the joint stage's sets, not a stage of their own.
+    pub trained_jointly: bool,
 }
 
 impl Autoencoder {
@@ -32,13 +37,14 @@ impl Autoencoder {
         latent_dim: i64,
         likelihood: Likelihood,
         width: i64,
+        trained_jointly: bool,
         device: Device,
     ) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let size = NetSize { width };
         let encoder = nets::encoder(vs.root() / "enc", spec, latent_dim, size)?;
         let decoder = nets::decoder(vs.root() / "dec", spec, latent_dim, size)?;
-        Ok(Self { spec: spec.clone(), latent_dim, likelihood, vs, encoder, decoder })
+        Ok(Self { spec: spec.clone(), latent_dim, likelihood, vs, encoder, decoder, trained_jointly })
     }
 
     /// The stage (and checkpoint) name of this modality's autoencoder.
@@ -63,7 +69,27 @@ impl Autoencoder {
 
     /// Mean negative log-likelihood per item of the reconstruction of `x`.
     pub fn loss(&self, x: &Tensor) -> Tensor {
-        -self.likelihood.log_prob(&self.decode_raw(&self.encode(x)), x).mean(Kind::Float)
+        self.reconstruction_loss(&self.encode(x), x)
+    }
+
+    /// Mean negative log-likelihood per item of `x` under the decoding of its latents `z`.
+    pub fn reconstruction_loss(&self, z: &Tensor, x: &Tensor) -> Tensor {
+        -self.likelihood.log_prob(&self.decode_raw(z), x).mean(Kind::Float)
+    }
+
+    /// The mean reconstruction loss of the stored items `items` (raw, as a split keeps them),
+    /// without gradients, in batches.
+    pub fn held_out_loss(&self, items: &Tensor, batch: i64) -> f64 {
+        let _guard = tch::no_grad_guard();
+        let n = items.size()[0];
+        let device = self.vs.device();
+        let mut total = 0.0;
+        for start in (0..n).step_by(batch.max(1) as usize) {
+            let len = batch.min(n - start);
+            let x = to_data_space(&items.narrow(0, start, len), &self.spec).to_device(device);
+            total += self.loss(&x).double_value(&[]) * len as f64;
+        }
+        total / n.max(1) as f64
     }
 
     /// Encodes a whole stored split (modality `m`) in batches, without gradients.
@@ -82,9 +108,19 @@ impl Autoencoder {
         Tensor::cat(&chunks, 0)
     }
 
+    /// Where a run keeps this autoencoder's trained weights: (stage, part of its sets).
+    pub fn checkpoint_place(&self) -> (String, String) {
+        if self.trained_jointly {
+            (crate::contrastive::STAGE.to_string(), Self::stage_name(&self.spec))
+        } else {
+            (Self::stage_name(&self.spec), WEIGHTS.to_string())
+        }
+    }
+
     /// Loads the trained weights of this autoencoder from a run.
     pub fn load(&mut self, run: &RunDir) -> Result<()> {
-        training::load_weights(run, &Self::stage_name(&self.spec), Which::Latest, &[(WEIGHTS, &self.vs)])
+        let (stage, part) = self.checkpoint_place();
+        training::load_weights(run, &stage, Which::Latest, &[(&part, &self.vs)])
             .with_context(|| format!("autoencoder of modality {}", self.spec.name))?;
         Ok(())
     }
@@ -96,9 +132,16 @@ pub const WEIGHTS: &str = "autoencoder";
 /// The training (or resuming, or loading when done) of the autoencoder of modality `m` on the
 /// training split of `ctx`, as stage `ae_<modality>` (stage m + 1 of the run's M + 1) through
 /// core's training loop (constant learning rate `cfg.lr`), packed as a job that may run on
-/// another thread beside the other modalities' ([`mmlatent_core::side_by_side`]). Leaves the trained weights
-/// in `ae`.
-pub fn training_job<'a>(ae: &'a mut Autoencoder, m: usize, ctx: &TrainContext<'a>, cfg: &'a AeConfig) -> Job<'a> {
+/// another thread beside the other modalities' ([`mmlatent_core::side_by_side`]). With `held_out`
+/// (the modality's raw held-out items) it logs their reconstruction loss as `val_loss`. Leaves
+/// the trained weights in `ae`.
+pub fn training_job<'a>(
+    ae: &'a mut Autoencoder,
+    m: usize,
+    ctx: &TrainContext<'a>,
+    cfg: &'a AeConfig,
+    held_out: Option<Tensor>,
+) -> Job<'a> {
     let name = Autoencoder::stage_name(&ae.spec);
     let (split, seed) = (&ctx.dataset.train, ctx.experiment.seed);
     // Only this modality's items go through the loader (shallow copies: a job owns what it reads).
@@ -113,17 +156,20 @@ pub fn training_job<'a>(ae: &'a mut Autoencoder, m: usize, ctx: &TrainContext<'a
             seed ^ (m as u64 + 1),
             ae.vs.device(),
         )?;
-        Stage::new(run, &name, cfg.steps, train, seed)
+        let mut stage = Stage::new(run, &name, cfg.steps, train, seed)
             .position(m + 1, stages)
             .constant_lr()
             .weights(WEIGHTS, &ae.vs)
-            .optimiser("adam", Adam::new(&ae.vs, AdamConfig::adam(cfg.lr)))
-            .run(|step, opts| {
-                let batch = loader.batch(step)?;
-                let loss = ae.loss(&batch.items[0]);
-                opts[0].backward_step(&loss)?;
-                Ok(vec![("nll", loss.double_value(&[]))])
-            })?;
+            .optimiser("adam", Adam::new(&ae.vs, AdamConfig::adam(cfg.lr)));
+        if let Some(items) = &held_out {
+            stage = stage.validation(move || Ok(ae.held_out_loss(items, crate::contrastive::HELD_OUT_BATCH)));
+        }
+        stage.run(|step, opts| {
+            let batch = loader.batch(step)?;
+            let loss = ae.loss(&batch.items[0]);
+            opts[0].backward_step(&loss)?;
+            Ok(vec![("nll", loss.double_value(&[]))])
+        })?;
         Ok(())
     })
 }

@@ -36,7 +36,7 @@ use tch::{Device, Kind, Tensor};
 
 /// The benchmark's autoencoder: latent 32, width 32, Laplace(0.75).
 fn bench_autoencoder(spec: &ModalitySpec) -> Result<Autoencoder> {
-    Autoencoder::new(spec, 32, Likelihood::Laplace { scale: 0.75 }, 32, Device::Cpu)
+    Autoencoder::new(spec, 32, Likelihood::Laplace { scale: 0.75 }, 32, false, Device::Cpu)
 }
 
 /// The score network sizes of the benchmark: (modalities, latent per modality, config); `big`

@@ -57,7 +57,8 @@ pub enum LatentNormKind {
     Whiten,
 }
 
-/// Stage 1: the deterministic autoencoders (each trained alone).
+/// Stage 1: the deterministic autoencoders — each trained alone (the seed's MLD), or, with
+/// `contrastive`, together with a cross-modal term.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AeConfig {
@@ -72,6 +73,62 @@ pub struct AeConfig {
     pub lr: f64,
     #[serde(default = "ae_batch")]
     pub batch_size: usize,
+    /// The cross-modal variant of stage 1 (not the seed's MLD; see [`crate::contrastive`]):
+    /// when on, the autoencoders train together and a contrastive term between the latents of a
+    /// tuple's modalities is added to their reconstruction losses. Off (`None`, written as no
+    /// table or `contrastive = false`): the seed's independent autoencoders. `contrastive = true`
+    /// is the table with its defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "switch_or_table")]
+    pub contrastive: Option<ContrastiveConfig>,
+}
+
+/// `false` → `None`, `true` → the defaults, a table → its settings (its errors, such as an
+/// unknown key, named as the table's own).
+fn switch_or_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ContrastiveConfig>, D::Error> {
+    use serde::de::Error;
+    match toml::Value::deserialize(d)? {
+        toml::Value::Boolean(false) => Ok(None),
+        toml::Value::Boolean(true) => Ok(Some(ContrastiveConfig::default())),
+        toml::Value::Table(table) => ContrastiveConfig::deserialize(table).map(Some).map_err(D::Error::custom),
+        other => Err(D::Error::custom(format!("expected true, false or a table of settings, found {other}"))),
+    }
+}
+
+/// `[model.autoencoder.contrastive]`: the cross-modal term of stage 1's contrastive variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContrastiveConfig {
+    /// Weight λ of the contrastive term per data value of an item: the stage minimises
+    /// Σ_m NLL_m + λ · D̄ · C, with D̄ the mean number of values of an item of a modality (so that
+    /// λ means the same for small and large images) and C the InfoNCE loss.
+    #[serde(default = "contrastive_weight")]
+    pub weight: f64,
+    /// Temperature τ of the InfoNCE softmax.
+    #[serde(default = "contrastive_temperature")]
+    pub temperature: f64,
+    /// Size of the (linear) projection of each modality's latent that the term compares.
+    #[serde(default = "contrastive_projection")]
+    pub projection_dim: i64,
+}
+
+fn contrastive_weight() -> f64 {
+    0.1
+}
+fn contrastive_temperature() -> f64 {
+    0.1
+}
+fn contrastive_projection() -> i64 {
+    64
+}
+
+impl Default for ContrastiveConfig {
+    fn default() -> Self {
+        Self {
+            weight: contrastive_weight(),
+            temperature: contrastive_temperature(),
+            projection_dim: contrastive_projection(),
+        }
+    }
 }
 
 fn ae_latent() -> i64 {
@@ -92,7 +149,14 @@ fn ae_batch() -> usize {
 
 impl Default for AeConfig {
     fn default() -> Self {
-        Self { latent_dim: ae_latent(), width: ae_width(), steps: ae_steps(), lr: ae_lr(), batch_size: ae_batch() }
+        Self {
+            latent_dim: ae_latent(),
+            width: ae_width(),
+            steps: ae_steps(),
+            lr: ae_lr(),
+            batch_size: ae_batch(),
+            contrastive: None,
+        }
     }
 }
 
@@ -332,6 +396,19 @@ impl MldConfig {
         ensure!(a.latent_dim > 0 && a.width > 0, "[model.autoencoder] latent_dim and width must be positive");
         ensure!(a.batch_size > 0 && a.lr > 0.0, "[model.autoencoder] batch_size and lr must be positive");
         ensure!(a.steps > 0, "[model.autoencoder] steps must be at least 1, got 0");
+        if let Some(c) = &a.contrastive {
+            ensure!(
+                modalities.len() >= 2,
+                "[model.autoencoder.contrastive] needs at least two modalities to contrast, the dataset has {}",
+                modalities.len()
+            );
+            ensure!(c.weight.is_finite() && c.weight > 0.0, "[model.autoencoder.contrastive] weight must be positive");
+            ensure!(
+                c.temperature.is_finite() && c.temperature > 0.0,
+                "[model.autoencoder.contrastive] temperature must be positive"
+            );
+            ensure!(c.projection_dim > 0, "[model.autoencoder.contrastive] projection_dim must be positive");
+        }
         let s = &self.score;
         let width = s.width_for(self.latent_sizes(modalities).iter().sum());
         ensure!(width > 0 && s.time_dim > 0 && s.groups > 0, "[model.score] width, time_dim, groups must be positive");
@@ -389,6 +466,21 @@ impl MldConfig {
         modalities.iter().map(|m| *self.latent_dims.get(&m.name).unwrap_or(&self.autoencoder.latent_dim)).collect()
     }
 
+    /// The checkpoint stages of stage 1: one per modality (`ae_<name>`) for the seed's
+    /// independent autoencoders, one for the contrastive variant's joint training.
+    pub fn stage1_stages(&self, modalities: &[ModalitySpec]) -> Vec<String> {
+        match self.autoencoder.contrastive {
+            None => modalities.iter().map(crate::autoencoder::Autoencoder::stage_name).collect(),
+            Some(_) => vec![crate::contrastive::STAGE.to_string()],
+        }
+    }
+
+    /// The run's stage count for `num_modalities` modalities: stage 1's stages, then the score
+    /// network.
+    pub fn stage_count(&self, num_modalities: usize) -> usize {
+        self.autoencoder.contrastive.as_ref().map_or(num_modalities, |_| 1) + 1
+    }
+
     /// The likelihood of each modality.
     pub fn likelihoods_for(&self, modalities: &[ModalitySpec]) -> Vec<Likelihood> {
         modalities.iter().map(|m| *self.likelihoods.get(&m.name).unwrap_or(&Likelihood::default_for(m))).collect()
@@ -425,5 +517,26 @@ mod tests {
             let err = result.expect_err(needle);
             assert!(err.contains(needle), "{err}");
         }
+    }
+
+    /// The contrastive variant is off by default and when `false`, on with its defaults when
+    /// `true`, and a table's settings are checked (an unknown key named); the resolved config of
+    /// the seed's MLD has no such table.
+    #[test]
+    fn the_contrastive_variant_is_a_switch_or_a_table() {
+        let parse = |text: &str| toml::from_str::<AeConfig>(text).map_err(|e| e.to_string());
+        assert_eq!(parse("").unwrap().contrastive, None);
+        assert_eq!(parse("contrastive = false").unwrap().contrastive, None);
+        assert_eq!(parse("contrastive = true").unwrap().contrastive, Some(ContrastiveConfig::default()));
+        let table = parse("[contrastive]\nweight = 0.5").unwrap().contrastive.unwrap();
+        assert_eq!((table.weight, table.temperature), (0.5, ContrastiveConfig::default().temperature));
+        let err = parse("[contrastive]\nweigth = 0.5").unwrap_err();
+        assert!(err.contains("weigth"), "{err}");
+        assert!(parse("contrastive = 3").unwrap_err().contains("true, false or a table"));
+        assert!(!toml::to_string(&AeConfig::default()).unwrap().contains("contrastive"));
+        let modalities = [ModalitySpec::image("m0", 1, 28, 28)];
+        let mut cfg = MldConfig::default();
+        cfg.autoencoder.contrastive = Some(ContrastiveConfig::default());
+        assert!(cfg.validate(&modalities).unwrap_err().to_string().contains("at least two modalities"));
     }
 }

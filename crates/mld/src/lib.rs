@@ -3,7 +3,8 @@
 //! Two stages, each run by core's training loop [`mmlatent_core::training::Stage`] (resumable,
 //! checkpoint sets under `checkpoints/<stage>/`):
 //! 1. [`autoencoder`]: one deterministic autoencoder per modality (stage `ae_<modality>`),
-//!    trained alone with the modality's likelihood;
+//!    trained alone with the modality's likelihood — or, in the [`contrastive`] variant (not the
+//!    seed's), all together (stage `autoencoders`) with a cross-modal term added;
 //! 2. [`train`]: the training latents are encoded once, normalised ([`model::LatentNorm`]:
 //!    standardised per dimension or whitened per modality, saved as `latent_stats`), and the [`score_net`] is trained on
 //!    them with masked multi-time denoising score matching under the VP-SDE of [`sde`]
@@ -21,10 +22,12 @@
 pub mod autoencoder;
 pub mod bench;
 pub mod config;
+pub mod contrastive;
 pub mod model;
 pub mod sampler;
 pub mod score_net;
 pub mod sde;
+pub mod stage1;
 pub mod train;
 
 use anyhow::{ensure, Context, Result};
@@ -43,7 +46,7 @@ pub struct MldFamily;
 pub static FAMILY: MldFamily = MldFamily;
 
 /// Batch size used to encode the training set for stage 2.
-const ENCODE_BATCH: i64 = 512;
+pub(crate) const ENCODE_BATCH: i64 = 512;
 
 /// Test tuples whose latents measure the score stage's held-out loss.
 const HELD_OUT: usize = 1024;
@@ -76,14 +79,38 @@ impl ModelFamily for MldFamily {
         let cfg: MldConfig = ctx.experiment.model_config()?;
         let modalities = &ctx.dataset.modalities;
         cfg.validate(modalities)?;
-        // Stage 1: each autoencoder alone; on the CPU several at once, as the cores allow.
+        // Held-out tuples, for the validation losses of both stages: the first test tuples.
+        let test = &ctx.dataset.test;
+        let mut held_out = mmlatent_core::Split {
+            items: test.items.iter().map(Tensor::shallow_clone).collect(),
+            labels: test.labels.shallow_clone(),
+        };
+        held_out.truncate(HELD_OUT);
+        let held_out_items: Vec<Tensor> =
+            if held_out.is_empty() { vec![] } else { held_out.items.iter().map(Tensor::shallow_clone).collect() };
+        // Stage 1: each autoencoder alone, on the CPU several at once as the cores allow; or, in
+        // the contrastive variant, all together.
         let mut autoencoders = build_autoencoders(&cfg, modalities, ctx.device)?;
-        let jobs = autoencoders
-            .iter_mut()
-            .enumerate()
-            .map(|(m, ae)| autoencoder::training_job(ae, m, ctx, &cfg.autoencoder))
-            .collect();
-        mmlatent_core::side_by_side::run(jobs, ctx.device)?;
+        match &cfg.autoencoder.contrastive {
+            None => {
+                let jobs = autoencoders
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(m, ae)| {
+                        autoencoder::training_job(
+                            ae,
+                            m,
+                            ctx,
+                            &cfg.autoencoder,
+                            held_out_items.get(m).map(Tensor::shallow_clone),
+                        )
+                    })
+                    .collect();
+                mmlatent_core::side_by_side::run(jobs, ctx.device)?;
+            }
+            Some(term) => contrastive::train_jointly(&autoencoders, ctx, &cfg.autoencoder, term, &held_out_items)?,
+        }
+        stage1::report(&autoencoders, ctx, &held_out)?;
         // Stage 2: encode once, standardise, train the score network.
         let latents = encode_split(&autoencoders, &ctx.dataset.train);
         let layout = Layout::new(cfg.latent_sizes(modalities));
@@ -91,13 +118,6 @@ impl ModelFamily for MldFamily {
         if mmlatent_core::parallel::is_leader() {
             latent_norm.save(ctx.run)?;
         }
-        // Held-out latents for the score stage's validation loss: the first test tuples.
-        let test = &ctx.dataset.test;
-        let mut held_out = mmlatent_core::Split {
-            items: test.items.iter().map(Tensor::shallow_clone).collect(),
-            labels: test.labels.shallow_clone(),
-        };
-        held_out.truncate(HELD_OUT);
         let held_out = (!held_out.is_empty()).then(|| latent_norm.forward(&encode_split(&autoencoders, &held_out)));
         let cfg = model::with_run_width(&cfg, ctx.run, &layout)?;
         if mmlatent_core::parallel::is_leader() {
@@ -121,8 +141,7 @@ impl ModelFamily for MldFamily {
         settings.insert("model.autoencoder".into(), toml::Value::try_from(&cfg.autoencoder)?);
         settings.insert("model.latent_dims".into(), toml::Value::try_from(&cfg.latent_dims)?);
         settings.insert("model.likelihoods".into(), toml::Value::try_from(&cfg.likelihoods)?);
-        let stages = modalities.iter().map(autoencoder::Autoencoder::stage_name).collect();
-        Ok(Some(ReusableStages { stages, settings }))
+        Ok(Some(ReusableStages { stages: cfg.stage1_stages(modalities), settings }))
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {

@@ -131,7 +131,9 @@ pub fn build_autoencoders(cfg: &MldConfig, modalities: &[ModalitySpec], device: 
     modalities
         .iter()
         .zip(sizes.iter().zip(&likelihoods))
-        .map(|(spec, (&dim, &lik))| Autoencoder::new(spec, dim, lik, cfg.autoencoder.width, device))
+        .map(|(spec, (&dim, &lik))| {
+            Autoencoder::new(spec, dim, lik, cfg.autoencoder.width, cfg.autoencoder.contrastive.is_some(), device)
+        })
         .collect()
 }
 
@@ -346,8 +348,14 @@ impl MultimodalModel for MldModel {
         Some(self.score_evaluations())
     }
 
+    /// `mld`, or `mld-contrastive` for the contrastive variant of stage 1: reports never show the
+    /// variant as the seed's MLD.
     fn name(&self) -> &str {
-        "mld"
+        if self.autoencoders.iter().any(|ae| ae.trained_jointly) {
+            "mld-contrastive"
+        } else {
+            "mld"
+        }
     }
 
     fn modalities(&self) -> &[ModalitySpec] {

@@ -212,7 +212,7 @@ pub fn train_score(
     let t_eps = cfg.score.t_eps;
     // The permutation of the current epoch, by epoch number.
     let mut perm: Option<(usize, Tensor)> = None;
-    let stages = layout.num_modalities() + 1;
+    let stages = cfg.stage_count(layout.num_modalities());
     let mut stage = Stage::new(run, SCORE, train_cfg.steps, train_cfg, seed)
         .position(stages, stages)
         .snapshots(ctx.snapshot)

@@ -384,6 +384,76 @@ impl Model {
         Some(self.model().modalities().iter().map(|s| s.name.clone()).zip(view.latent_spans()).collect())
     }
 
+    /// Evaluates the run as `mmlatent eval` does (the same function): classifiers found in their
+    /// cache (or `classifiers`) or trained there, the report written with its provenance to
+    /// `<run>/eval/<name>/`; returns the report as a dict, with its folder as `"folder"`.
+    #[pyo3(signature = (samples=1000, seed=None, max_given=None, name=None, classifiers=None, fid_weights=None,
+                        fid_samples=500, batch=250, classifier_steps=1500, classifier_batch=128,
+                        classifier_width=32, classifier_seed=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        samples: usize,
+        seed: Option<u64>,
+        max_given: Option<usize>,
+        name: Option<String>,
+        classifiers: Option<PathBuf>,
+        fid_weights: Option<PathBuf>,
+        fid_samples: usize,
+        batch: i64,
+        classifier_steps: usize,
+        classifier_batch: usize,
+        classifier_width: i64,
+        classifier_seed: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use mmlatent_runner::evaluate::{evaluate_run, EvalRequest};
+        if samples == 0 || fid_samples == 0 || batch < 1 || classifier_steps == 0 || classifier_batch == 0 {
+            return Err(MmlatentError::new_err(
+                "evaluate: samples, fid_samples, batch, classifier_steps and classifier_batch must be at least 1",
+            ));
+        }
+        let options = mmlatent_eval::EvalOptions {
+            joint_samples: samples as i64,
+            conditional_samples: samples,
+            batch_size: batch,
+            fid_weights,
+            fid_samples,
+            seed: seed.unwrap_or(self.opened.experiment.seed),
+            max_given,
+            ..mmlatent_eval::EvalOptions::default()
+        };
+        let classifier_options = mmlatent_eval::classifier::ClassifierOptions {
+            steps: classifier_steps,
+            batch_size: classifier_batch,
+            width: classifier_width,
+            seed: classifier_seed,
+            device: self.opened.device,
+            progress: true,
+            ..Default::default()
+        };
+        let command = vec![
+            "python".to_string(),
+            format!("mmlatent.open_run({:?}).evaluate(samples={samples}, seed={seed:?})", self.opened.run.root()),
+        ];
+        let request = EvalRequest {
+            classifiers: classifiers.as_deref(),
+            classifier_options,
+            options,
+            name: name.as_deref(),
+            command,
+        };
+        let opened = SameThread(&self.opened);
+        let request = SameThread(request);
+        let text = released(py, move || {
+            let (report, folder) = evaluate_run(opened.get(), request.into_inner())?;
+            let mut value: serde_json::Value = serde_json::from_str(&report.to_json()?)?;
+            value["folder"] = serde_json::Value::from(folder.display().to_string());
+            Ok(value.to_string())
+        })?;
+        py.import("json")?.call_method1("loads", (text,))
+    }
+
     fn __repr__(&self) -> String {
         format!("<mmlatent model {} of run {}>", self.kind(), self.opened.run.root().display())
     }

@@ -44,6 +44,8 @@ fn run_script(name: &str) {
         .arg(&script)
         .current_dir(work.path())
         .env("MMLATENT_PLAIN_PROGRESS", "1")
+        // The CLI this build made, beside the test binary's folder (target/<profile>/mmlatent).
+        .env("MMLATENT_BIN", exe.parent().and_then(Path::parent).expect("target/<profile>/deps").join("mmlatent"))
         .env_remove("MMLATENT_FAULT")
         .output()
         .expect("python runs");
@@ -61,6 +63,11 @@ fn run_script(name: &str) {
 #[test]
 fn train_sample_and_errors_from_python() {
     run_script("test_sampling.py");
+}
+
+#[test]
+fn python_and_the_cli_evaluate_a_run_alike() {
+    run_script("test_evaluate.py");
 }
 
 #[test]

@@ -305,8 +305,18 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
         Ok((write_sample_grids(model.as_ref(), &dataset, &dir, experiment.seed)?, dir))
     };
     let snapshot = |step: usize| grids_in(&format!("step-{step}")).map(|_| ());
-    family
-        .train(&TrainContext { snapshot: Some(&snapshot), ..TrainContext::new(experiment, run, &dataset, device) })?;
+    // The dataset's evaluation classifiers, if they are in their cache already (never trained
+    // here): a model's reports read its reconstructions with them.
+    let classifiers = if leader { cached_classifiers(experiment, &dataset, device) } else { None };
+    let judge = |m: usize, x: &tch::Tensor| -> Result<tch::Tensor> {
+        Ok(classifiers.as_ref().expect("judge only with classifiers").logits(m, x)?.argmax(-1, false))
+    };
+    let judge: Option<mmlatent_core::family::Judge> = classifiers.is_some().then_some(&judge);
+    family.train(&TrainContext {
+        snapshot: Some(&snapshot),
+        judge,
+        ..TrainContext::new(experiment, run, &dataset, device)
+    })?;
     if !leader {
         return Ok(());
     }
@@ -315,6 +325,23 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
         Err(e) => eprintln!("warning: no sample grids: {e:#}"),
     }
     Ok(())
+}
+
+/// The evaluation classifiers of the experiment's dataset in their default cache folder, when
+/// they are there and load; `None` otherwise (a failure to load them is a note, not an error).
+fn cached_classifiers(
+    experiment: &Experiment,
+    dataset: &mmlatent_core::MultimodalDataset,
+    device: tch::Device,
+) -> Option<mmlatent_eval::classifier::Classifiers> {
+    let dir = mmlatent_eval::classifier::default_dir(&dataset.name, &experiment.data);
+    match mmlatent_eval::classifier::Classifiers::load_if_present(&dir, dataset, device) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("note: the evaluation classifiers in {} are not used: {e:#}", dir.display());
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use std::path::Path;
 
-pub use mmlatent_runner::{open_run, OpenedRun};
+pub use mmlatent_runner::open_run;
 
 /// Checks, before any work, that `path` (the value of `flag`) names a file with extension `ext`
 /// that can be created: not a folder, in an existing folder.

@@ -6,12 +6,12 @@
 
 use super::classifier::ClassifierArgs;
 use super::common::open_run;
-use super::eval::evaluate_run;
 use anyhow::Result;
 use mmlatent_core::config::Experiment;
 use mmlatent_core::run::RunDir;
 use mmlatent_eval::EvalOptions;
 use mmlatent_present::grid::save_image_grid;
+use mmlatent_runner::evaluate::{evaluate_run, EvalRequest};
 use mmlatent_runner::train::{prepare, train_prepared};
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
@@ -86,7 +86,17 @@ pub fn run(args: Args) -> Result<()> {
         seed: experiment.seed,
         ..EvalOptions::default()
     };
-    let (report, eval_dir) = evaluate_run(&opened, None, &args.classifier.options(opened.device), options, None)?;
+    let (report, eval_dir) = evaluate_run(
+        &opened,
+        EvalRequest {
+            classifiers: None,
+            classifier_options: args.classifier.options(opened.device),
+            options,
+            name: None,
+            command: std::env::args().collect(),
+        },
+    )?;
+    println!("{}", report.to_table());
     println!();
     println!("quickstart done in {}:", run.root().display());
     println!(
