@@ -28,7 +28,8 @@
 //! the only change made to a documented command.
 //!
 //! **Checked.** Exit status 0, and every output it names exists afterwards: `--out`, `--run` (or
-//! `runs/<experiment name>`), `--html`, `--json`, `--csv`, an evaluation's `report.json`.
+//! `runs/<experiment name>`), `--html`, `--json`, `--csv`, an evaluation's `report.json`; a folder
+//! of samples holds one PNG per sample and one label line per sample.
 
 #[path = "../../data/tests/common/mod.rs"]
 mod data_files;
@@ -365,6 +366,35 @@ fn outputs(args: &[String], dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// For `sample … --out DIR` (a folder): the number of samples it must hold, one PNG per sample in
+/// `DIR/m0/` and one line per sample in `DIR/labels.txt` (`--joint N`, `--per-input N` per given
+/// file, or `--limit N` tuples of a split of at least N).
+fn expected_samples(args: &[String]) -> Option<usize> {
+    if args.first().map(String::as_str) != Some("sample") || flag_value(args, "--out")?.ends_with(".png") {
+        return None;
+    }
+    let value = |flag: &str, default: usize| flag_value(args, flag).map_or(Some(default), |v| v.parse().ok());
+    match (flag_value(args, "--joint"), flag_value(args, "--given")) {
+        (Some(n), _) => n.parse().ok(),
+        (None, Some(given)) if given.contains('=') => value("--per-input", 8),
+        (None, Some(_)) => value("--limit", 100),
+        _ => None,
+    }
+}
+
+/// Checks a sample folder `dir` against [`expected_samples`].
+fn check_sample_folder(dir: &Path, n: usize) -> Result<(), String> {
+    let pngs = std::fs::read_dir(dir.join("m0"))
+        .map_err(|e| format!("{}: {e}", dir.join("m0").display()))?
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "png")))
+        .count();
+    let labels = std::fs::read_to_string(dir.join("labels.txt")).map_err(|e| format!("labels.txt: {e}"))?;
+    if pngs != n || labels.lines().count() != n {
+        return Err(format!("{} holds {pngs} PNGs in m0/ and {} labels, not {n}", dir.display(), labels.lines().count()));
+    }
+    Ok(())
+}
+
 /// Shared, slow fixtures: random Inception weights, short runs of `configs/<name>.toml` trained
 /// once, and the classifiers cache (`MMLATENT_CACHE`).
 struct Shared {
@@ -586,6 +616,9 @@ fn run_page(shared: &Shared, page: &Path) -> Vec<String> {
             if !missing.is_empty() {
                 return Err(format!("it ran, but did not write {}", missing.join(", ")));
             }
+            if let (Some(n), Some(out)) = (expected_samples(&args), flag_value(&args, "--out")) {
+                check_sample_folder(&dir.join(out), n)?;
+            }
             Ok(())
         });
         eprintln!("{name}:{} ({:.1} s) {}", c.line, started.elapsed().as_secs_f64(), c.text);
@@ -628,6 +661,9 @@ fn documented_blocks_are_read_as_a_shell_would() {
     let sample: Vec<String> = ["sample", "runs/x", "--joint", "1000", "--out", "j/"].map(String::from).to_vec();
     assert_eq!(shrink(&sample, dir.path())[3], "16");
     assert_eq!(outputs(&sample, dir.path()), [PathBuf::from("j/")]);
+    assert_eq!(expected_samples(&shrink(&sample, dir.path())), Some(16));
+    let from_file: Vec<String> = ["sample", "runs/x", "--given", "m0=d.png", "--out", "f/"].map(String::from).to_vec();
+    assert_eq!(expected_samples(&from_file), Some(8));
     assert_eq!(
         positionals(&["runs/a".into(), "--html".into(), "r.html".into(), "runs/b".into()]),
         ["runs/a", "runs/b"]
