@@ -6,7 +6,8 @@
 //! - **data**: every rank draws the same global batch of B tuples (the seeded epoch order of
 //!   [`crate::loader`]) and keeps its own B/N rows of it ([`local_rows`]);
 //! - **gradients**: the optimisers of a training stage average their gradients over the ranks
-//!   before each update, so every rank takes the same update from the same weights, which start
+//!   before each update (the stage installs a [`GradientAverager`] into each as its
+//!   [`GradientExchange`]), so every rank takes the same update from the same weights, which start
 //!   equal (rank 0's are broadcast when a stage starts). A backward pass goes through libtorch's
 //!   DDP reducer ([`GradientAverager`]): buckets of gradients are all-reduced while the pass
 //!   goes on; gradients back-propagated by hand, or all of them with [`BUCKET_VAR`] = 0, take one
@@ -27,6 +28,7 @@
 //! reads them, [`join`] connects once the device is known. Without them nothing here does
 //! anything and a single process trains as before.
 
+use crate::optim::GradientExchange;
 use anyhow::{bail, Context, Result};
 use mmlatent_collective::{backward_ready_order, Backend, GradientReducer, ProcessGroup};
 use std::sync::OnceLock;
@@ -290,6 +292,19 @@ impl GradientAverager {
         let reducer = self.reducer.as_mut().expect("made above");
         reducer.backward(loss).context(context)?;
         Ok(vars.iter().map(|v| v.grad()).collect())
+    }
+}
+
+/// What the training loop installs into its optimisers: backward passes through the DDP reducer
+/// ([`GradientAverager::backward`]), gradients back-propagated by hand through one flat
+/// all-reduce ([`average_gradients`]).
+impl GradientExchange for GradientAverager {
+    fn backward(&mut self, loss: &Tensor, values: &[&Tensor]) -> Result<Vec<Tensor>> {
+        GradientAverager::backward(self, loss, values)
+    }
+
+    fn average(&mut self, grads: Vec<Tensor>, values: &[&Tensor]) -> Result<Vec<Tensor>> {
+        average_gradients(grads, values)
     }
 }
 

@@ -284,7 +284,7 @@ impl<'a> Stage<'a> {
             parallel::broadcast_from_leader(&named.into_iter().map(|(_, t)| t).collect::<Vec<_>>())?;
         }
         for opt in &mut self.optimisers {
-            opt.average_across_ranks();
+            opt.exchange_gradients(|| Box::new(parallel::GradientAverager::default()));
         }
 
         let info = StageInfo {
