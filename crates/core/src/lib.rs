@@ -18,14 +18,12 @@
 //! - [`config`], [`run`], [`checkpoint`]: experiments as TOML files, run folders (with their
 //!   lock), atomic checkpoint sets;
 //! - [`device`]: libtorch's thread count and seeds; [`host`]: tensors read out as Rust data (the
-//!   one conversion, whatever a tensor's layout);
-//! - [`bench`](mod@bench): timings (median and quartiles), whole epochs and load for `mmlatent bench`.
+//!   one conversion, whatever a tensor's layout).
 //!
 //! It must not know how anything is shown or which device library is loaded: progress bars,
 //! loss plots and image files are `mmlatent-present`'s (behind [`observe::Observer`]), choosing
 //! and loading a CUDA device is `mmlatent-runner`'s; nor any file format of a dataset.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod dataset;

@@ -7,14 +7,12 @@
 //! - [`model`]: encoders (mixture of Gaussian experts), decoders, the generator / inference
 //!   objective, joint and conditional generation ([`mmlatent_core::MultimodalModel`]);
 //! - [`train`]: the training loop (two optimisers, energy-gap logging, blow-up guard);
-//! - [`config`]: the `[model]` table;
-//! - [`bench`]: the workloads of `mmlatent bench ebm`.
+//! - [`config`]: the `[model]` table.
 //!
 //! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
-//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
-//! its tests, examples and benchmarks through their callers).
+//! never a file format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval`
+//! serve only its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
 
-pub mod bench;
 pub mod config;
 pub mod energy;
 pub mod langevin;

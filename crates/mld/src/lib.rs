@@ -12,15 +12,13 @@
 //!
 //! Sampling ([`sampler`]): Euler–Maruyama on the reverse SDE (optionally with RePaint
 //! resampling) or Heun on the probability-flow ODE, joint or any subset given any subset;
-//! [`model::MldModel`] implements [`MultimodalModel`]. [`bench`] times the training steps and a
-//! sampling run for `mmlatent bench mld`.
+//! [`model::MldModel`] implements [`MultimodalModel`].
 //!
 //! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
-//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
-//! its tests, examples and benchmarks through their callers).
+//! never a file format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval`
+//! serve only its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
 
 pub mod autoencoder;
-pub mod bench;
 pub mod config;
 pub mod contrastive;
 pub mod model;

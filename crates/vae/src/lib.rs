@@ -4,16 +4,14 @@
 //! - [`estimator`]: ELBO, IWAE and DReG from log importance weights;
 //! - [`frame`]: per-modality encoders (posteriors), decoders and likelihoods;
 //! - [`models`]: each model's aggregation, objective and generation;
-//! - [`config`]: the `[model]` table; [`model`]: training, loading, generation;
-//! - [`bench`]: the training-step benchmark of `mmlatent bench vae`.
+//! - [`config`]: the `[model]` table; [`model`]: training, loading, generation.
 //!
 //! The CLI reaches it through [`FAMILY`] (`[model] kind = "mopoe"` etc.).
 //!
 //! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
-//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
-//! its tests, examples and benchmarks through their callers).
+//! never a file format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval`
+//! serve only its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
 
-pub mod bench;
 /// The latent distributions (core's, shared with the EBM-prior model).
 pub use mmlatent_core::dist;
 pub mod config;
