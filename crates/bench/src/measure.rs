@@ -8,10 +8,10 @@
 //! with like.
 
 use anyhow::{Context, Result};
-use mmlatent_core::checkpoint::save_json;
 use mmlatent_core::dataset::Split;
-use mmlatent_core::loader::StepLoader;
 use mmlatent_core::ModalitySpec;
+use mmlatent_train::checkpoint::save_json;
+use mmlatent_train::loader::StepLoader;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};

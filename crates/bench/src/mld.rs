@@ -22,7 +22,6 @@ use crate::measure::{time_epochs, time_runs, BenchOptions, BenchResult, Repeats,
 use anyhow::{ensure, Result};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::side_by_side::{self, Job};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, Split};
 use mmlatent_mld::autoencoder::Autoencoder;
 use mmlatent_mld::config::{ScoreConfig, ScoreParameterization};
@@ -30,6 +29,7 @@ use mmlatent_mld::sampler::{euler_maruyama, Conditioning, Layout};
 use mmlatent_mld::score_net::ScoreNet;
 use mmlatent_mld::sde::VpSde;
 use mmlatent_mld::train::masked_loss;
+use mmlatent_train::side_by_side::{self, Job};
 use std::time::Instant;
 use tch::nn;
 use tch::{Device, Kind, Tensor};

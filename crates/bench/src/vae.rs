@@ -38,7 +38,7 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResu
         tch::manual_seed(0);
         let model = VaeModel::new(cfg, &dataset.modalities, Device::Cpu)?;
         // The initial weights, so that the PyTorch side starts from the same point.
-        mmlatent_core::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
+        mmlatent_train::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
         let mut opt = Adam::new(&model.vs, AdamConfig::adam(lr));
         let (step, loss) =
             time_pool_steps(name, &dataset.train, &dataset.modalities, opts.batch, opts.repeats, |s, xs| {

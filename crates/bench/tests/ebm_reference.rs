@@ -7,7 +7,7 @@
 
 use mmlatent_bench::ebm::run;
 use mmlatent_bench::measure::{run_reference, write_split, BenchOptions, Repeats};
-use mmlatent_core::config::DataConfig;
+use mmlatent_train::config::DataConfig;
 use std::path::Path;
 
 #[test]

@@ -8,9 +8,10 @@
 //!
 //! The CLI reaches it through [`FAMILY`] (`[model] kind = "mopoe"` etc.).
 //!
-//! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
-//! never a file format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval`
-//! serve only its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
+//! Depends on `mmlatent-core` (the maths) and `mmlatent-train` (the batch loaders and the
+//! training loop) alone: it sees tensors, batches and a loop to hand its step to, never a file
+//! format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval` serve only
+//! its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
 
 /// The latent distributions (core's, shared with the EBM-prior model).
 pub use mmlatent_core::dist;
@@ -22,10 +23,10 @@ pub mod models;
 
 use anyhow::Result;
 use config::{VaeConfig, VaeKind};
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::run::RunDir;
 pub use model::VaeModel;
 use tch::Device;
 

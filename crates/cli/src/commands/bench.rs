@@ -88,7 +88,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
 }
 
 fn open_default() -> Result<MultimodalDataset> {
-    mmlatent_data::open(&mmlatent_core::config::DataConfig::bundled())
+    mmlatent_data::open(&mmlatent_train::config::DataConfig::bundled())
         .context("bench: cannot open the bundled default dataset")
 }
 

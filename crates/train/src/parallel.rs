@@ -28,9 +28,9 @@
 //! reads them, [`join`] connects once the device is known. Without them nothing here does
 //! anything and a single process trains as before.
 
-use crate::optim::GradientExchange;
 use anyhow::{bail, Context, Result};
 use mmlatent_collective::{backward_ready_order, Backend, GradientReducer, ProcessGroup};
+use mmlatent_core::optim::GradientExchange;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
@@ -233,7 +233,7 @@ pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Ten
     g.all_reduce_sum(std::slice::from_ref(&bucket))
         .context("averaging gradients with the other ranks (did one stop? its own messages say why)")?;
     let n = vars.len() as i64;
-    let counts = crate::host::to_vec::<f32>(&bucket.narrow(0, bucket.size()[0] - n, n))?;
+    let counts = mmlatent_core::host::to_vec::<f32>(&bucket.narrow(0, bucket.size()[0] - n, n))?;
     let scale = 1.0 / g.world() as f64;
     let mut offset = 0;
     let mut out = Vec::with_capacity(grads.len());
@@ -285,7 +285,8 @@ impl GradientAverager {
             let order: Vec<i64> = backward_ready_order(loss, &params)?.into_iter().map(|i| i as i64).collect();
             let order_t = Tensor::from_slice(&order).to_device(g.backend().device());
             broadcast_from_leader(std::slice::from_ref(&order_t))?;
-            let order: Vec<usize> = crate::host::to_vec::<i64>(&order_t)?.into_iter().map(|i| i as usize).collect();
+            let order: Vec<usize> =
+                mmlatent_core::host::to_vec::<i64>(&order_t)?.into_iter().map(|i| i as usize).collect();
             self.reducer =
                 Some(g.gradient_reducer(&params, &order, bucket_bytes, FIRST_BUCKET_BYTES).context(context)?);
         }
@@ -317,7 +318,7 @@ pub fn agree(flag: bool, values: &[f64]) -> Result<(bool, Vec<f64>)> {
     let t = Tensor::from_slice(&data).to_device(g.backend().device());
     g.all_reduce_sum(std::slice::from_ref(&t))
         .context("agreeing on the step with the other ranks (did one stop? its own messages say why)")?;
-    let summed = crate::host::to_vec::<f64>(&t)?;
+    let summed = mmlatent_core::host::to_vec::<f64>(&t)?;
     let w = g.world() as f64;
     let (flags, sums) = summed.split_last().expect("the flag was pushed");
     Ok((*flags > 0.0, sums.iter().map(|s| s / w).collect()))

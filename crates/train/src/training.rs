@@ -46,10 +46,10 @@ use crate::config::TrainConfig;
 use crate::family::Snapshot;
 use crate::interrupt;
 use crate::observe::{self, StageInfo, StageObserver};
-use crate::optim::Adam;
 use crate::parallel;
 use crate::run::RunDir;
 use anyhow::{bail, Context, Result};
+use mmlatent_core::optim::Adam;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -769,8 +769,8 @@ fn load_legacy(run: &RunDir, stage: &str, legacy: &Path, parts: &[(&str, &VarSto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optim::AdamConfig;
     use crate::testing::{toy_run as run_dir, toy_store as store};
+    use mmlatent_core::optim::AdamConfig;
     use tch::{nn, Device};
 
     /// Fits the toy store's w to a target, deterministically (no random generator: other
