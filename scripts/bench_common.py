@@ -1,6 +1,6 @@
 """What the PyTorch sides of `mmlatent bench` share: mmlatent's conv encoder/decoder for 3x28x28
 images rebuilt in torch, the training tuples and initial weights the Rust side wrote, and
-timings summarised as mmlatent_core::bench summarises its own (median, quartiles).
+timings summarised as mmlatent_bench::measure summarises its own (median, quartiles).
 
 Epochs go through torch's DataLoader (shuffled TensorDataset, last incomplete batch dropped,
 u8 images converted per batch), the way the reference code of the field loads data in memory.
@@ -71,7 +71,7 @@ def laplace_log_prob(out, x, scale=0.75):
 
 
 def load_split(data_dir):
-    """The stored training tuples written by mmlatent_core::bench::write_split (stored types)."""
+    """The stored training tuples written by mmlatent_bench::measure::write_split (stored types)."""
     with open(os.path.join(data_dir, "meta.json")) as f:
         meta = json.load(f)
     items = []
@@ -117,7 +117,7 @@ def read_safetensors(path):
 
 
 def summary(ms):
-    """Median and quartiles (numpy's linear interpolation), as mmlatent_core::bench::Timing."""
+    """Median and quartiles (numpy's linear interpolation), as mmlatent_bench::measure::Timing."""
     ms = sorted(ms)
     if len(ms) == 1:
         return {"median": ms[0], "q1": ms[0], "q3": ms[0], "runs": 1}

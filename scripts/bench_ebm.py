@@ -23,7 +23,7 @@ from bench_common import (DECODER_LAYERS, ENCODER_LAYERS, add_arguments, conv_de
                           copy_conv_weights, emit, few, laplace_log_prob, load_split, pool, pool_batch,
                           read_safetensors, summary, time_epochs, time_runs)
 
-# configs/default-ebm.toml (crates/ebm/src/bench.rs MODEL).
+# configs/default-ebm.toml (crates/bench/src/ebm.rs MODEL).
 LATENT, WIDTH, HIDDEN, LAYERS = 16, 32, 200, 2
 LANGEVIN_STEPS, LANGEVIN_SIZE = 60, 0.4
 GENERATOR_LR, EBM_LR, EBM_BETA1, PRIOR_WEIGHT = 1e-3, 1e-4, 0.5, 1.0

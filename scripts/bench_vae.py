@@ -26,7 +26,7 @@ from bench_common import (DECODER_LAYERS, ENCODER_LAYERS, add_arguments, conv_de
                           copy_conv_weights, emit, load_split, pool, pool_batch, read_safetensors, summary,
                           time_epochs)
 
-# The workloads of crates/vae/src/bench.rs.
+# The workloads of crates/bench/src/vae.rs.
 MOPOE = dict(latent=512, beta=2.5, width=32, lr=5e-4)
 MMVAEPLUS = dict(latent=32, specific=32, beta=1.0, width=32, k=4, lr=1e-3)
 LAPLACE_SCALE = 0.75

@@ -26,7 +26,7 @@ if ! .venv/bin/python -c 'import pytorch_fid, torchvision' 2>/dev/null; then
   echo "setup: installing pytorch-fid==0.3.0 (with torchvision==0.26.0) into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check "torch==$torch_version" "torchvision==0.26.0" "pytorch-fid==0.3.0"
 fi
-# The VAE baselines' agreement test (crates/vae/tests/multivae.rs) trains MultiVae's MoPoE and
+# The VAE baselines' agreement test (crates/bench/tests/multivae.rs) trains MultiVae's MoPoE and
 # MMVAE+ beside mmlatent's; a pinned release, installed with torch and torchvision pinned too.
 if ! .venv/bin/python -c 'import multivae' 2>/dev/null; then
   echo "setup: installing multivae==1.0.3 into .venv"

@@ -2,7 +2,7 @@
 //!
 //! Each sub-command lives in its own module under `commands/`; model families, training and
 //! opening runs are `mmlatent_runner`'s, progress bars, plots and image grids
-//! `mmlatent_present`'s.
+//! `mmlatent_present`'s, the benchmarks' workloads `mmlatent_bench`'s.
 
 mod commands;
 
@@ -47,15 +47,15 @@ enum Command {
 const EXIT_INTERRUPTED: u8 = 130;
 
 /// Ctrl-C, SIGTERM or SIGHUP: a training stage finishes its step, checkpoints and stops
-/// (`mmlatent_core::interrupt`); outside training, or on a second signal, the process exits at
+/// (`mmlatent_train::interrupt`); outside training, or on a second signal, the process exits at
 /// once.
 fn install_interrupt_handler() {
     let handler = || {
         if commands::workers::forward_interrupt() {
             eprintln!("\nasking the workers to checkpoint and stop (interrupt again to stop them at once)");
-        } else if mmlatent_core::interrupt::request() {
+        } else if mmlatent_train::interrupt::request() {
             // In a data-parallel job rank 0 speaks for all.
-            if !mmlatent_core::parallel::is_leader() {
+            if !mmlatent_train::parallel::is_leader() {
                 return;
             }
             eprintln!(
@@ -91,14 +91,14 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if mmlatent_core::interrupt::is_interrupted(&e) => {
-            if mmlatent_core::parallel::is_leader() {
+        Err(e) if mmlatent_train::interrupt::is_interrupted(&e) => {
+            if mmlatent_train::parallel::is_leader() {
                 eprintln!("{e:#}");
             }
             ExitCode::from(EXIT_INTERRUPTED)
         }
         Err(e) => {
-            eprintln!("error: {}{e:#}", mmlatent_core::parallel::rank_prefix());
+            eprintln!("error: {}{e:#}", mmlatent_train::parallel::rank_prefix());
             ExitCode::FAILURE
         }
     }

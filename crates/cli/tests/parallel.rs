@@ -5,7 +5,7 @@
 //! `--resume` continues it; Ctrl-C, or the launcher's death, stops every rank after the same
 //! step with a checkpoint; a job that cannot form fails within its timeout.
 
-use mmlatent_core::checkpoint::load_tensors;
+use mmlatent_train::checkpoint::load_tensors;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -6,8 +6,8 @@
 
 mod common;
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::ModelFamily;
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::ModelFamily;
 use mmlatent_vae::config::VaeConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -319,7 +319,7 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("warning: train.warmup_steps"), "{}", stderr(&out));
     // While another process holds the run (here: this test), training into it is refused.
-    let held = mmlatent_core::run::RunDir::open(&d.join("ok")).unwrap().lock().unwrap();
+    let held = mmlatent_train::run::RunDir::open(&d.join("ok")).unwrap().lock().unwrap();
     let out = mmlatent(d, &["train", "exp.toml", "--run", "ok", "--resume"], None);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("in use by another mmlatent process"), "{}", stderr(&out));

@@ -6,7 +6,7 @@
 //! `csrc/c10d_shim.cpp` wraps the few calls needed in a C interface (its header comment says how
 //! it reaches Gloo without Gloo's headers, and NCCL without linking libtorch_cuda).
 //!
-//! This crate knows nothing of training: `mmlatent_core::parallel` decides what is reduced
+//! This crate knows nothing of training: `mmlatent_train::parallel` decides what is reduced
 //! and when.
 
 use anyhow::{bail, Result};

@@ -5,7 +5,38 @@
 
 use crate::{ModalityKind, ModalitySpec};
 use anyhow::{bail, ensure, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
+
+/// Where the data comes from: the `[data]` table of an experiment (`mmlatent_train::config`),
+/// which `mmlatent-data` opens.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A dataset folder, or `default` for the bundled dataset.
+    pub path: PathBuf,
+    /// `auto` (detect), `polymnist`, `mnist-svhn`, `cub` or `default`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Use at most this many training tuples (handy for quick runs).
+    #[serde(default)]
+    pub max_train: Option<usize>,
+    /// Use at most this many test tuples.
+    #[serde(default)]
+    pub max_test: Option<usize>,
+}
+
+fn default_format() -> String {
+    "auto".to_string()
+}
+
+impl DataConfig {
+    /// The bundled default dataset, whole.
+    pub fn bundled() -> Self {
+        Self { path: PathBuf::from("default"), format: "default".into(), max_train: None, max_test: None }
+    }
+}
 
 /// One split (train or test): `items[m]` has shape `[N, ..shape of modality m]`.
 #[derive(Debug)]

@@ -11,10 +11,9 @@
 //! op-by-op form of libtorch (and of `torch.optim.Adam` on CPU) streams through memory about ten
 //! times. Other devices and kinds take the op-by-op path. [`Adam::backward_step`] takes the
 //! gradients from `torch.autograd.grad`-style back-propagation, so they are never accumulated into
-//! (or zeroed in) `.grad` buffers; in a data-parallel job, from the DDP reducer of
-//! [`crate::parallel::GradientAverager`], which leaves the averaged gradients in `.grad`.
+//! (or zeroed in) `.grad` buffers; in a data-parallel job, from the [`GradientExchange`] the
+//! training loop installs (its DDP reducer leaves the averaged gradients in `.grad`).
 
-use crate::checkpoint::{load_tensors, save_tensors, take_tensor};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 use tch::nn::VarStore;
@@ -48,6 +47,20 @@ impl AdamConfig {
     }
 }
 
+/// How an optimiser's gradients are shared with the other processes of a data-parallel job: the
+/// training loop installs one into each of its optimisers ([`Adam::exchange_gradients`]), and
+/// every later update takes its gradients through it. The optimiser knows nothing of processes or
+/// collectives; the implementation (the training runtime's) does.
+pub trait GradientExchange: Send {
+    /// The gradients of `loss` with respect to `values` (and no others), each the mean over the
+    /// processes; undefined where no process's graph reaches the value.
+    fn backward(&mut self, loss: &Tensor, values: &[&Tensor]) -> Result<Vec<Tensor>>;
+
+    /// `grads` (the gradients of `values`, in the same order, back-propagated by hand) averaged
+    /// over the processes; undefined only where no process has a gradient.
+    fn average(&mut self, grads: Vec<Tensor>, values: &[&Tensor]) -> Result<Vec<Tensor>>;
+}
+
 /// One trainable variable and its moment estimates.
 struct Slot {
     name: String,
@@ -61,9 +74,9 @@ pub struct Adam {
     config: AdamConfig,
     slots: Vec<Slot>,
     step: i64,
-    /// Average the gradients over the ranks of a data-parallel job before each update (set by
-    /// the training loop for its optimisers; see [`crate::parallel`]).
-    across_ranks: Option<crate::parallel::GradientAverager>,
+    /// Average the gradients over the ranks of a data-parallel job before each update (installed
+    /// by the training loop into its optimisers; see [`GradientExchange`]).
+    across_ranks: Option<Box<dyn GradientExchange>>,
 }
 
 /// The scalars of one update, shared by both paths.
@@ -102,10 +115,10 @@ impl Adam {
         self.config.lr = lr;
     }
 
-    /// Makes every later update average its gradients over the ranks of the data-parallel job
-    /// this process belongs to (nothing changes for a process alone).
-    pub(crate) fn average_across_ranks(&mut self) {
-        self.across_ranks.get_or_insert_with(Default::default);
+    /// Makes every later update take its gradients through the exchange `make` returns (called
+    /// only when none is installed yet; a process alone gets one that changes nothing).
+    pub fn exchange_gradients(&mut self, make: impl FnOnce() -> Box<dyn GradientExchange>) {
+        self.across_ranks.get_or_insert_with(make);
     }
 
     /// Updates taken so far.
@@ -118,7 +131,7 @@ impl Adam {
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
         let grads = match &mut self.across_ranks {
-            Some(averager) => averager.backward(loss, &values)?,
+            Some(exchange) => exchange.backward(loss, &values)?,
             None => Tensor::f_run_backward(&[loss], &values, false, false).context("backward pass failed")?,
         };
         self.apply(grads)
@@ -134,11 +147,12 @@ impl Adam {
     /// Updates the variables from their accumulated `.grad` (variables without one are skipped).
     pub fn step(&mut self) -> Result<()> {
         let grads: Vec<Tensor> = self.slots.iter().map(|s| s.value.grad()).collect();
-        let grads = if self.across_ranks.is_some() {
-            let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
-            crate::parallel::average_gradients(grads, &values)?
-        } else {
-            grads
+        let grads = match &mut self.across_ranks {
+            Some(exchange) => {
+                let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
+                exchange.average(grads, &values)?
+            }
+            None => grads,
         };
         self.apply(grads)
     }
@@ -209,12 +223,19 @@ impl Adam {
     /// Restores a state returned by [`Adam::state`] (read from `path`, named in errors); every
     /// variable must be there with its shape.
     pub fn restore_state(&mut self, tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
-        let step = take_tensor(tensors, "step", path)?;
+        let take_tensor = |name: &str| {
+            tensors
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.shallow_clone())
+                .with_context(|| format!("{} has no tensor named `{name}`", path.display()))
+        };
+        let step = take_tensor("step")?;
         ensure!(step.numel() == 1, "{}: `step` is not a scalar", path.display());
         let _guard = tch::no_grad_guard();
         for slot in &mut self.slots {
             for (prefix, moment) in [("exp_avg", &mut slot.exp_avg), ("exp_avg_sq", &mut slot.exp_avg_sq)] {
-                let saved = take_tensor(tensors, &format!("{prefix}.{}", slot.name), path)?;
+                let saved = take_tensor(&format!("{prefix}.{}", slot.name))?;
                 if saved.size() != moment.size() {
                     bail!(
                         "{}: {prefix}.{} has shape {:?}, the model's variable {:?} (another architecture?)",
@@ -229,28 +250,6 @@ impl Adam {
         }
         self.step = step.int64_value(&[0]);
         Ok(())
-    }
-
-    /// Writes the step count and moments (atomically) to a `.safetensors` file.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let state = self.state();
-        let refs: Vec<(&str, &Tensor)> = state.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        save_tensors(&refs, path)
-    }
-
-    /// Restores the state written by [`Adam::save`]; every variable must be there with its shape.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
-        let tensors = load_tensors(path)?;
-        self.restore_state(&tensors, path)
-    }
-
-    /// [`Adam::load`] when `path` exists; returns whether it did.
-    pub fn restore_if_present(&mut self, path: &Path) -> Result<bool> {
-        if !path.exists() {
-            return Ok(false);
-        }
-        self.load(path)?;
-        Ok(true)
     }
 }
 
@@ -463,12 +462,11 @@ mod tests {
         assert_eq!((&results[0] - &results[1]).abs().max().double_value(&[]), 0.0);
     }
 
-    /// Saved moments restore exactly: a run interrupted and resumed from the optimiser's
-    /// checkpoint takes the same steps as an uninterrupted one; a mismatched state is refused.
+    /// Saved moments restore exactly: a run interrupted and resumed from the optimiser's state
+    /// takes the same steps as an uninterrupted one; a mismatched or incomplete state is refused.
     #[test]
-    fn state_round_trips_through_a_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("adam.safetensors");
+    fn state_round_trips() {
+        let path = Path::new("adam.safetensors");
         let (straight, resumed) = (store(Device::Cpu, Kind::Float), store(Device::Cpu, Kind::Float));
         let mut a = Adam::new(&straight, AdamConfig::adam(0.05));
         let mut b = Adam::new(&resumed, AdamConfig::adam(0.05));
@@ -476,9 +474,9 @@ mod tests {
             a.backward_step(&loss(&straight)).unwrap();
             b.backward_step(&loss(&resumed)).unwrap();
         }
-        b.save(&path).unwrap();
+        let saved: Vec<(String, Tensor)> = b.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
         let mut b = Adam::new(&resumed, AdamConfig::adam(0.05));
-        assert!(b.restore_if_present(&path).unwrap());
+        b.restore_state(&saved, path).unwrap();
         assert_eq!(b.steps_taken(), 3);
         for _ in 0..3 {
             a.backward_step(&loss(&straight)).unwrap();
@@ -489,8 +487,9 @@ mod tests {
 
         let other = VarStore::new(Device::Cpu);
         let _ = other.root().var("w", &[2, 2], nn::Init::Const(0.0));
-        let err = Adam::new(&other, AdamConfig::adam(0.05)).load(&path).unwrap_err();
+        let err = Adam::new(&other, AdamConfig::adam(0.05)).restore_state(&saved, path).unwrap_err();
         assert!(format!("{err:#}").contains("shape"), "{err:#}");
-        assert!(!Adam::new(&other, AdamConfig::adam(0.05)).restore_if_present(&dir.path().join("none")).unwrap());
+        let err = Adam::new(&other, AdamConfig::adam(0.05)).restore_state(&saved[..1], path).unwrap_err();
+        assert!(format!("{err:#}").contains("adam.safetensors has no tensor named `exp_avg.w`"), "{err:#}");
     }
 }

@@ -1,13 +1,16 @@
-//! The data layer of mmlatent: the file formats of the field, dataset builders, the bundled
-//! default dataset, and a batch loader running beside training. The in-memory dataset type
-//! itself lives in [`mmlatent_core::dataset`], re-exported here.
+//! The data layer of mmlatent: the file formats of the field, dataset builders and the bundled
+//! default dataset. The in-memory dataset type itself, and the `[data]` table it is opened from
+//! ([`mmlatent_core::dataset::DataConfig`]), live in [`mmlatent_core::dataset`], re-exported here.
 //!
 //! - formats: [`idx`] (MNIST/Fashion-MNIST), [`mat`] + [`svhn`] (SVHN `.mat`), [`polymnist`],
 //!   [`cub`] (image–caption), [`mnist_svhn`] (pairs by label);
 //! - builders: [`polymnist::build`], [`mnist_svhn::build`], [`default::dataset`] (+ [`polymnist::write`]);
 //! - [`open`] / [`detect`]: a dataset from a config or a folder; [`inspect`]: a summary of one;
 //! - [`export`]: generated samples written in the datasets' own layout;
-//! - [`synthetic`]: a tiny dataset for tests; [`loader`] and [`rng`] are core's, re-exported.
+//! - [`synthetic`]: a tiny dataset for tests; [`rng`] is core's, re-exported.
+//!
+//! It builds on `mmlatent-core` alone and must not know the training runtime (the batch loaders
+//! that feed training are `mmlatent_train::loader`'s), any model family or how anything is shown.
 
 pub mod cub;
 pub mod default;
@@ -23,13 +26,12 @@ pub mod svhn;
 pub mod synthetic;
 
 pub use mmlatent_core::dataset::{self, Batch, MultimodalDataset, Split};
-/// The batch loaders and the seeded generator live in core (the model crates use them without
+/// The seeded generator lives in core (the model crates and the batch loaders use it without
 /// knowing any file format); re-exported for the data crate's users.
-pub use mmlatent_core::loader::{self, BatchLoader, StepLoader};
 pub use mmlatent_core::rng;
 
 use anyhow::{bail, Context, Result};
-use mmlatent_core::config::DataConfig;
+use mmlatent_core::dataset::DataConfig;
 use std::path::Path;
 
 /// The dataset formats mmlatent reads.

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mmlatent_core::config::DataConfig;
+use mmlatent_core::dataset::DataConfig;
 use mmlatent_data::{idx, mat, open, svhn};
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mmlatent_core::config::DataConfig;
+use mmlatent_core::dataset::DataConfig;
 use mmlatent_data::polymnist::{self, Background};
 use mmlatent_data::{cub, default, detect, idx, inspect, mnist_svhn, open, svhn, Format};
 use std::path::{Path, PathBuf};

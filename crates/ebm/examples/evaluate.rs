@@ -10,11 +10,11 @@
 //! instead of the EBM prior (0 Langevin steps): the ablation of the poster's "p₀ vs p_α".
 
 use anyhow::{Context, Result};
-use mmlatent_core::family::ModelFamily;
-use mmlatent_core::run::RunDir;
 use mmlatent_ebm::{EbmConfig, EbmModel, FAMILY};
 use mmlatent_eval::coherence::joint_coherence;
 use mmlatent_eval::{evaluate, ClassifierOptions, Classifiers, EvalOptions};
+use mmlatent_train::family::ModelFamily;
+use mmlatent_train::run::RunDir;
 use std::path::PathBuf;
 use tch::Device;
 

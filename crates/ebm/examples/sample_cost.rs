@@ -11,10 +11,10 @@
 //! honest figure, the wall time includes waiting for the cores.
 
 use anyhow::{Context, Result};
-use mmlatent_core::config::Experiment;
 use mmlatent_core::MultimodalModel;
 use mmlatent_ebm::train::{train_step, Optimisers};
 use mmlatent_ebm::{EbmConfig, EbmModel};
+use mmlatent_train::config::Experiment;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 

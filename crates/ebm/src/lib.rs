@@ -7,14 +7,13 @@
 //! - [`model`]: encoders (mixture of Gaussian experts), decoders, the generator / inference
 //!   objective, joint and conditional generation ([`mmlatent_core::MultimodalModel`]);
 //! - [`train`]: the training loop (two optimisers, energy-gap logging, blow-up guard);
-//! - [`config`]: the `[model]` table;
-//! - [`bench`]: the workloads of `mmlatent bench ebm`.
+//! - [`config`]: the `[model]` table.
 //!
-//! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
-//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
-//! its tests, examples and benchmarks through their callers).
+//! Depends on `mmlatent-core` (the maths) and `mmlatent-train` (the batch loaders and the
+//! training loop) alone: it sees tensors, batches and a loop to hand its step to, never a file
+//! format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval` serve only
+//! its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
 
-pub mod bench;
 pub mod config;
 pub mod energy;
 pub mod langevin;
@@ -25,10 +24,10 @@ pub use config::{EbmConfig, KIND_BASE, KIND_GENERALISED};
 pub use model::EbmModel;
 
 use anyhow::{Context, Result};
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::run::RunDir;
 use tch::Device;
 
 /// The EBM model family (`kind = "ebm"` and `kind = "ebm-generalised"`).

@@ -19,12 +19,12 @@
 use crate::config::EbmConfig;
 use crate::energy::{standard_normal_log_density, EnergyPrior};
 use anyhow::{bail, ensure, Context, Result};
-use mmlatent_core::checkpoint::{load_tensors, save_tensors, take_tensor};
 use mmlatent_core::dist::{mixture_log_prob, sample_uniform_mixture, Dist};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::model::check_given;
 use mmlatent_core::nets::{decoder, encoder, Net};
 use mmlatent_core::{ModalitySpec, MultimodalModel};
+use mmlatent_train::checkpoint::{load_tensors, save_tensors, take_tensor};
 use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};

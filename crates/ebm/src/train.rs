@@ -5,11 +5,11 @@
 use crate::config::EbmConfig;
 use crate::model::EbmModel;
 use anyhow::{bail, Result};
-use mmlatent_core::family::TrainContext;
-use mmlatent_core::loader::StepLoader;
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::run::RunDir;
-use mmlatent_core::training::{self, Stage, Which};
+use mmlatent_train::family::TrainContext;
+use mmlatent_train::loader::StepLoader;
+use mmlatent_train::run::RunDir;
+use mmlatent_train::training::{self, Stage, Which};
 
 /// The name of the (single) training stage and of its checkpoint.
 pub const STAGE: &str = "ebm";
@@ -97,7 +97,7 @@ impl Optimisers {
     }
 }
 
-/// Trains (or resumes) the model of `ctx` through core's training loop (both learning rates
+/// Trains (or resumes) the model of `ctx` through the training loop (both learning rates
 /// follow `train`'s schedule), with `ctx`'s snapshots.
 pub fn train(ctx: &TrainContext) -> Result<()> {
     let experiment = ctx.experiment;

@@ -2,12 +2,12 @@
 //! folder, checkpoint, load) and check that joint and cross generation are coherent above
 //! chance, judged by a nearest-class-mean classifier that is itself checked on real data.
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalDataset;
 use mmlatent_data::synthetic;
 use mmlatent_ebm::{EbmConfig, EbmModel, FAMILY};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::run::RunDir;
 use tch::{Device, Kind, Tensor};
 
 /// Per modality, the class means of the training images, flattened and unit-normalised.
@@ -126,7 +126,7 @@ fn runs_resume_from_their_checkpoint_and_refuse_a_damaged_one() {
     assert!(resumed > 0.0 && resumed < 0.3 * restarted, "resumed {resumed}, restarted {restarted}");
 
     // Every set damaged: loading fails naming the files.
-    for (_, set) in mmlatent_core::checkpoint::list_sets(&run.stage_dir("ebm"), "step").unwrap() {
+    for (_, set) in mmlatent_train::checkpoint::list_sets(&run.stage_dir("ebm"), "step").unwrap() {
         let path = set.join("generator.safetensors");
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();

@@ -1,14 +1,14 @@
 //! The EBM objective's sign, the prior's density, the mixture posterior, generation shapes,
 //! checkpoints and config errors.
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::ModelFamily;
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_ebm::energy::{standard_normal_log_density, EnergyPrior};
 use mmlatent_ebm::model::EbmModel;
 use mmlatent_ebm::train::{train_step, Optimisers};
 use mmlatent_ebm::{EbmConfig, FAMILY, KIND_BASE, KIND_GENERALISED};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::ModelFamily;
 use std::f64::consts::PI;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};

@@ -6,21 +6,21 @@
 //! with `feature_dim` outputs, a SiLU, and a linear head to `num_classes` logits. The penultimate
 //! activations (after the SiLU) are the features used by [`crate::fid`]'s classifier distance.
 //!
-//! Training runs through core's training loop (stage `classifiers`; checkpoints and metrics in
+//! Training runs through the training loop (`mmlatent-train`; stage `classifiers`, checkpoints and metrics in
 //! the classifiers' folder, so an interrupted training resumes). On disk a set of classifiers
 //! is a folder with `classifiers.safetensors` (weights, one
 //! variable path per modality `m{index}`) and `classifiers.json` ([`ClassifierInfo`]: dataset,
 //! modalities, sizes and per-modality test accuracy).
 
 use anyhow::{bail, ensure, Context, Result};
-use mmlatent_core::checkpoint;
-use mmlatent_core::config::{DataConfig, TrainConfig};
 use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::run::RunDir;
-use mmlatent_core::training::Stage;
 use mmlatent_core::{ModalityKind, ModalitySpec, MultimodalDataset};
-use mmlatent_data::StepLoader;
+use mmlatent_train::checkpoint;
+use mmlatent_train::config::{DataConfig, TrainConfig};
+use mmlatent_train::loader::StepLoader;
+use mmlatent_train::run::RunDir;
+use mmlatent_train::training::Stage;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, Module};
@@ -189,7 +189,7 @@ impl Classifiers {
         Ok(classifiers)
     }
 
-    /// Training through core's loop (stage `classifiers` of the folder `dir`).
+    /// Training through the training loop (stage `classifiers` of the folder `dir`).
     fn train_checkpointed(dir: &Path, dataset: &MultimodalDataset, options: &ClassifierOptions) -> Result<Self> {
         ensure!(!dataset.train.is_empty(), "dataset {}: no training tuples to train classifiers on", dataset.name);
         ensure!(dataset.num_classes >= 2, "dataset {}: classifiers need at least 2 classes", dataset.name);

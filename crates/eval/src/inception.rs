@@ -343,7 +343,7 @@ impl InceptionV3 {
 
     /// Saves the weights as safetensors (used by tests and conversions).
     pub fn save(&self, path: &Path) -> Result<()> {
-        mmlatent_core::checkpoint::save_varstore(&self.vs, path)
+        mmlatent_train::checkpoint::save_varstore(&self.vs, path)
     }
 
     pub fn device(&self) -> Device {

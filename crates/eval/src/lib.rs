@@ -9,8 +9,9 @@
 //! - [`provenance`]: where an evaluation's numbers come from;
 //! - [`report`]: everything above as one report (table, JSON, CSV, sample grids).
 //!
-//! It shows progress and writes image grids through `mmlatent_present`, and must not know any
-//! model family (it sees [`mmlatent_core::MultimodalModel`]) nor a front end.
+//! It trains its classifiers through the training loop of `mmlatent_train`, shows progress and
+//! writes image grids through `mmlatent_present`, and must not know any model family (it sees
+//! [`mmlatent_core::MultimodalModel`]) nor a front end.
 
 pub mod classifier;
 pub mod coherence;

@@ -2,7 +2,7 @@
 //! model was loaded from, the sampler and its settings, the seed, the classifiers and their
 //! accuracy, the mmlatent version, the date and the command line.
 
-use mmlatent_core::run::StageStatus;
+use mmlatent_train::run::StageStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

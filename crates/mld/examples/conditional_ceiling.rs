@@ -17,10 +17,10 @@
 //!   class is passed on without loss.
 
 use anyhow::{Context, Result};
-use mmlatent_core::run::RunDir;
 use mmlatent_eval::classifier::Classifiers;
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::model::build_autoencoders;
+use mmlatent_train::run::RunDir;
 use tch::{Device, Kind, Tensor};
 
 fn main() -> Result<()> {

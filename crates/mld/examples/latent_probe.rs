@@ -11,11 +11,11 @@
 //! transfer it, stage 2 is the bottleneck, not stage 1.
 
 use anyhow::{Context, Result};
-use mmlatent_core::run::RunDir;
 use mmlatent_eval::latent::class_probe;
 use mmlatent_mld::autoencoder::Autoencoder;
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::model::build_autoencoders;
+use mmlatent_train::run::RunDir;
 use tch::{Device, Tensor};
 
 fn main() -> Result<()> {

@@ -15,11 +15,11 @@
 
 use anyhow::{Context, Result};
 use mmlatent_core::model::LatentView;
-use mmlatent_core::run::RunDir;
 use mmlatent_eval::classifier::{default_dir, ClassifierOptions, Classifiers};
 use mmlatent_eval::coherence::{conditional_coherence, joint_coherence};
 use mmlatent_mld::config::{MldConfig, SamplerMethod};
 use mmlatent_mld::model::MldModel;
+use mmlatent_train::run::RunDir;
 use std::path::PathBuf;
 use std::time::Instant;
 use tch::Device;

@@ -8,10 +8,10 @@
 
 use anyhow::{Context, Result};
 use mmlatent_core::model::LatentView;
-use mmlatent_core::run::RunDir;
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::model::{covariance, MldModel};
 use mmlatent_mld::train::{evaluation_loss, fixed_draws, held_out_loss};
+use mmlatent_train::run::RunDir;
 use tch::{Device, Tensor};
 
 fn main() -> Result<()> {

@@ -6,15 +6,15 @@
 use crate::config::AeConfig;
 use anyhow::{Context, Result};
 use mmlatent_core::dataset::{to_data_space, Split};
-use mmlatent_core::family::TrainContext;
 use mmlatent_core::likelihood::Likelihood;
-use mmlatent_core::loader::StepLoader;
 use mmlatent_core::nets::{self, Net, NetSize};
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::run::RunDir;
-use mmlatent_core::side_by_side::Job;
-use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::ModalitySpec;
+use mmlatent_train::family::TrainContext;
+use mmlatent_train::loader::StepLoader;
+use mmlatent_train::run::RunDir;
+use mmlatent_train::side_by_side::Job;
+use mmlatent_train::training::{self, Stage, Which};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
@@ -131,8 +131,8 @@ pub const WEIGHTS: &str = "autoencoder";
 
 /// The training (or resuming, or loading when done) of the autoencoder of modality `m` on the
 /// training split of `ctx`, as stage `ae_<modality>` (stage m + 1 of the run's M + 1) through
-/// core's training loop (constant learning rate `cfg.lr`), packed as a job that may run on
-/// another thread beside the other modalities' ([`mmlatent_core::side_by_side`]). With `held_out`
+/// the training loop (constant learning rate `cfg.lr`), packed as a job that may run on
+/// another thread beside the other modalities' ([`mmlatent_train::side_by_side`]). With `held_out`
 /// (the modality's raw held-out items) it logs their reconstruction loss as `val_loss`. Leaves
 /// the trained weights in `ae`.
 pub fn training_job<'a>(

@@ -23,11 +23,11 @@
 use crate::autoencoder::Autoencoder;
 use crate::config::{AeConfig, ContrastiveConfig};
 use anyhow::Result;
-use mmlatent_core::family::TrainContext;
-use mmlatent_core::loader::StepLoader;
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::training::Stage;
 use mmlatent_core::ModalitySpec;
+use mmlatent_train::family::TrainContext;
+use mmlatent_train::loader::StepLoader;
+use mmlatent_train::training::Stage;
 use tch::{nn, Device, Kind, Tensor};
 
 /// The joint stage's name, as in `checkpoints/autoencoders/`.
@@ -82,7 +82,7 @@ fn mean_item_size(specs: &[ModalitySpec]) -> f64 {
 }
 
 /// Trains (or resumes, or loads when done) every autoencoder of `autoencoders` together with
-/// the contrastive term, as stage [`STAGE`] (the first of the run's two) through core's training
+/// the contrastive term, as stage [`STAGE`] (the first of the run's two) through the training
 /// loop at the constant learning rate `cfg.lr`; `held_out` (raw items per modality) gives the
 /// logged held-out reconstruction loss of each modality. Leaves the trained weights in
 /// `autoencoders`.
@@ -98,7 +98,7 @@ pub fn train_jointly(
     let seed = ctx.experiment.seed;
     // Initial projections from a generator seeded for this stage (the autoencoders were built
     // before, from the run's seed), so that they do not depend on what ran before.
-    mmlatent_core::training::seed_step(seed, STAGE, usize::MAX, 2);
+    mmlatent_train::training::seed_step(seed, STAGE, usize::MAX, 2);
     let sizes: Vec<i64> = autoencoders.iter().map(|ae| ae.latent_dim).collect();
     let projections = Projections::new(&sizes, term.projection_dim, device);
     let mut loader = StepLoader::new(&ctx.dataset.train, &specs, cfg.batch_size, seed ^ 0xC0_47A5, device)?;

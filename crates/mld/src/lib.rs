@@ -1,6 +1,6 @@
 //! mmlatent-mld: Multi-modal Latent Diffusion (Bounoua, Franzese & Michiardi), SPEC §2.1.
 //!
-//! Two stages, each run by core's training loop [`mmlatent_core::training::Stage`] (resumable,
+//! Two stages, each run by the training loop [`mmlatent_train::training::Stage`] (resumable,
 //! checkpoint sets under `checkpoints/<stage>/`):
 //! 1. [`autoencoder`]: one deterministic autoencoder per modality (stage `ae_<modality>`),
 //!    trained alone with the modality's likelihood — or, in the [`contrastive`] variant (not the
@@ -12,15 +12,14 @@
 //!
 //! Sampling ([`sampler`]): Euler–Maruyama on the reverse SDE (optionally with RePaint
 //! resampling) or Heun on the probability-flow ODE, joint or any subset given any subset;
-//! [`model::MldModel`] implements [`MultimodalModel`]. [`bench`] times the training steps and a
-//! sampling run for `mmlatent bench mld`.
+//! [`model::MldModel`] implements [`MultimodalModel`].
 //!
-//! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
-//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
-//! its tests, examples and benchmarks through their callers).
+//! Depends on `mmlatent-core` (the maths) and `mmlatent-train` (the batch loaders and the
+//! training loop) alone: it sees tensors, batches and a loop to hand its step to, never a file
+//! format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval` serve only
+//! its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
 
 pub mod autoencoder;
-pub mod bench;
 pub mod config;
 pub mod contrastive;
 pub mod model;
@@ -32,10 +31,10 @@ pub mod train;
 
 use anyhow::{ensure, Context, Result};
 use config::MldConfig;
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, ReusableStages, TrainContext};
-use mmlatent_core::run::RunDir;
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, ReusableStages, TrainContext};
+use mmlatent_train::run::RunDir;
 use model::{build_autoencoders, LatentNorm, MldModel};
 use sampler::Layout;
 use tch::{Device, Tensor};
@@ -106,7 +105,7 @@ impl ModelFamily for MldFamily {
                         )
                     })
                     .collect();
-                mmlatent_core::side_by_side::run(jobs, ctx.device)?;
+                mmlatent_train::side_by_side::run(jobs, ctx.device)?;
             }
             Some(term) => contrastive::train_jointly(&autoencoders, ctx, &cfg.autoencoder, term, &held_out_items)?,
         }
@@ -115,12 +114,12 @@ impl ModelFamily for MldFamily {
         let latents = encode_split(&autoencoders, &ctx.dataset.train);
         let layout = Layout::new(cfg.latent_sizes(modalities));
         let latent_norm = LatentNorm::fit(&latents, &layout, cfg.latent_norm);
-        if mmlatent_core::parallel::is_leader() {
+        if mmlatent_train::parallel::is_leader() {
             latent_norm.save(ctx.run)?;
         }
         let held_out = (!held_out.is_empty()).then(|| latent_norm.forward(&encode_split(&autoencoders, &held_out)));
         let cfg = model::with_run_width(&cfg, ctx.run, &layout)?;
-        if mmlatent_core::parallel::is_leader() {
+        if mmlatent_train::parallel::is_leader() {
             eprintln!(
                 "score network: width {} for {} latent dimensions of {} modalities",
                 cfg.score.width_for(layout.total()),

@@ -7,11 +7,11 @@ use crate::sampler::{ancestral, euler_maruyama, heun, Conditioning, Denoiser, Gi
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use anyhow::{ensure, Result};
-use mmlatent_core::checkpoint;
 use mmlatent_core::model::{check_given, LatentView};
-use mmlatent_core::run::RunDir;
-use mmlatent_core::training::{self, Which};
 use mmlatent_core::{ModalitySpec, MultimodalModel};
+use mmlatent_train::checkpoint;
+use mmlatent_train::run::RunDir;
+use mmlatent_train::training::{self, Which};
 use tch::{nn, Device, Kind, Tensor};
 
 /// Checkpoint name of the latent statistics (mean and std per dimension).

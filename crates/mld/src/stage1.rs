@@ -12,8 +12,8 @@
 
 use crate::autoencoder::Autoencoder;
 use anyhow::{Context, Result};
-use mmlatent_core::family::TrainContext;
 use mmlatent_core::Split;
+use mmlatent_train::family::TrainContext;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
@@ -156,7 +156,7 @@ fn decode_in_batches(ae: &Autoencoder, z: &Tensor) -> Tensor {
 /// Measures, prints and writes the report of a run's finished stage 1 (rank 0 only); a report
 /// that cannot be measured is a warning, not a failed run.
 pub fn report(autoencoders: &[Autoencoder], ctx: &TrainContext, held_out: &Split) -> Result<()> {
-    if !mmlatent_core::parallel::is_leader() || held_out.is_empty() || ctx.dataset.num_classes < 2 {
+    if !mmlatent_train::parallel::is_leader() || held_out.is_empty() || ctx.dataset.num_classes < 2 {
         return Ok(());
     }
     let report = match measure(autoencoders, ctx, held_out) {
@@ -178,5 +178,5 @@ pub fn report(autoencoders: &[Autoencoder], ctx: &TrainContext, held_out: &Split
     }
     let path = ctx.run.root().join(FILE);
     let text = serde_json::to_string_pretty(&report)?;
-    mmlatent_core::checkpoint::write_text_atomically(&text, &path).with_context(|| format!("{}", path.display()))
+    mmlatent_train::checkpoint::write_text_atomically(&text, &path).with_context(|| format!("{}", path.display()))
 }

@@ -170,7 +170,7 @@ impl Ema {
 pub const WEIGHTS: [&str; 2] = [crate::model::SCORE, crate::model::SCORE_EMA];
 
 /// Trains (or resumes, or skips when done) the score network on standardised latents `[N, D]`
-/// as stage `score` (the run's last) through core's training loop, with `ctx`'s snapshots; its checkpoint sets hold the training weights
+/// as stage `score` (the run's last) through the training loop, with `ctx`'s snapshots; its checkpoint sets hold the training weights
 /// (`score`), the EMA (`score_ema`) and the Adam moments. The learning rate follows `train_cfg`'s
 /// schedule.
 ///
@@ -180,7 +180,7 @@ pub const WEIGHTS: [&str; 2] = [crate::model::SCORE, crate::model::SCORE_EMA];
 /// logged as `val_loss`, its best weights kept as `checkpoints/score/best-<N>/` and loaded with
 /// `training::load_weights(run, SCORE, Which::Best, ...)`.
 pub fn train_score(
-    ctx: &mmlatent_core::family::TrainContext,
+    ctx: &mmlatent_train::family::TrainContext,
     latents: &Tensor,
     held_out: Option<&Tensor>,
     layout: &Layout,
@@ -188,14 +188,14 @@ pub fn train_score(
 ) -> anyhow::Result<()> {
     use crate::model::{build_score_net, SCORE};
     use mmlatent_core::optim::{Adam, AdamConfig};
-    use mmlatent_core::training::Stage;
+    use mmlatent_train::training::Stage;
     use tch::nn;
 
     let (run, train_cfg, seed) = (ctx.run, &ctx.experiment.train, ctx.experiment.seed);
     let device = latents.device();
     // The networks' initial weights come from a generator seeded for this stage, so that they
     // do not depend on what ran before it in this process (a run resumed between the stages).
-    mmlatent_core::training::seed_step(seed, SCORE, usize::MAX, 2);
+    mmlatent_train::training::seed_step(seed, SCORE, usize::MAX, 2);
     let vs = nn::VarStore::new(device);
     let net = build_score_net(&vs, layout, cfg);
     let ema_vs = nn::VarStore::new(device);
@@ -206,7 +206,7 @@ pub fn train_score(
     let n = latents.size()[0] as usize;
     anyhow::ensure!(n > 0, "no training latents for the score network (an empty training split)");
     let batch = train_cfg.batch_size.min(n).max(1);
-    mmlatent_core::parallel::local_batch(batch)?;
+    mmlatent_train::parallel::local_batch(batch)?;
     let per_epoch = (n / batch).max(1);
     let den = |x: &Tensor, tau: &Tensor| net.forward(x, tau);
     let t_eps = cfg.score.t_eps;
@@ -227,11 +227,11 @@ pub fn train_score(
     stage.run(|step, opts| {
         let (epoch, position) = (step / per_epoch, step % per_epoch);
         if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let p = mmlatent_core::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
+            let p = mmlatent_train::loader::epoch_permutation(n, seed ^ 0x5C0E, epoch).to_device(device);
             perm = Some((epoch, p));
         }
         let global = perm.as_ref().expect("set above").1.narrow(0, (position * batch) as i64, batch as i64);
-        let idx = mmlatent_core::parallel::local_rows(&global);
+        let idx = mmlatent_train::parallel::local_rows(&global);
         let x0 = latents.index_select(0, &idx);
         let b = idx.size()[0];
         let t = Tensor::rand([b], (Kind::Float, device)) * (1.0 - t_eps) + t_eps;

@@ -3,14 +3,14 @@
 //! tests of one binary run as threads of one process and share libtorch's global generator, so
 //! side by side its draws (and its coherence) would depend on what else ran.
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
 use mmlatent_core::model::LatentView;
-use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalModel;
 use mmlatent_eval::latent::linear_probe;
 use mmlatent_mld::config::{MldConfig, SamplerMethod};
 use mmlatent_mld::model::MldModel;
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::run::RunDir;
 use tch::{Device, Kind, Tensor};
 
 /// Nearest class mean (of the training images) as a tiny classifier of one modality.
@@ -82,7 +82,7 @@ fn five_modality_end_to_end_run_is_coherent() {
     assert!(!run.read_metrics("score").unwrap().is_empty() && !run.read_metrics("ae_m0").unwrap().is_empty());
     // Each stage keeps its optimiser state beside its weights, for resumption.
     for stage in ["ae_m0", "ae_m4", "score"] {
-        let sets = mmlatent_core::checkpoint::list_sets(&run.stage_dir(stage), "step").unwrap();
+        let sets = mmlatent_train::checkpoint::list_sets(&run.stage_dir(stage), "step").unwrap();
         let (_, newest) = sets.last().expect("a checkpoint set");
         assert!(newest.join("adam.adam.safetensors").exists(), "no optimiser state for {stage}");
     }

@@ -2,13 +2,13 @@
 //! loss and the samplers on known scores. (The end-to-end run and the latent-moment test have
 //! test binaries of their own: end_to_end.rs, latent_moments.rs.)
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::ModelFamily;
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::sampler::{ancestral, euler_maruyama, euler_maruyama_step, heun, renoise, Conditioning, Layout};
 use mmlatent_mld::sde::VpSde;
 use mmlatent_mld::train::{denoising_error, draw_conditions, masked_loss};
 use mmlatent_mld::FAMILY;
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::ModelFamily;
 use tch::{Device, Kind, Tensor};
 
 /// Simulates the forward SDE dR = −½β(t)R dt + √β(t) dW from R_0 = 2 with many particles and
@@ -294,10 +294,10 @@ fn latent_norm_whitens_each_block_and_inverts() {
     // A run from before whitening: `latent_stats` holds mean and std.
     let dir = tempfile::tempdir().unwrap();
     let experiment = Experiment::parse("[data]\npath = \"synthetic\"\n[model]\nkind = \"mld\"\n", &[]).unwrap();
-    let run = mmlatent_core::run::RunDir::create(dir.path(), &experiment, false).unwrap();
+    let run = mmlatent_train::run::RunDir::create(dir.path(), &experiment, false).unwrap();
     let (mean, std) = (z.mean_dim(0, true, Kind::Float), z.std_dim(0, true, true));
     let path = run.checkpoint(mmlatent_mld::model::STATS);
-    mmlatent_core::checkpoint::save_tensors(&[("mean", &mean), ("std", &std)], &path).unwrap();
+    mmlatent_train::checkpoint::save_tensors(&[("mean", &mean), ("std", &std)], &path).unwrap();
     let old = LatentNorm::load(&run, 7, Device::Cpu).unwrap();
     assert!((old.forward(&z) - standard.forward(&z)).abs().max().double_value(&[]) < 1e-3);
     assert!(LatentNorm::load(&run, 8, Device::Cpu).is_err(), "a latent size that does not match is refused");
@@ -341,7 +341,7 @@ fn a_run_keeps_the_width_its_score_network_was_trained_with() {
     use mmlatent_mld::model::{build_score_net, with_run_width, SCORE, SCORE_EMA};
     let dir = tempfile::tempdir().unwrap();
     let experiment = Experiment::parse("[data]\npath = \"synthetic\"\n[model]\nkind = \"mld\"\n", &[]).unwrap();
-    let run = mmlatent_core::run::RunDir::create(dir.path(), &experiment, false).unwrap();
+    let run = mmlatent_train::run::RunDir::create(dir.path(), &experiment, false).unwrap();
     let cfg: MldConfig = experiment.model_config().unwrap();
     let layout = Layout::new(vec![8, 8, 8]);
     let rule = cfg.score.width_for(24);
@@ -355,9 +355,9 @@ fn a_run_keeps_the_width_its_score_network_was_trained_with() {
     let _net = build_score_net(&vs, &layout, &trained);
     let tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     let manifest =
-        mmlatent_core::checkpoint::SetManifest { stage: SCORE.into(), step: 1, total: 2, ..Default::default() };
+        mmlatent_train::checkpoint::SetManifest { stage: SCORE.into(), step: 1, total: 2, ..Default::default() };
     let part = (format!("{SCORE_EMA}.safetensors"), tensors);
-    mmlatent_core::checkpoint::write_set(&run.stage_dir(SCORE), "step", &manifest, &[part]).unwrap();
+    mmlatent_train::checkpoint::write_set(&run.stage_dir(SCORE), "step", &manifest, &[part]).unwrap();
     assert_ne!(rule, 48);
     assert_eq!(with_run_width(&cfg, &run, &layout).unwrap().score.width, Some(48));
     let mut configured = cfg.clone();

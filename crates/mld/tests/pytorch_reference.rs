@@ -5,12 +5,12 @@
 //! tolerance; without absent modalities, the loss is the reference's own reduction (the rescaled
 //! sum) divided by B·D. Fails, never skips, without the project's Python environment.
 
-use mmlatent_core::checkpoint::{save_tensors, save_varstore};
 use mmlatent_mld::config::ScoreConfig;
 use mmlatent_mld::sampler::{euler_maruyama_step, Conditioning, Layout};
 use mmlatent_mld::score_net::ScoreNet;
 use mmlatent_mld::sde::VpSde;
 use mmlatent_mld::train::masked_loss;
+use mmlatent_train::checkpoint::{save_tensors, save_varstore};
 use std::path::Path;
 use std::process::Command;
 use tch::{nn, Device, Kind, Tensor};

@@ -7,9 +7,9 @@
 //! seed's independent autoencoders, trained the same way, are shown to lose it. In a test binary
 //! of its own: it reseeds libtorch's global generator.
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::run::RunDir;
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::run::RunDir;
 use tch::Device;
 
 /// The shipped config with the hidden-patch set's sizes and a short stage 1; `extra` more

@@ -5,13 +5,13 @@
 use crate::plot::{plot_curves, Series};
 use crate::progress::Progress;
 use anyhow::Result;
-use mmlatent_core::observe::{Observer, StageInfo, StageObserver};
-use mmlatent_core::run::RunDir;
+use mmlatent_train::observe::{Observer, StageInfo, StageObserver};
+use mmlatent_train::run::RunDir;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Draws every stage's progress and plots its losses (see the module doc); install it with
-/// `mmlatent_core::observe::set_observer`.
+/// `mmlatent_train::observe::set_observer`.
 pub struct Presenter;
 
 impl Observer for Presenter {
@@ -112,7 +112,7 @@ pub fn plot_stage(run: &RunDir, stage: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::progress::{self, Event};
-    use mmlatent_core::config::Experiment;
+    use mmlatent_train::config::Experiment;
     use std::sync::{Arc, Mutex};
 
     /// A stage's events become its bar's steps (labelled with its place, showing the loss),

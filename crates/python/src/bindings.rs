@@ -120,7 +120,7 @@ impl<T> SameThread<T> {
 fn outcome<T>(result: std::thread::Result<anyhow::Result<T>>) -> PyResult<T> {
     match result {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) if mmlatent_core::interrupt::is_interrupted(&e) => {
+        Ok(Err(e)) if mmlatent_train::interrupt::is_interrupted(&e) => {
             Err(PyKeyboardInterrupt::new_err(format!("{e:#}")))
         }
         Ok(Err(e)) => Err(MmlatentError::new_err(format!("{e:#}"))),
@@ -142,7 +142,7 @@ fn released<T: Send>(py: Python<'_>, work: impl FnOnce() -> anyhow::Result<T> + 
 /// Installs a progress observer calling `report(kind, label, done, total, text)` for the life
 /// of the guard (kind: `"step"`, `"line"` or `"finish"`; text: the status, the line, or the
 /// seconds taken). An exception in `report` unwinds out of the work; so does a pending Ctrl-C,
-/// except in training, where the stage first checkpoints its step (`mmlatent_core::interrupt`)
+/// except in training, where the stage first checkpoints its step (`mmlatent_train::interrupt`)
 /// and the call raises `KeyboardInterrupt` naming the set to resume from.
 struct ObserverGuard(Option<Observer>);
 
@@ -165,7 +165,7 @@ impl ObserverGuard {
                 // Ctrl-C (pending, or raised while the callback ran) asks a training stage to
                 // checkpoint and stop; outside training it unwinds like any exception.
                 let ctrl_c = Python::with_gil(|py| err.is_instance_of::<PyKeyboardInterrupt>(py));
-                if !(ctrl_c && mmlatent_core::interrupt::request()) {
+                if !(ctrl_c && mmlatent_train::interrupt::request()) {
                     resume_unwind(Box::new(RaisedInCallback(err)));
                 }
             }
@@ -538,7 +538,7 @@ fn train_classifiers(
     let device = device.to_string();
     let _observer = report.map(ObserverGuard::install);
     released(py, move || {
-        let config = mmlatent_core::config::DataConfig { path: data, format, max_train, max_test };
+        let config = mmlatent_train::config::DataConfig { path: data, format, max_train, max_test };
         let dataset = mmlatent_data::open(&config)?;
         let options = ClassifierOptions {
             steps,

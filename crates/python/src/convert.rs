@@ -56,7 +56,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mmlatent_core::config::Experiment;
+    use mmlatent_train::config::Experiment;
 
     #[test]
     fn a_config_dict_reads_as_the_same_experiment_as_its_toml() {
@@ -86,7 +86,7 @@ mod tests {
         // Through the parser `--set` uses: the string stays a string, the list a list.
         let mut table = toml::Table::new();
         for o in ["a.s=\"1e-3\"", "a.l=[1, 2]", "a.b=true"] {
-            mmlatent_core::config::apply_override(&mut table, o).unwrap();
+            mmlatent_train::config::apply_override(&mut table, o).unwrap();
         }
         assert_eq!(table["a"]["s"].as_str(), Some("1e-3"));
         assert_eq!(table["a"]["l"].as_array().map(Vec::len), Some(2));

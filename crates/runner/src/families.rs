@@ -1,7 +1,7 @@
 //! The model families the tool knows, looked up by the `[model] kind` of an experiment.
 
 use anyhow::{bail, Result};
-use mmlatent_core::family::ModelFamily;
+use mmlatent_train::family::ModelFamily;
 
 /// Every model family linked into the tool.
 pub fn all() -> Vec<&'static dyn ModelFamily> {

@@ -24,5 +24,5 @@ pub use train::{train, ConfigSource, TrainRequest};
 /// training stage (of a model or of the evaluation classifiers) then draws a progress bar and
 /// writes its loss plots (`plots/<stage>.png`). Front ends call it once, at start.
 pub fn install_presentation() {
-    mmlatent_core::observe::set_observer(Some(std::sync::Arc::new(mmlatent_present::stages::Presenter)));
+    mmlatent_train::observe::set_observer(Some(std::sync::Arc::new(mmlatent_present::stages::Presenter)));
 }

@@ -4,10 +4,10 @@ use crate::device::parse_device;
 use crate::families;
 use crate::sampler::{describe, SamplerArgs, SamplerInfo};
 use anyhow::{Context, Result};
-use mmlatent_core::config::Experiment;
 use mmlatent_core::device::{seed_everything, set_threads};
-use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::run::RunDir;
 use std::path::Path;
 use tch::Device;
 

@@ -10,8 +10,8 @@
 //! | the VAEs | `prior` (ancestral sampling of the prior, the only one) | – | – |
 
 use anyhow::{bail, Result};
-use mmlatent_core::config::Experiment;
 pub use mmlatent_eval::provenance::SamplerInfo;
+use mmlatent_train::config::Experiment;
 
 /// Sampler choices of one call (the flags shared by `sample` and `eval`); the default keeps the
 /// run's own sampler.

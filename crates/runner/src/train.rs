@@ -8,18 +8,18 @@
 //! settings that do not change what is learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to
 //! extend a finished run). A new MLD run may take over the finished autoencoders of another
 //! (`--autoencoders-from`, [`TrainRequest::take_over_from`]) when both agree on every setting they
-//! depend on ([`mmlatent_core::family::ModelFamily::reusable_stages`]).
+//! depend on ([`mmlatent_train::family::ModelFamily::reusable_stages`]).
 
 use crate::device::parse_device;
 use crate::families;
 use anyhow::{bail, ensure, Context, Result};
-use mmlatent_core::config::Experiment;
 use mmlatent_core::device::{seed_everything, set_threads};
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::parallel;
-use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalDataset;
 use mmlatent_present::grid::write_sample_grids;
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::parallel;
+use mmlatent_train::run::RunDir;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -79,7 +79,7 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
     let root = request.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(requested.run_name()));
     // A worker of a data-parallel job (RANK, WORLD_SIZE, ... set) knows its rank from here on and
     // joins the job in `prepare`, once its device is known; rank 0 then does everything that
-    // writes, the others follow (see mmlatent_core::parallel).
+    // writes, the others follow (see mmlatent_train::parallel).
     parallel::plan_from_env()?;
     let leader = parallel::is_leader();
     if request.resume {
@@ -100,7 +100,7 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         let prepared = prepare(&experiment, request.device)?;
         if leader && experiment.to_toml()? != stored.to_toml()? {
             eprintln!("updating {} with the new [train] settings", run.config_path().display());
-            mmlatent_core::checkpoint::write_text_atomically(&experiment.to_toml()?, &run.config_path())?;
+            mmlatent_train::checkpoint::write_text_atomically(&experiment.to_toml()?, &run.config_path())?;
         }
         train_prepared(&experiment, &run, prepared)?;
     } else {
@@ -311,7 +311,7 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
     let judge = |m: usize, x: &tch::Tensor| -> Result<tch::Tensor> {
         Ok(classifiers.as_ref().expect("judge only with classifiers").logits(m, x)?.argmax(-1, false))
     };
-    let judge: Option<mmlatent_core::family::Judge> = classifiers.is_some().then_some(&judge);
+    let judge: Option<mmlatent_train::family::Judge> = classifiers.is_some().then_some(&judge);
     family.train(&TrainContext {
         snapshot: Some(&snapshot),
         judge,

@@ -7,7 +7,7 @@
 //! still be a key the parser knows (setting it to a value of the wrong type is a type error, not
 //! an unknown key).
 
-use mmlatent_core::config::Experiment;
+use mmlatent_train::config::Experiment;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -87,7 +87,7 @@ fn known_model_key(kind: &str, key: &str) -> bool {
     let path = key.strip_prefix("model.").unwrap();
     let err = experiment(kind, "")
         .and_then(|mut e| {
-            mmlatent_core::config::apply_override(&mut e.model, &format!("{path}=\"?\""))?;
+            mmlatent_train::config::apply_override(&mut e.model, &format!("{path}=\"?\""))?;
             family.resolved_model(&e)
         })
         .err()

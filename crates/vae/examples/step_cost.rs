@@ -1,8 +1,8 @@
 //! Times one training step of each VAE kind on the bundled default dataset:
 //! `cargo run --release -p mmlatent-vae --example step_cost -- <threads> <batch> <kind>… [key=value…]`.
 
-use mmlatent_core::config::DataConfig;
 use mmlatent_core::optim::{Adam, AdamConfig};
+use mmlatent_train::config::DataConfig;
 use mmlatent_vae::config::{VaeConfig, VaeKind};
 use mmlatent_vae::VaeModel;
 use std::time::Instant;

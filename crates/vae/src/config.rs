@@ -7,8 +7,8 @@
 use crate::dist::DistKind;
 use crate::estimator::Estimator;
 use anyhow::{anyhow, bail, Result};
-use mmlatent_core::config::Experiment;
 use mmlatent_core::likelihood::Likelihood;
+use mmlatent_train::config::Experiment;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// The seven multimodal VAEs.

@@ -4,16 +4,15 @@
 //! - [`estimator`]: ELBO, IWAE and DReG from log importance weights;
 //! - [`frame`]: per-modality encoders (posteriors), decoders and likelihoods;
 //! - [`models`]: each model's aggregation, objective and generation;
-//! - [`config`]: the `[model]` table; [`model`]: training, loading, generation;
-//! - [`bench`]: the training-step benchmark of `mmlatent bench vae`.
+//! - [`config`]: the `[model]` table; [`model`]: training, loading, generation.
 //!
 //! The CLI reaches it through [`FAMILY`] (`[model] kind = "mopoe"` etc.).
 //!
-//! Depends on `mmlatent-core` alone: it sees tensors, core's batch loaders and training loop,
-//! never a file format or an evaluation metric (`mmlatent-data` and `mmlatent-eval` serve only
-//! its tests, examples and benchmarks through their callers).
+//! Depends on `mmlatent-core` (the maths) and `mmlatent-train` (the batch loaders and the
+//! training loop) alone: it sees tensors, batches and a loop to hand its step to, never a file
+//! format, an evaluation metric or a benchmark (`mmlatent-data` and `mmlatent-eval` serve only
+//! its tests and examples; its workloads for `mmlatent bench` are `mmlatent-bench`'s).
 
-pub mod bench;
 /// The latent distributions (core's, shared with the EBM-prior model).
 pub use mmlatent_core::dist;
 pub mod config;
@@ -24,10 +23,10 @@ pub mod models;
 
 use anyhow::Result;
 use config::{VaeConfig, VaeKind};
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::run::RunDir;
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::run::RunDir;
 pub use model::VaeModel;
 use tch::Device;
 

@@ -1,19 +1,19 @@
 //! A multimodal VAE as a trainable, loadable [`MultimodalModel`]: the frame and objective of
-//! one kind in a VarStore, its training (a step and a held-out loss for core's [`Stage`] loop),
-//! loading and generation.
+//! one kind in a VarStore, its training (a step and a held-out loss for the training loop's
+//! [`Stage`]), loading and generation.
 
 use crate::config::VaeConfig;
 use crate::estimator::dreg_backward;
 use crate::frame::Frame;
 use crate::models::{build, Loss, Objective};
 use anyhow::{Context, Result};
-use mmlatent_core::family::TrainContext;
-use mmlatent_core::loader::StepLoader;
 use mmlatent_core::model::check_given;
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::run::RunDir;
-use mmlatent_core::training::{self, Stage, Which};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
+use mmlatent_train::family::TrainContext;
+use mmlatent_train::loader::StepLoader;
+use mmlatent_train::run::RunDir;
+use mmlatent_train::training::{self, Stage, Which};
 use tch::nn;
 use tch::{Device, Tensor};
 
@@ -56,7 +56,7 @@ impl VaeModel {
     }
 
     /// Trains (or resumes, or loads when done) stage [`STAGE`] of `ctx`'s run on its dataset for
-    /// `train.steps` steps, with `ctx`'s snapshots, through core's training loop. The held-out loss is the objective on
+    /// `train.steps` steps, with `ctx`'s snapshots, through the training loop. The held-out loss is the objective on
     /// the first [`VALIDATION_TUPLES`] test tuples (logged as `val_loss`, best set kept).
     pub fn fit(&mut self, ctx: &TrainContext) -> Result<()> {
         let (run, dataset, train, seed) = (ctx.run, ctx.dataset, &ctx.experiment.train, ctx.experiment.seed);

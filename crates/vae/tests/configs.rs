@@ -2,9 +2,9 @@
 //! model for its dataset's modalities; settings of another kind are rejected by name; the
 //! resolved `[model]` table holds every default and parses back to the same config.
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::ModelFamily;
 use mmlatent_core::ModalitySpec;
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::ModelFamily;
 use mmlatent_vae::config::{VaeConfig, VaeKind};
 use mmlatent_vae::{VaeModel, FAMILY};
 use std::path::Path;

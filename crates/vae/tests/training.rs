@@ -3,11 +3,11 @@
 //! nearest-class-mean classifier of the generated modality, chance = 10%). The images are
 //! nearly binary, so the tests use the Bernoulli likelihood, which learns them in few steps.
 
-use mmlatent_core::config::Experiment;
-use mmlatent_core::family::{ModelFamily, TrainContext};
-use mmlatent_core::run::RunDir;
 use mmlatent_core::MultimodalDataset;
 use mmlatent_data::synthetic;
+use mmlatent_train::config::Experiment;
+use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::run::RunDir;
 use mmlatent_vae::FAMILY;
 use tch::{Device, Kind, Tensor};
 
@@ -58,7 +58,7 @@ fn train_for(kind: &str, extra: &str, steps: usize) {
 
     // The held-out loss is logged and its best weights kept as a checkpoint set.
     assert!(run.read_metrics("vae").unwrap().iter().any(|r| r.get("val_loss").is_some_and(|v| v.is_f64())));
-    assert_eq!(mmlatent_core::checkpoint::list_sets(&run.stage_dir("vae"), "best").unwrap().len(), 1);
+    assert_eq!(mmlatent_train::checkpoint::list_sets(&run.stage_dir("vae"), "best").unwrap().len(), 1);
     let model = FAMILY.load(&run, &ds, Device::Cpu).unwrap();
     assert_eq!(model.name(), kind);
     let test = ds.test.head(&ds.modalities, 200, Device::Cpu);

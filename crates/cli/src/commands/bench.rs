@@ -1,4 +1,5 @@
-//! `mmlatent bench ...`: benchmarks against PyTorch references.
+//! `mmlatent bench ...`: benchmarks against PyTorch references (the workloads and their
+//! measurement are `mmlatent-bench`'s).
 //!
 //! Each benchmark times its workloads in Rust, then runs the PyTorch script of the same
 //! architectures (`scripts/bench_*.py`, with the project's virtualenv Python) with the same
@@ -8,7 +9,7 @@
 //! before and after (a loaded machine makes every ratio doubtful).
 
 use anyhow::{bail, Context, Result};
-use mmlatent_core::bench::{load_average, run_reference, write_split, BenchOptions, BenchResult, Repeats};
+use mmlatent_bench::measure::{load_average, run_reference, write_split, BenchOptions, BenchResult, Repeats};
 use mmlatent_core::MultimodalDataset;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -67,9 +68,9 @@ pub fn run(command: BenchCommand) -> Result<()> {
     let load_before = load_average();
     eprintln!("timing mmlatent {family} (threads {}, batch {}) …", args.threads, args.batch);
     let ours = match command {
-        BenchCommand::Mld(_) => mmlatent_mld::bench::run(&opts, &dataset)?,
-        BenchCommand::Vae(_) => mmlatent_vae::bench::run(&opts, &dataset)?,
-        BenchCommand::Ebm(_) => mmlatent_ebm::bench::run(&opts, &dataset)?,
+        BenchCommand::Mld(_) => mmlatent_bench::mld::run(&opts, &dataset)?,
+        BenchCommand::Vae(_) => mmlatent_bench::vae::run(&opts, &dataset)?,
+        BenchCommand::Ebm(_) => mmlatent_bench::ebm::run(&opts, &dataset)?,
     };
     let theirs = if args.no_pytorch {
         Value::Null
@@ -87,7 +88,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
 }
 
 fn open_default() -> Result<MultimodalDataset> {
-    mmlatent_data::open(&mmlatent_core::config::DataConfig::bundled())
+    mmlatent_data::open(&mmlatent_train::config::DataConfig::bundled())
         .context("bench: cannot open the bundled default dataset")
 }
 

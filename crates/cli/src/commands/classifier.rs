@@ -2,10 +2,10 @@
 //! dataset's labels and saved (safetensors + JSON with test accuracies) for evaluation.
 
 use anyhow::Result;
-use mmlatent_core::config::DataConfig;
 use mmlatent_core::device::seed_everything;
 use mmlatent_eval::classifier::{default_dir, ClassifierOptions, Classifiers};
 use mmlatent_runner::device::parse_device;
+use mmlatent_train::config::DataConfig;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]

@@ -7,12 +7,12 @@
 use super::classifier::ClassifierArgs;
 use super::common::open_run;
 use anyhow::Result;
-use mmlatent_core::config::Experiment;
-use mmlatent_core::run::RunDir;
 use mmlatent_eval::EvalOptions;
 use mmlatent_present::grid::save_image_grid;
 use mmlatent_runner::evaluate::{evaluate_run, EvalRequest};
 use mmlatent_runner::train::{prepare, train_prepared};
+use mmlatent_train::config::Experiment;
+use mmlatent_train::run::RunDir;
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 

@@ -4,8 +4,8 @@
 //! `mmlatent report` puts side by side.
 
 use anyhow::{bail, Context, Result};
-use mmlatent_core::run::{RunDir, StageStatus};
 use mmlatent_eval::Report;
+use mmlatent_train::run::{RunDir, StageStatus};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -90,7 +90,7 @@ pub fn eval_folders(run: &Path) -> Result<Vec<PathBuf>> {
 fn newest_eval(run: &Path) -> Result<Option<(PathBuf, Report)>> {
     for dir in eval_folders(run)?.into_iter().rev() {
         let path = dir.join("report.json");
-        match mmlatent_core::checkpoint::load_json::<Report>(&path) {
+        match mmlatent_train::checkpoint::load_json::<Report>(&path) {
             Ok(report) => return Ok(Some((dir, report))),
             Err(e) => eprintln!("warning: {e:#}; skipped"),
         }

@@ -1,5 +1,5 @@
 //! `mmlatent train --nproc N`: starts N worker processes of the same command on this machine
-//! as one data-parallel job (`mmlatent_core::parallel`), the way `torchrun --nproc-per-node N`
+//! as one data-parallel job (`mmlatent_train::parallel`), the way `torchrun --nproc-per-node N`
 //! would: each gets `RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR` (loopback) and a free
 //! `MASTER_PORT`, and, unless already set, `OMP_NUM_THREADS` (the cores shared out) and
 //! `GLOO_SOCKET_IFNAME=lo`.
@@ -32,7 +32,7 @@ pub const LAUNCHER_GONE: libc::c_int = libc::SIGUSR1;
 pub fn stop_when_the_launcher_dies() {
     extern "C" fn on_launcher_gone(_: libc::c_int) {
         // Lock-free atomics only: safe in a signal handler.
-        mmlatent_core::interrupt::request();
+        mmlatent_train::interrupt::request();
     }
     // SAFETY: installs a handler that touches only atomics.
     unsafe { libc::signal(LAUNCHER_GONE, on_launcher_gone as *const () as libc::sighandler_t) };

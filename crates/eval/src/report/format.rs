@@ -266,7 +266,7 @@ impl Report {
     /// Writes `report.json`, `report.csv` and `report.txt` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        mmlatent_core::checkpoint::save_json(self, &dir.join("report.json"))?;
+        mmlatent_train::checkpoint::save_json(self, &dir.join("report.json"))?;
         for (name, text) in [("report.csv", self.to_csv()), ("report.txt", self.to_table())] {
             let path = dir.join(name);
             std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

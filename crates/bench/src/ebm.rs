@@ -3,21 +3,22 @@
 //! 60-step short-run Langevin, the mixture-of-experts objective) with the model of
 //! `configs/default-ebm.toml` on the bundled default dataset (3 × 3×28×28):
 //! - `ebm step`: one training step (generator / inference update, a Langevin prior draw of M·B
-//!   chains, EBM update) on the first `mmlatent_core::bench::pool_size` training tuples in order, from the initial
-//!   weights written to `ebm_init.safetensors` in the data folder (the PyTorch side loads them);
+//!   chains, EBM update) on the first [`crate::measure::pool_size`] training tuples in order,
+//!   from the initial weights written to `ebm_init.safetensors` in the data folder (the PyTorch
+//!   side loads them);
 //! - `ebm epoch`: a whole shuffled epoch through each side's loader;
 //! - `ebm joint1000`: 1,000 joint samples (Langevin from N(0, I), then every decoder).
 //!
 //! The value `ebm loss@<steps>` (mean loss of the last 5 steps) shows that both sides train the
 //! same objective; the Langevin and reparameterisation noise differ, so it agrees only roughly.
 
-use crate::config::EbmConfig;
-use crate::model::EbmModel;
-use crate::train::{train_step, Optimisers};
-use crate::KIND_BASE;
+use crate::measure::{time_epochs, time_pool_steps, time_runs, BenchOptions, BenchResult};
 use anyhow::{Context, Result};
-use mmlatent_core::bench::{time_epochs, time_pool_steps, time_runs, BenchOptions, BenchResult};
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_ebm::config::EbmConfig;
+use mmlatent_ebm::model::EbmModel;
+use mmlatent_ebm::train::{train_step, Optimisers};
+use mmlatent_ebm::KIND_BASE;
 use tch::{Device, Tensor};
 
 /// The `[model]` table of `configs/default-ebm.toml` and its generator learning rate.

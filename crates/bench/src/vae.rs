@@ -3,18 +3,18 @@
 //! private dimensions, K importance samples, IWAE) on the bundled default dataset (PolyMNIST
 //! format, 3 × 3×28×28).
 //!
-//! The step workloads cycle in order through the first `mmlatent_core::bench::pool_size` training tuples, which
-//! `scripts/bench_vae.py` reads from the split written by [`mmlatent_core::bench::write_split`],
-//! so MultiVae trains on the very same batches, in the same order, with the same architecture,
+//! The step workloads cycle in order through the first [`crate::measure::pool_size`] training
+//! tuples, which `scripts/bench_vae.py` reads from the split written by
+//! [`crate::measure::write_split`], so MultiVae trains on the very same batches, in the same order, with the same architecture,
 //! from the same initial weights (`<model>_init.safetensors` in the data folder). The epoch
 //! workloads take whole shuffled epochs of the split through each side's own loader.
 
-use crate::config::{VaeConfig, VaeKind};
-use crate::VaeModel;
+use crate::measure::{time_epochs, time_pool_steps, BenchOptions, BenchResult};
 use anyhow::{Context, Result};
-use mmlatent_core::bench::{time_epochs, time_pool_steps, BenchOptions, BenchResult};
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::MultimodalDataset;
+use mmlatent_vae::config::{VaeConfig, VaeKind};
+use mmlatent_vae::VaeModel;
 use tch::Device;
 
 /// The two benchmarked models: (name, kind, `[model]` table, learning rate).
@@ -38,7 +38,7 @@ pub fn run(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result<BenchResu
         tch::manual_seed(0);
         let model = VaeModel::new(cfg, &dataset.modalities, Device::Cpu)?;
         // The initial weights, so that the PyTorch side starts from the same point.
-        mmlatent_core::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
+        mmlatent_train::checkpoint::save_varstore(&model.vs, &opts.data_dir.join(format!("{name}_init.safetensors")))?;
         let mut opt = Adam::new(&model.vs, AdamConfig::adam(lr));
         let (step, loss) =
             time_pool_steps(name, &dataset.train, &dataset.modalities, opts.batch, opts.repeats, |s, xs| {

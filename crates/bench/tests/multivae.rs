@@ -5,9 +5,9 @@
 //! Needs `multivae` in the project's virtualenv (`scripts/setup.sh` installs a pinned release
 //! without moving torch); without it this test fails, saying so, rather than skipping.
 
-use mmlatent_core::bench::{run_reference, write_split, BenchOptions, Repeats};
-use mmlatent_core::config::DataConfig;
-use mmlatent_vae::bench::run;
+use mmlatent_bench::measure::{run_reference, write_split, BenchOptions, Repeats};
+use mmlatent_bench::vae::run;
+use mmlatent_train::config::DataConfig;
 use std::path::Path;
 use std::process::Command;
 

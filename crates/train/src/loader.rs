@@ -4,10 +4,10 @@
 //! The order is a pure function of (seed, epoch) and the position in it a function of the step,
 //! so a resumed run gets exactly the batches of an uninterrupted one ([`StepLoader`]).
 
-use crate::dataset::{Batch, Split};
-use crate::rng::SplitMix64;
-use crate::ModalitySpec;
 use anyhow::{bail, Context, Result};
+use mmlatent_core::dataset::{Batch, Split};
+use mmlatent_core::rng::SplitMix64;
+use mmlatent_core::ModalitySpec;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 use tch::{Device, Kind, Tensor};

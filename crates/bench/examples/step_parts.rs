@@ -1,8 +1,8 @@
 //! Where the time of one score-network training step goes (forward, backward, Adam), at the
 //! benchmark's sizes, one thread.
-//! `cargo run --release -p mmlatent-mld --example step_parts [-- small]`
+//! `cargo run --release -p mmlatent-bench --example step_parts [-- small]`
+use mmlatent_bench::mld::score_sizes;
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_mld::bench::score_sizes;
 use mmlatent_mld::sampler::Layout;
 use mmlatent_mld::score_net::ScoreNet;
 use std::time::Instant;

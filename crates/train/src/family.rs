@@ -2,10 +2,10 @@
 //! [`MultimodalModel`]. Each model crate exports one `FAMILY` static implementing this trait.
 
 use crate::config::Experiment;
-use crate::dataset::MultimodalDataset;
 use crate::run::RunDir;
-use crate::{ModalitySpec, MultimodalModel};
 use anyhow::Result;
+use mmlatent_core::dataset::MultimodalDataset;
+use mmlatent_core::{ModalitySpec, MultimodalModel};
 use tch::Device;
 
 /// Called with the step after a checkpoint of a model's last stage at each multiple of

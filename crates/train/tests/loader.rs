@@ -1,8 +1,8 @@
-//! The batch loaders (core's, re-exported here) over a synthetic split: repeatable order,
-//! skipping, and a clear error for an empty split.
+//! The batch loaders over a synthetic split: repeatable order, skipping, and a clear error for an
+//! empty split.
 
-use mmlatent_data::loader::{BatchLoader, StepLoader};
 use mmlatent_data::synthetic;
+use mmlatent_train::loader::{BatchLoader, StepLoader};
 use tch::{Device, Kind};
 
 #[test]

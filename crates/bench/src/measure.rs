@@ -2,16 +2,16 @@
 //! whole training epochs through the training loader (data loading included), the machine's
 //! load while they ran, and the file the PyTorch side reads the same training tuples from.
 //!
-//! Every family's benchmark (`mmlatent_mld::bench`, `mmlatent_vae::bench`,
-//! `mmlatent_ebm::bench`) times its workloads with these functions, and `scripts/bench_*.py`
+//! Every family's benchmark ([`crate::mld`], [`crate::vae`], [`crate::ebm`]) times its workloads
+//! with these functions, and `scripts/bench_*.py`
 //! summarise theirs the same way (`scripts/bench_common.py`), so the two columns compare like
 //! with like.
 
-use crate::checkpoint::save_json;
-use crate::dataset::Split;
-use crate::loader::StepLoader;
-use crate::ModalitySpec;
 use anyhow::{Context, Result};
+use mmlatent_core::dataset::Split;
+use mmlatent_core::ModalitySpec;
+use mmlatent_train::checkpoint::save_json;
+use mmlatent_train::loader::StepLoader;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -190,9 +190,11 @@ pub fn write_split(dir: &Path, split: &Split) -> Result<()> {
     let mut dtypes = vec![];
     for (m, t) in split.items.iter().enumerate() {
         let (bytes, dtype): (Vec<u8>, &str) = match t.kind() {
-            Kind::Uint8 => (crate::host::to_vec::<u8>(t)?, "uint8"),
-            Kind::Int64 => (crate::host::to_vec::<i64>(t)?.iter().flat_map(|v| v.to_le_bytes()).collect(), "int64"),
-            _ => (crate::host::to_vec::<f32>(t)?.iter().flat_map(|v| v.to_le_bytes()).collect(), "float32"),
+            Kind::Uint8 => (mmlatent_core::host::to_vec::<u8>(t)?, "uint8"),
+            Kind::Int64 => {
+                (mmlatent_core::host::to_vec::<i64>(t)?.iter().flat_map(|v| v.to_le_bytes()).collect(), "int64")
+            }
+            _ => (mmlatent_core::host::to_vec::<f32>(t)?.iter().flat_map(|v| v.to_le_bytes()).collect(), "float32"),
         };
         let path = dir.join(format!("m{m}.bin"));
         std::fs::File::create(&path)
@@ -228,7 +230,7 @@ mod tests {
         let spec = [ModalitySpec::vector("v", 1)];
         let mut seen = vec![];
         let t = time_epochs("e", &split, &spec, 3, 2, |_, items| {
-            seen.extend(crate::host::to_vec::<f32>(&items[0])?);
+            seen.extend(mmlatent_core::host::to_vec::<f32>(&items[0])?);
             Ok(())
         })
         .unwrap();

@@ -4,13 +4,13 @@
 //! stages in parallel threads.
 
 use anyhow::Result;
-use mmlatent_core::checkpoint;
-use mmlatent_core::config::TrainConfig;
-use mmlatent_core::interrupt::{self, Interrupted};
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::run::RunDir;
-use mmlatent_core::testing::{toy_run as run_dir, toy_store as store};
-use mmlatent_core::training::{Metrics, Outcome, Stage, SET_PREFIX};
+use mmlatent_train::checkpoint;
+use mmlatent_train::config::TrainConfig;
+use mmlatent_train::interrupt::{self, Interrupted};
+use mmlatent_train::run::RunDir;
+use mmlatent_train::testing::{toy_run as run_dir, toy_store as store};
+use mmlatent_train::training::{Metrics, Outcome, Stage, SET_PREFIX};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 

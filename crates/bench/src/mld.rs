@@ -4,7 +4,7 @@
 //! - `ae_epoch`: a whole epoch of that autoencoder over the first modality of the dataset,
 //!   batches from the training loader (shuffle, gather, conversion);
 //! - `stage1_epoch`: an epoch of every modality's autoencoder (all of stage 1's work for one
-//!   epoch): side by side as `train` runs them ([`mmlatent_core::side_by_side`]) here, one after
+//!   epoch): side by side as `train` runs them (`side_by_side`) here, one after
 //!   another with every thread on the PyTorch side, as the reference trains them;
 //! - `score_step`: one Adam step of the score network at the PolyMNIST size of the reference
 //!   (5 × 160 latents, width 1536, time embedding 512, GroupNorm 32), joint denoising loss;
@@ -15,21 +15,21 @@
 //!   encoding is timed apart as `encode_split`;
 //! - `sample_em100`: 100 Euler–Maruyama steps of the small network (a whole sampling run).
 //!
-//! Times are milliseconds per run ([`mmlatent_core::bench`]); the expensive workloads run a
+//! Times are milliseconds per run ([`crate::measure`]); the expensive workloads run a
 //! quarter of the repetitions after one warm-up.
 
-use crate::autoencoder::Autoencoder;
-use crate::config::{ScoreConfig, ScoreParameterization};
-use crate::sampler::{euler_maruyama, Conditioning, Layout};
-use crate::score_net::ScoreNet;
-use crate::sde::VpSde;
-use crate::train::masked_loss;
+use crate::measure::{time_epochs, time_runs, BenchOptions, BenchResult, Repeats, Timing};
 use anyhow::{ensure, Result};
-use mmlatent_core::bench::{time_epochs, time_runs, BenchOptions, BenchResult, Repeats, Timing};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::side_by_side::{self, Job};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, Split};
+use mmlatent_mld::autoencoder::Autoencoder;
+use mmlatent_mld::config::{ScoreConfig, ScoreParameterization};
+use mmlatent_mld::sampler::{euler_maruyama, Conditioning, Layout};
+use mmlatent_mld::score_net::ScoreNet;
+use mmlatent_mld::sde::VpSde;
+use mmlatent_mld::train::masked_loss;
+use mmlatent_train::side_by_side::{self, Job};
 use std::time::Instant;
 use tch::nn;
 use tch::{Device, Kind, Tensor};

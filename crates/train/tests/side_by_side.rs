@@ -3,14 +3,14 @@
 //! uninterrupted run. Its own test binary: the request flag is process-wide.
 
 use anyhow::Result;
-use mmlatent_core::checkpoint;
-use mmlatent_core::config::TrainConfig;
-use mmlatent_core::interrupt::{self, Interrupted};
 use mmlatent_core::optim::{Adam, AdamConfig};
-use mmlatent_core::run::RunDir;
-use mmlatent_core::side_by_side::{self, Job};
-use mmlatent_core::testing::{toy_run, toy_store};
-use mmlatent_core::training::{Metrics, Stage, SET_PREFIX};
+use mmlatent_train::checkpoint;
+use mmlatent_train::config::TrainConfig;
+use mmlatent_train::interrupt::{self, Interrupted};
+use mmlatent_train::run::RunDir;
+use mmlatent_train::side_by_side::{self, Job};
+use mmlatent_train::testing::{toy_run, toy_store};
+use mmlatent_train::training::{Metrics, Stage, SET_PREFIX};
 use std::sync::Barrier;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};

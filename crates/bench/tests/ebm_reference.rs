@@ -5,9 +5,9 @@
 //! and thread count here. Dropping the prior term from the PyTorch side's objective moves it to
 //! 3.0e-3, past the tolerance; a missing reconstruction term far further.
 
-use mmlatent_core::bench::{run_reference, write_split, BenchOptions, Repeats};
-use mmlatent_core::config::DataConfig;
-use mmlatent_ebm::bench::run;
+use mmlatent_bench::ebm::run;
+use mmlatent_bench::measure::{run_reference, write_split, BenchOptions, Repeats};
+use mmlatent_train::config::DataConfig;
 use std::path::Path;
 
 #[test]

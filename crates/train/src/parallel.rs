@@ -6,7 +6,8 @@
 //! - **data**: every rank draws the same global batch of B tuples (the seeded epoch order of
 //!   [`crate::loader`]) and keeps its own B/N rows of it ([`local_rows`]);
 //! - **gradients**: the optimisers of a training stage average their gradients over the ranks
-//!   before each update, so every rank takes the same update from the same weights, which start
+//!   before each update (the stage installs a [`GradientAverager`] into each as its
+//!   [`GradientExchange`]), so every rank takes the same update from the same weights, which start
 //!   equal (rank 0's are broadcast when a stage starts). A backward pass goes through libtorch's
 //!   DDP reducer ([`GradientAverager`]): buckets of gradients are all-reduced while the pass
 //!   goes on; gradients back-propagated by hand, or all of them with [`BUCKET_VAR`] = 0, take one
@@ -29,6 +30,7 @@
 
 use anyhow::{bail, Context, Result};
 use mmlatent_collective::{backward_ready_order, Backend, GradientReducer, ProcessGroup};
+use mmlatent_core::optim::GradientExchange;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
@@ -231,7 +233,7 @@ pub fn average_gradients(grads: Vec<Tensor>, vars: &[&Tensor]) -> Result<Vec<Ten
     g.all_reduce_sum(std::slice::from_ref(&bucket))
         .context("averaging gradients with the other ranks (did one stop? its own messages say why)")?;
     let n = vars.len() as i64;
-    let counts = crate::host::to_vec::<f32>(&bucket.narrow(0, bucket.size()[0] - n, n))?;
+    let counts = mmlatent_core::host::to_vec::<f32>(&bucket.narrow(0, bucket.size()[0] - n, n))?;
     let scale = 1.0 / g.world() as f64;
     let mut offset = 0;
     let mut out = Vec::with_capacity(grads.len());
@@ -283,13 +285,27 @@ impl GradientAverager {
             let order: Vec<i64> = backward_ready_order(loss, &params)?.into_iter().map(|i| i as i64).collect();
             let order_t = Tensor::from_slice(&order).to_device(g.backend().device());
             broadcast_from_leader(std::slice::from_ref(&order_t))?;
-            let order: Vec<usize> = crate::host::to_vec::<i64>(&order_t)?.into_iter().map(|i| i as usize).collect();
+            let order: Vec<usize> =
+                mmlatent_core::host::to_vec::<i64>(&order_t)?.into_iter().map(|i| i as usize).collect();
             self.reducer =
                 Some(g.gradient_reducer(&params, &order, bucket_bytes, FIRST_BUCKET_BYTES).context(context)?);
         }
         let reducer = self.reducer.as_mut().expect("made above");
         reducer.backward(loss).context(context)?;
         Ok(vars.iter().map(|v| v.grad()).collect())
+    }
+}
+
+/// What the training loop installs into its optimisers: backward passes through the DDP reducer
+/// ([`GradientAverager::backward`]), gradients back-propagated by hand through one flat
+/// all-reduce ([`average_gradients`]).
+impl GradientExchange for GradientAverager {
+    fn backward(&mut self, loss: &Tensor, values: &[&Tensor]) -> Result<Vec<Tensor>> {
+        GradientAverager::backward(self, loss, values)
+    }
+
+    fn average(&mut self, grads: Vec<Tensor>, values: &[&Tensor]) -> Result<Vec<Tensor>> {
+        average_gradients(grads, values)
     }
 }
 
@@ -302,7 +318,7 @@ pub fn agree(flag: bool, values: &[f64]) -> Result<(bool, Vec<f64>)> {
     let t = Tensor::from_slice(&data).to_device(g.backend().device());
     g.all_reduce_sum(std::slice::from_ref(&t))
         .context("agreeing on the step with the other ranks (did one stop? its own messages say why)")?;
-    let summed = crate::host::to_vec::<f64>(&t)?;
+    let summed = mmlatent_core::host::to_vec::<f64>(&t)?;
     let w = g.world() as f64;
     let (flags, sums) = summed.split_last().expect("the flag was pushed");
     Ok((*flags > 0.0, sums.iter().map(|s| s / w).collect()))

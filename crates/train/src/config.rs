@@ -4,10 +4,15 @@
 //! the `[model]` table (with its `kind`) is handed to the model family, which parses it into
 //! its own strict struct. Unknown keys are errors that name the key, everywhere.
 //! `--set section.key=value` overrides are applied to the TOML before parsing.
+//!
+//! The `[data]` table's type, [`DataConfig`], is core's (`mmlatent_core::dataset`, re-exported
+//! here): the data layer opens datasets from it without knowing the training runtime.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+pub use mmlatent_core::dataset::DataConfig;
 
 /// One experiment: data × model × training settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,34 +40,6 @@ fn default_seed() -> u64 {
 
 fn default_device() -> String {
     "cpu".to_string()
-}
-
-/// Where the data comes from.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// A dataset folder, or `default` for the bundled dataset.
-    pub path: PathBuf,
-    /// `auto` (detect), `polymnist`, `mnist-svhn`, `cub` or `default`.
-    #[serde(default = "default_format")]
-    pub format: String,
-    /// Use at most this many training tuples (handy for quick runs).
-    #[serde(default)]
-    pub max_train: Option<usize>,
-    /// Use at most this many test tuples.
-    #[serde(default)]
-    pub max_test: Option<usize>,
-}
-
-fn default_format() -> String {
-    "auto".to_string()
-}
-
-impl DataConfig {
-    /// The bundled default dataset, whole.
-    pub fn bundled() -> Self {
-        Self { path: PathBuf::from("default"), format: "default".into(), max_train: None, max_test: None }
-    }
 }
 
 /// Settings shared by every training loop.

@@ -45,11 +45,11 @@ use crate::checkpoint::{self, SetManifest, SetPart};
 use crate::config::TrainConfig;
 use crate::family::Snapshot;
 use crate::interrupt;
-use crate::observe::{self, StageInfo};
-use crate::optim::Adam;
+use crate::observe::{self, StageInfo, StageObserver};
 use crate::parallel;
 use crate::run::RunDir;
 use anyhow::{bail, Context, Result};
+use mmlatent_core::optim::Adam;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -91,6 +91,19 @@ pub struct Stage<'a> {
     /// This stage's place among the run's stages, `(i, n)`, 1-based (for the observer).
     position: Option<(usize, usize)>,
     snapshot: Option<Snapshot<'a>>,
+}
+
+/// Where a stage stands while it trains: what its log records, checkpoints and messages need.
+#[derive(Default)]
+struct Progress {
+    /// The newest complete set, `(step, folder)`: found on resume or written since.
+    last_set: Option<(usize, PathBuf)>,
+    /// The lowest held-out loss so far (kept in the sets' manifests).
+    best_val: Option<f64>,
+    /// The loss of the latest step (none before the first step of this process).
+    last_loss: Option<f64>,
+    /// Sums and counts of the metrics since the last log record, by name.
+    pending: Vec<(&'static str, f64, usize)>,
 }
 
 /// What [`Stage::run`] did.
@@ -189,12 +202,51 @@ impl<'a> Stage<'a> {
     /// ones when it is damaged), or returns at once with the final weights loaded when it has
     /// finished, else calls `step(step, optimisers)` for each remaining step.
     pub fn run(mut self, mut step: impl FnMut(usize, &mut [Adam]) -> Result<Metrics>) -> Result<Outcome> {
+        let mut notes: Vec<String> = vec![];
+        let latest = self.newest_set(&mut notes)?;
+        let (start, mut progress) = self.resume(latest.as_ref())?;
+        self.agree_on_start(start)?;
+        if start >= self.total {
+            return self.end_where_it_stands(start, latest.as_ref(), notes);
+        }
+        self.prune_beyond(start, &mut notes)?;
+        self.start_from_leaders_weights()?;
+        let mut observer = self.start_observer(start, notes, &progress.last_set);
+
+        let _training = interrupt::Training::start();
+        for s in start..self.total {
+            let completed = s + 1;
+            let (metrics, interrupted) = self.step_on_every_rank(s, &mut step, &progress.last_set)?;
+            self.guard_and_add(completed, &metrics, &mut progress)?;
+            let checkpoint_due = self.checkpoint_due(completed) || interrupted;
+            let logged = self.log_if_due(completed, checkpoint_due, &mut progress)?;
+            let val_loss = self.validate_if_due(s, &mut progress)?;
+            observer.step_done(completed, logged.as_deref());
+            checkpoint::fault_point("abort_after_step", &self.name, completed);
+            if checkpoint_due {
+                let previous_set = progress.last_set.as_ref().map_or(start, |(step, _)| *step);
+                let dir = self.write_checkpoint(completed, val_loss, &mut progress)?;
+                observer.checkpoint_written(completed, &dir);
+                if interrupted {
+                    let (stage, total) = (self.name.clone(), self.total);
+                    return Err(interrupt::Interrupted { stage, step: completed, total, set: dir }.into());
+                }
+                self.snapshot_if_due(completed, previous_set, observer.as_mut());
+            }
+        }
+        // The next stage (or the caller) may read this stage's final set: rank 0 has written it.
+        parallel::barrier(&format!("after stage {}", self.name))?;
+        observer.finished();
+        Ok(Outcome { start, trained: true })
+    }
+
+    /// The newest complete set of the stage (older ones when it is damaged, `notes` saying
+    /// why), once every rank has arrived; a run folder of an older mmlatent is refused.
+    fn newest_set(&self, notes: &mut Vec<String>) -> Result<Option<(PathBuf, SetManifest)>> {
         let stage_dir = self.run.stage_dir(&self.name);
-        let leader = parallel::is_leader();
         // In a data-parallel job every rank reads the checkpoints only once all have arrived
         // (rank 0 may still have been writing the previous stage's last set).
         parallel::barrier(&format!("before stage {}", self.name))?;
-        let mut notes: Vec<String> = vec![];
         let agrees = self.run.log_agrees(&self.name)?;
         let latest = checkpoint::latest_set(&stage_dir, SET_PREFIX, &agrees, &mut |m| notes.push(m)).map_err(|e| {
             anyhow::anyhow!(
@@ -213,13 +265,28 @@ impl<'a> Stage<'a> {
                 self.name
             );
         }
-        let (start, mut best_val, mut last_set) = match &latest {
+        Ok(latest)
+    }
+
+    /// Loads the set `latest` (if any) into the weights and optimisers: the step to start from
+    /// and the progress recorded with it.
+    fn resume(&mut self, latest: Option<&(PathBuf, SetManifest)>) -> Result<(usize, Progress)> {
+        Ok(match latest {
             Some((dir, manifest)) => {
                 self.restore(dir)?;
-                (manifest.step, manifest.best_val, Some((manifest.step, dir.clone())))
+                let progress = Progress {
+                    last_set: Some((manifest.step, dir.clone())),
+                    best_val: manifest.best_val,
+                    ..Progress::default()
+                };
+                (manifest.step, progress)
             }
-            None => (0, None, None),
-        };
+            None => (0, Progress::default()),
+        })
+    }
+
+    /// Checks that every rank of a data-parallel job resumes at step `start`.
+    fn agree_on_start(&self, start: usize) -> Result<()> {
         let (_, job_start) = parallel::agree(false, &[start as f64])?;
         if job_start[0] != start as f64 {
             bail!(
@@ -230,53 +297,71 @@ impl<'a> Stage<'a> {
                 self.run.root().display()
             );
         }
-        if start >= self.total {
-            let (dir, manifest) = latest.as_ref().expect("start > 0 comes from a set");
-            if !manifest.is_final() {
-                // An unfinished stage asked for no more steps than it has run: it can end where
-                // it stands, not go back.
-                if start > self.total {
-                    bail!(
-                        "stage {} of run {} stands at step {start} of {}; {} steps would end it before its newest \
-                         checkpoint: ask for at least {start} (exactly {start} ends the stage there)",
-                        self.name,
-                        self.run.root().display(),
-                        manifest.total,
-                        self.total
-                    );
-                }
-                if leader {
-                    checkpoint::mark_final(dir)?;
-                }
-                notes.push(format!(
-                    "stage {} ends at step {start} as asked (it was planned for {} steps)",
-                    self.name, manifest.total
-                ));
-            } else if start > self.total {
-                notes.push(format!(
-                    "stage {} finished with {start} steps, more than the {} asked for; keeping its weights",
-                    self.name, self.total
-                ));
+        Ok(())
+    }
+
+    /// A stage resumed at step `start`, at or past its end: an unfinished one ends there when
+    /// asked for exactly `start` steps (its set `latest` becoming final) and refuses fewer; the
+    /// `notes` go to stderr.
+    fn end_where_it_stands(
+        &self,
+        start: usize,
+        latest: Option<&(PathBuf, SetManifest)>,
+        mut notes: Vec<String>,
+    ) -> Result<Outcome> {
+        let (dir, manifest) = latest.expect("start > 0 comes from a set");
+        if !manifest.is_final() {
+            // An unfinished stage asked for no more steps than it has run: it can end where
+            // it stands, not go back.
+            if start > self.total {
+                bail!(
+                    "stage {} of run {} stands at step {start} of {}; {} steps would end it before its newest \
+                     checkpoint: ask for at least {start} (exactly {start} ends the stage there)",
+                    self.name,
+                    self.run.root().display(),
+                    manifest.total,
+                    self.total
+                );
             }
-            for note in notes {
-                eprintln!("warning: {note}");
+            if parallel::is_leader() {
+                checkpoint::mark_final(dir)?;
             }
-            return Ok(Outcome { start, trained: false });
+            notes.push(format!(
+                "stage {} ends at step {start} as asked (it was planned for {} steps)",
+                self.name, manifest.total
+            ));
+        } else if start > self.total {
+            notes.push(format!(
+                "stage {} finished with {start} steps, more than the {} asked for; keeping its weights",
+                self.name, self.total
+            ));
         }
-        // Whatever lies beyond the resume point goes (partial sets, best sets and log lines of
-        // steps to be run again), except sets that failed verification: they are moved aside,
-        // never deleted, in case their files can be recovered.
-        if leader {
-            for (step, dir) in checkpoint::list_sets(&stage_dir, SET_PREFIX)? {
-                if step > start {
-                    let aside = checkpoint::set_aside(&dir)?;
-                    notes.push(format!("the unusable set is kept as {}", aside.display()));
-                }
-            }
-            checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
-            self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))?;
+        for note in notes {
+            eprintln!("warning: {note}");
         }
-        // Every rank starts from rank 0's weights and averages its gradients with the others'.
+        Ok(Outcome { start, trained: false })
+    }
+
+    /// Whatever lies beyond the resume point `start` goes (partial sets, best sets and log
+    /// lines of steps to be run again), except sets that failed verification: they are moved
+    /// aside, never deleted, in case their files can be recovered. Rank 0's work.
+    fn prune_beyond(&self, start: usize, notes: &mut Vec<String>) -> Result<()> {
+        if !parallel::is_leader() {
+            return Ok(());
+        }
+        let stage_dir = self.run.stage_dir(&self.name);
+        for (step, dir) in checkpoint::list_sets(&stage_dir, SET_PREFIX)? {
+            if step > start {
+                let aside = checkpoint::set_aside(&dir)?;
+                notes.push(format!("the unusable set is kept as {}", aside.display()));
+            }
+        }
+        checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |s| s > start)?;
+        self.run.truncate_metrics(&self.name, start, &mut |m| notes.push(m))
+    }
+
+    /// Every rank starts from rank 0's weights and averages its gradients with the others'.
+    fn start_from_leaders_weights(&mut self) -> Result<()> {
         for (_, vs) in &self.weights {
             // In name order: a VarStore's map iterates in a different order in each process.
             let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
@@ -284,9 +369,19 @@ impl<'a> Stage<'a> {
             parallel::broadcast_from_leader(&named.into_iter().map(|(_, t)| t).collect::<Vec<_>>())?;
         }
         for opt in &mut self.optimisers {
-            opt.average_across_ranks();
+            opt.exchange_gradients(|| Box::new(parallel::GradientAverager::default()));
         }
+        Ok(())
+    }
 
+    /// Tells the observer that the stage starts at step `start`, with the `notes` gathered so far
+    /// and where it resumes from.
+    fn start_observer(
+        &self,
+        start: usize,
+        notes: Vec<String>,
+        last_set: &Option<(usize, PathBuf)>,
+    ) -> Box<dyn StageObserver> {
         let info = StageInfo {
             run: self.run,
             name: &self.name,
@@ -294,145 +389,183 @@ impl<'a> Stage<'a> {
             start,
             total: self.total,
             quiet: self.quiet,
-            silent: !leader,
+            silent: !parallel::is_leader(),
         };
         let mut observer = observe::stage_started(&info);
         for note in notes {
             observer.note(&format!("warning: {note}"));
         }
-        if let Some((step, dir)) = &last_set {
+        if let Some((step, dir)) = last_set {
             observer.note(&format!("{}: resuming at step {step}/{} from {}", self.name, self.total, dir.display()));
         }
+        observer
+    }
 
-        let _training = interrupt::Training::start();
-        let log_every = self.cfg.log_every.max(1);
-        let checkpoint_every = self.cfg.checkpoint_every.max(1);
-        let validate_every = self.cfg.validate_every.unwrap_or(checkpoint_every).max(1);
-        let mut pending: Vec<(&'static str, f64, usize)> = vec![];
-        let mut last_loss = None;
-        for s in start..self.total {
-            seed_step(self.seed, &self.name, s, 0);
-            let factor = if self.schedule { self.cfg.lr_factor(s) } else { 1.0 };
-            for (opt, base) in self.optimisers.iter_mut().zip(&self.base_lrs) {
-                opt.set_lr(base * factor);
-            }
-            let mut metrics = step(s, &mut self.optimisers)
-                .with_context(|| format!("stage {}, step {}; {}", self.name, s + 1, last_checkpoint(&last_set)))?;
-            let completed = s + 1;
-            // A stop asked for during this step (on any rank): log, checkpoint and end here.
-            // Taken once, so the log and the checkpoint agree; the logged metrics are the means
-            // over the ranks.
-            let wants_stop = completed < self.total && interrupt::take();
-            let values: Vec<f64> = metrics.iter().map(|(_, v)| *v).collect();
-            let (interrupted, means) = parallel::agree(wants_stop, &values)?;
-            for ((_, v), mean) in metrics.iter_mut().zip(means) {
-                *v = mean;
-            }
-            for (k, v) in &metrics {
-                if !v.is_finite() {
-                    bail!(
-                        "stage {}: {k} became {v} at step {} — training stopped. {}. Lower the learning rate or \
-                         check the data.",
-                        self.name,
-                        s + 1,
-                        last_checkpoint(&last_set)
-                    );
-                }
-                match pending.iter_mut().find(|(name, _, _)| name == k) {
-                    Some(entry) => {
-                        entry.1 += v;
-                        entry.2 += 1;
-                    }
-                    None => pending.push((k, *v, 1)),
-                }
-            }
-            last_loss = metrics.first().map(|(_, v)| *v).or(last_loss);
-            self.check_weights(s + 1, false, &last_set)?;
+    /// The factor of the learning-rate schedule at step `s` (1 when the rates are constant).
+    fn lr_factor(&self, s: usize) -> f64 {
+        if self.schedule {
+            self.cfg.lr_factor(s)
+        } else {
+            1.0
+        }
+    }
 
-            let checkpoint_due = completed.is_multiple_of(checkpoint_every) || completed == self.total || interrupted;
-            let logged = if completed.is_multiple_of(log_every) || checkpoint_due {
-                let lr = self.base_lrs.first().map(|b| b * factor);
-                Some(self.log(completed, std::mem::take(&mut pending), lr)?)
-            } else {
-                None
-            };
-            let mut val_loss = None;
-            let validate_due = completed.is_multiple_of(validate_every) || completed == self.total;
-            if let (Some(validate), true, true) = (self.validation.as_mut(), validate_due, leader) {
-                seed_step(self.seed, &self.name, s, 1);
-                let (v, parts) =
-                    validate().with_context(|| format!("stage {}: held-out loss at step {completed}", self.name))?;
-                if !v.is_finite() {
-                    bail!(
-                        "stage {}: the held-out loss became {v} at step {completed} — training stopped. {}.",
-                        self.name,
-                        last_checkpoint(&last_set)
-                    );
-                }
-                let mut record = serde_json::Map::new();
-                record.insert("stage".into(), self.name.clone().into());
-                record.insert("step".into(), completed.into());
-                record.insert("val_loss".into(), v.into());
-                for (name, value) in &parts {
-                    record.insert(name.clone(), (*value).into());
-                }
-                self.run.log_metrics(&serde_json::Value::Object(record))?;
-                let mut logged: Vec<(&str, f64)> = vec![("val_loss", v)];
-                logged.extend(parts.iter().map(|(name, value)| (name.as_str(), *value)));
-                self.run.log_metrics_csv(&self.name, completed, &logged, None)?;
-                val_loss = Some(v);
-                if best_val.is_none_or(|b| v < b) {
-                    best_val = Some(v);
-                    self.check_weights(completed, true, &last_set)?;
-                    let manifest = self.manifest(completed, last_loss, val_loss, best_val);
-                    checkpoint::write_set(&stage_dir, BEST_PREFIX, &manifest, &self.parts())?;
-                    checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |b| b < completed)?;
-                }
+    /// Step `s` (0-based): reseeds libtorch's generator, sets the scheduled learning rates, runs
+    /// `step`, and agrees with the other ranks on the metrics (their means replace this rank's)
+    /// and on whether to stop after this step.
+    fn step_on_every_rank(
+        &mut self,
+        s: usize,
+        step: &mut impl FnMut(usize, &mut [Adam]) -> Result<Metrics>,
+        last_set: &Option<(usize, PathBuf)>,
+    ) -> Result<(Metrics, bool)> {
+        seed_step(self.seed, &self.name, s, 0);
+        let factor = self.lr_factor(s);
+        for (opt, base) in self.optimisers.iter_mut().zip(&self.base_lrs) {
+            opt.set_lr(base * factor);
+        }
+        let mut metrics = step(s, &mut self.optimisers)
+            .with_context(|| format!("stage {}, step {}; {}", self.name, s + 1, last_checkpoint(last_set)))?;
+        let completed = s + 1;
+        // A stop asked for during this step (on any rank): log, checkpoint and end here.
+        // Taken once, so the log and the checkpoint agree; the logged metrics are the means
+        // over the ranks.
+        let wants_stop = completed < self.total && interrupt::take();
+        let values: Vec<f64> = metrics.iter().map(|(_, v)| *v).collect();
+        let (interrupted, means) = parallel::agree(wants_stop, &values)?;
+        for ((_, v), mean) in metrics.iter_mut().zip(means) {
+            *v = mean;
+        }
+        Ok((metrics, interrupted))
+    }
+
+    /// The NaN guard after step `completed`: every metric must be finite (they join the pending
+    /// means of the next log record), and so must the weights (the cheap check).
+    fn guard_and_add(&self, completed: usize, metrics: &Metrics, progress: &mut Progress) -> Result<()> {
+        for (k, v) in metrics {
+            if !v.is_finite() {
+                bail!(
+                    "stage {}: {k} became {v} at step {} — training stopped. {}. Lower the learning rate or \
+                     check the data.",
+                    self.name,
+                    completed,
+                    last_checkpoint(&progress.last_set)
+                );
             }
-            observer.step_done(completed, logged.as_deref());
-            checkpoint::fault_point("abort_after_step", &self.name, completed);
-            if checkpoint_due {
-                let previous_set = last_set.as_ref().map_or(start, |(step, _)| *step);
-                self.check_weights(completed, true, &last_set)?;
-                let dir = if leader {
-                    let manifest = self.manifest(completed, last_loss, val_loss, best_val);
-                    let dir = checkpoint::write_set(&stage_dir, SET_PREFIX, &manifest, &self.parts())?;
-                    let steps: Vec<usize> =
-                        checkpoint::list_sets(&stage_dir, SET_PREFIX)?.into_iter().map(|(s, _)| s).collect();
-                    let keep = self.cfg.keep_checkpoints.max(1);
-                    if steps.len() > keep {
-                        let oldest_kept = steps[steps.len() - keep];
-                        checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
-                    }
-                    dir
-                } else {
-                    stage_dir.join(checkpoint::set_name(SET_PREFIX, completed))
-                };
-                last_set = Some((completed, dir.clone()));
-                observer.checkpoint_written(completed, &dir);
-                if interrupted {
-                    let (stage, total) = (self.name.clone(), self.total);
-                    return Err(interrupt::Interrupted { stage, step: completed, total, set: dir }.into());
+            match progress.pending.iter_mut().find(|(name, _, _)| name == k) {
+                Some(entry) => {
+                    entry.1 += v;
+                    entry.2 += 1;
                 }
-                if completed < self.total {
-                    // Due when a multiple of `sample_every` lies in (previous set, this set].
-                    let sample_due =
-                        self.cfg.sample_every.is_some_and(|every| completed / every > previous_set / every);
-                    if let (Some(snapshot), true, true) = (self.snapshot, sample_due, leader) {
-                        IN_SNAPSHOT.set(true);
-                        let result = snapshot(completed);
-                        IN_SNAPSHOT.set(false);
-                        if let Err(e) = result {
-                            observer.note(&format!("warning: no sample grids at step {completed}: {e:#}"));
-                        }
-                    }
-                }
+                None => progress.pending.push((k, *v, 1)),
             }
         }
-        // The next stage (or the caller) may read this stage's final set: rank 0 has written it.
-        parallel::barrier(&format!("after stage {}", self.name))?;
-        observer.finished();
-        Ok(Outcome { start, trained: true })
+        progress.last_loss = metrics.first().map(|(_, v)| *v).or(progress.last_loss);
+        self.check_weights(completed, false, &progress.last_set)
+    }
+
+    /// Whether a checkpoint set is written after step `completed`: every `checkpoint_every`
+    /// steps and at the end (and when stopped on request, which the caller adds).
+    fn checkpoint_due(&self, completed: usize) -> bool {
+        completed.is_multiple_of(self.cfg.checkpoint_every.max(1)) || completed == self.total
+    }
+
+    /// Logs the pending means after step `completed` every `log_every` steps and at each
+    /// checkpoint; returns what was logged.
+    fn log_if_due(&self, completed: usize, checkpoint_due: bool, progress: &mut Progress) -> Result<Option<Metrics>> {
+        if !(completed.is_multiple_of(self.cfg.log_every.max(1)) || checkpoint_due) {
+            return Ok(None);
+        }
+        let lr = self.base_lrs.first().map(|b| b * self.lr_factor(completed - 1));
+        Ok(Some(self.log(completed, std::mem::take(&mut progress.pending), lr)?))
+    }
+
+    /// After step `s` (0-based), when due and on rank 0: measures the held-out loss (with
+    /// libtorch's generator reseeded), logs it, and keeps the weights as the best set when it is
+    /// the lowest so far. Returns it.
+    fn validate_if_due(&mut self, s: usize, progress: &mut Progress) -> Result<Option<f64>> {
+        let completed = s + 1;
+        let validate_every = self.cfg.validate_every.unwrap_or(self.cfg.checkpoint_every.max(1)).max(1);
+        let validate_due = completed.is_multiple_of(validate_every) || completed == self.total;
+        let (Some(validate), true, true) = (self.validation.as_mut(), validate_due, parallel::is_leader()) else {
+            return Ok(None);
+        };
+        seed_step(self.seed, &self.name, s, 1);
+        let (v, parts) =
+            validate().with_context(|| format!("stage {}: held-out loss at step {completed}", self.name))?;
+        if !v.is_finite() {
+            bail!(
+                "stage {}: the held-out loss became {v} at step {completed} — training stopped. {}.",
+                self.name,
+                last_checkpoint(&progress.last_set)
+            );
+        }
+        self.log_validation(completed, v, &parts)?;
+        if progress.best_val.is_none_or(|b| v < b) {
+            progress.best_val = Some(v);
+            self.check_weights(completed, true, &progress.last_set)?;
+            let stage_dir = self.run.stage_dir(&self.name);
+            let manifest = self.manifest(completed, progress.last_loss, Some(v), progress.best_val);
+            checkpoint::write_set(&stage_dir, BEST_PREFIX, &manifest, &self.parts())?;
+            checkpoint::remove_sets(&stage_dir, BEST_PREFIX, |b| b < completed)?;
+        }
+        Ok(Some(v))
+    }
+
+    /// Appends the held-out loss `val_loss` of step `step` and its `parts` to both logs.
+    fn log_validation(&self, step: usize, val_loss: f64, parts: &[(String, f64)]) -> Result<()> {
+        let mut record = serde_json::Map::new();
+        record.insert("stage".into(), self.name.clone().into());
+        record.insert("step".into(), step.into());
+        record.insert("val_loss".into(), val_loss.into());
+        for (name, value) in parts {
+            record.insert(name.clone(), (*value).into());
+        }
+        self.run.log_metrics(&serde_json::Value::Object(record))?;
+        let mut logged: Vec<(&str, f64)> = vec![("val_loss", val_loss)];
+        logged.extend(parts.iter().map(|(name, value)| (name.as_str(), *value)));
+        self.run.log_metrics_csv(&self.name, step, &logged, None)
+    }
+
+    /// The checkpoint set of step `completed`, after the full NaN guard: written by rank 0, which
+    /// then keeps only the newest `keep_checkpoints` sets (the other ranks only name its folder).
+    fn write_checkpoint(&self, completed: usize, val_loss: Option<f64>, progress: &mut Progress) -> Result<PathBuf> {
+        self.check_weights(completed, true, &progress.last_set)?;
+        let stage_dir = self.run.stage_dir(&self.name);
+        let dir = if parallel::is_leader() {
+            let manifest = self.manifest(completed, progress.last_loss, val_loss, progress.best_val);
+            let dir = checkpoint::write_set(&stage_dir, SET_PREFIX, &manifest, &self.parts())?;
+            let steps: Vec<usize> =
+                checkpoint::list_sets(&stage_dir, SET_PREFIX)?.into_iter().map(|(s, _)| s).collect();
+            let keep = self.cfg.keep_checkpoints.max(1);
+            if steps.len() > keep {
+                let oldest_kept = steps[steps.len() - keep];
+                checkpoint::remove_sets(&stage_dir, SET_PREFIX, |s| s < oldest_kept)?;
+            }
+            dir
+        } else {
+            stage_dir.join(checkpoint::set_name(SET_PREFIX, completed))
+        };
+        progress.last_set = Some((completed, dir.clone()));
+        Ok(dir)
+    }
+
+    /// After the set of step `completed` (the previous one at `previous_set`), before the last
+    /// step: the snapshot, on rank 0, when a multiple of `sample_every` lies in (previous set, this
+    /// set]. Its failure is a note.
+    fn snapshot_if_due(&self, completed: usize, previous_set: usize, observer: &mut dyn StageObserver) {
+        if completed >= self.total {
+            return;
+        }
+        let sample_due = self.cfg.sample_every.is_some_and(|every| completed / every > previous_set / every);
+        if let (Some(snapshot), true, true) = (self.snapshot, sample_due, parallel::is_leader()) {
+            IN_SNAPSHOT.set(true);
+            let result = snapshot(completed);
+            IN_SNAPSHOT.set(false);
+            if let Err(e) = result {
+                observer.note(&format!("warning: no sample grids at step {completed}: {e:#}"));
+            }
+        }
     }
 
     /// Loads every part of the set in `dir` into the stage's weights and optimisers.
@@ -636,8 +769,8 @@ fn load_legacy(run: &RunDir, stage: &str, legacy: &Path, parts: &[(&str, &VarSto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optim::AdamConfig;
     use crate::testing::{toy_run as run_dir, toy_store as store};
+    use mmlatent_core::optim::AdamConfig;
     use tch::{nn, Device};
 
     /// Fits the toy store's w to a target, deterministically (no random generator: other
