@@ -390,7 +390,11 @@ fn check_sample_folder(dir: &Path, n: usize) -> Result<(), String> {
         .count();
     let labels = std::fs::read_to_string(dir.join("labels.txt")).map_err(|e| format!("labels.txt: {e}"))?;
     if pngs != n || labels.lines().count() != n {
-        return Err(format!("{} holds {pngs} PNGs in m0/ and {} labels, not {n}", dir.display(), labels.lines().count()));
+        return Err(format!(
+            "{} holds {pngs} PNGs in m0/ and {} labels, not {n}",
+            dir.display(),
+            labels.lines().count()
+        ));
     }
     Ok(())
 }

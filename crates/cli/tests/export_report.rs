@@ -10,36 +10,17 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const EBM: &str = r#"
-seed = 4
-[data]
-path = "synthetic"
-max_train = 96
-max_test = 24
-[train]
-batch_size = 16
-steps = 6
-checkpoint_every = 3
-log_every = 2
-threads = 1
-[model]
-kind = "ebm"
-latent_dim = 4
-width = 4
-energy_hidden = 8
-langevin_steps = 3
-"#;
+mod common;
+
+/// The toy EBM of 6 steps with 3 Langevin steps.
+fn ebm() -> String {
+    common::TOY_EBM.replace("steps = 8", "steps = 6").replace("langevin_steps = 2", "langevin_steps = 3")
+}
 
 /// Runs the binary in `dir`, with the classifier cache in `cache/` beside the test's folders.
 fn mmlatent(dir: &Path, args: &[&str]) -> Output {
     let root = if dir.ends_with("elsewhere") { dir.parent().expect("a parent") } else { dir };
-    Command::new(env!("CARGO_BIN_EXE_mmlatent"))
-        .args(args)
-        .current_dir(dir)
-        .env("MMLATENT_CACHE", root.join("cache"))
-        .env_remove("MMLATENT_FAULT")
-        .output()
-        .expect("the mmlatent binary runs")
+    common::mmlatent_with(dir, &root.join("cache"), args, None)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -72,7 +53,7 @@ fn samples_evaluations_and_the_html_report() {
     let browser = chromium();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("exp.toml"), EBM).unwrap();
+    std::fs::write(d.join("exp.toml"), ebm()).unwrap();
     ok(d, &["train", "exp.toml", "--run", "runs/a"]);
 
     // Joint samples as files: one PNG per sample and modality, unlabelled, read back.
@@ -95,7 +76,8 @@ fn samples_evaluations_and_the_html_report() {
     // A grid with rows of 4 tuples: 2 rows of tuples × 2 modalities.
     ok(d, &["sample", "runs/a", "--joint", "8", "--nrow", "4", "--out", "grid.png"]);
     let grid = mmlatent_data::image_file::decode(&d.join("grid.png")).unwrap();
-    assert_eq!((grid.width(), grid.height()), (4 * 30 + 2, 4 * 30 + 2));
+    // 28-pixel items drawn 84 pixels a side (scaled by 3), 2 pixels between cells.
+    assert_eq!((grid.width(), grid.height()), (4 * 86 + 2, 4 * 86 + 2));
     refused(d, &["sample", "runs/a", "--joint", "2", "--out", "joint"], "already holds files");
     refused(d, &["sample", "runs/a", "--joint", "2", "--out", "j3", "--sampler", "heun"], "--sampler heun");
     refused(d, &["sample", "runs/a", "--given", "m0,m1=x.png", "--out", "j4"], "not both");

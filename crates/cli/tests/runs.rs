@@ -13,35 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::TOY_MLD as MLD;
-
-const EBM: &str = r#"
-seed = 9
-[data]
-path = "synthetic"
-max_train = 96
-max_test = 32
-[train]
-batch_size = 16
-steps = 8
-checkpoint_every = 3
-log_every = 2
-threads = 1
-[model]
-kind = "ebm"
-latent_dim = 4
-width = 4
-energy_hidden = 8
-langevin_steps = 2
-"#;
+use common::{TOY_EBM as EBM, TOY_MLD as MLD};
 
 fn mmlatent(dir: &Path, args: &[&str], fault: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmlatent"));
-    cmd.args(args).current_dir(dir).env_remove("MMLATENT_FAULT");
-    if let Some(f) = fault {
-        cmd.env("MMLATENT_FAULT", f);
-    }
-    cmd.output().expect("the mmlatent binary runs")
+    common::mmlatent_with(dir, &dir.join("cache"), args, fault)
 }
 
 fn stderr(out: &Output) -> String {

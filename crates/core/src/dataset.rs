@@ -120,6 +120,17 @@ pub fn to_data_space(stored: &Tensor, spec: &ModalitySpec) -> Tensor {
 }
 
 impl MultimodalDataset {
+    /// Refuses a batch size (setting `key`, as the error names it) larger than the training split.
+    pub fn ensure_batch_fits(&self, key: &str, batch_size: usize) -> Result<()> {
+        ensure!(
+            batch_size <= self.train.len(),
+            "{key} = {batch_size} is larger than the {} training tuples of dataset {}",
+            self.train.len(),
+            self.name
+        );
+        Ok(())
+    }
+
     /// Checks that every split holds one tensor per modality, of the modality's shape, aligned
     /// with the labels, and that labels lie in `0..num_classes`.
     pub fn validate(&self) -> Result<()> {

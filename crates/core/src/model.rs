@@ -26,7 +26,17 @@ pub trait MultimodalModel {
     ///
     /// Returns one tensor per modality, in data space (images `f32` in `[0, 1]`, text `i64`
     /// token ids, vectors `f32`), on the model's device. Given modalities are returned as given.
-    fn generate(&self, given: &[Option<Tensor>], n: i64) -> anyhow::Result<Vec<Tensor>>;
+    /// Checks `given` ([`check_given`]) and turns gradients off, then calls
+    /// [`MultimodalModel::generate_checked`].
+    fn generate(&self, given: &[Option<Tensor>], n: i64) -> anyhow::Result<Vec<Tensor>> {
+        let n = check_given(self.modalities(), given, n)?;
+        let _guard = tch::no_grad_guard();
+        self.generate_checked(given, n)
+    }
+
+    /// What each model implements of [`MultimodalModel::generate`]: `given` already matches the
+    /// modalities, `n` is the number of tuples to draw, and gradients are off.
+    fn generate_checked(&self, given: &[Option<Tensor>], n: i64) -> anyhow::Result<Vec<Tensor>>;
 
     /// For a two-stage latent model (MLD): its latent space, which evaluation uses to tell a
     /// failed first stage (the autoencoders) from a failed second one (the latent generator).

@@ -21,7 +21,6 @@ use crate::energy::{standard_normal_log_density, EnergyPrior};
 use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::dist::{mixture_log_prob, sample_uniform_mixture, Dist};
 use mmlatent_core::likelihood::Likelihood;
-use mmlatent_core::model::check_given;
 use mmlatent_core::nets::{decoder, encoder, Net};
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_train::checkpoint::{load_tensors, save_tensors, take_tensor};
@@ -259,9 +258,7 @@ impl MultimodalModel for EbmModel {
         self.device
     }
 
-    fn generate(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let n = check_given(&self.modalities, given, n)?;
-        let _guard = tch::no_grad_guard();
+    fn generate_checked(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
         let present: Vec<(usize, Tensor)> =
             given.iter().enumerate().filter_map(|(m, g)| g.as_ref().map(|t| (m, t.to_device(self.device)))).collect();
         let z = if present.is_empty() { self.sample_prior(n) } else { self.conditional_z(&present) };

@@ -11,7 +11,6 @@
 //! split (the split evaluation conditions on).
 
 use anyhow::{ensure, Result};
-use mmlatent_core::model::check_given;
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use tch::{Device, Kind, Tensor};
 
@@ -100,8 +99,7 @@ impl MultimodalModel for ReferenceModel {
         Device::Cpu
     }
 
-    fn generate(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let n = check_given(&self.modalities, given, n)?;
+    fn generate_checked(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
         let random = || Tensor::randint(self.num_classes, [n], (Kind::Int64, Device::Cpu));
         let first_given = given.iter().position(Option::is_some);
         let shared = match first_given {

@@ -2,7 +2,6 @@
 //! a small distance; a model of noise images scores chance and a large distance; the report's
 //! files (JSON, CSV, text, PNG grids) are written.
 
-use mmlatent_core::model::check_given;
 use mmlatent_core::testing::global_generator;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_data::synthetic::squares;
@@ -23,8 +22,7 @@ impl MultimodalModel for Noise {
     fn device(&self) -> Device {
         Device::Cpu
     }
-    fn generate(&self, given: &[Option<Tensor>], n: i64) -> anyhow::Result<Vec<Tensor>> {
-        let n = check_given(&self.0, given, n)?;
+    fn generate_checked(&self, given: &[Option<Tensor>], n: i64) -> anyhow::Result<Vec<Tensor>> {
         Ok(self
             .0
             .iter()
@@ -88,7 +86,7 @@ fn report_of_oracle_and_noise() {
     assert!(csv.lines().any(|l| l.starts_with("conditional_coherence,m0,m1,")), "{csv}");
     for grid in ["joint.png", "given_m0.png", "given_m1.png"] {
         let img = image::open(dir.path().join("grids").join(grid)).unwrap();
-        assert_eq!(img.height(), 2 * 30 + 2, "{grid}: two rows of 28-pixel cells");
+        assert_eq!(img.height(), 2 * 86 + 2, "{grid}: two rows of 28-pixel items drawn 84 pixels high");
     }
 
     // The same seed gives the same report.

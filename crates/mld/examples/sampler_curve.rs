@@ -18,6 +18,7 @@ use mmlatent_core::model::LatentView;
 use mmlatent_eval::classifier::{default_dir, ClassifierOptions, Classifiers};
 use mmlatent_eval::coherence::{conditional_coherence, joint_coherence};
 use mmlatent_mld::config::{MldConfig, SamplerMethod};
+use mmlatent_mld::guidance::{JointGuidance, OldKeys};
 use mmlatent_mld::model::MldModel;
 use mmlatent_train::run::RunDir;
 use std::path::PathBuf;
@@ -76,7 +77,10 @@ fn main() -> Result<()> {
             .split(',')
             .map(|w| w.trim().parse().with_context(|| format!("--joint-guidance: `{w}` is not a number")))
             .collect::<Result<_>>()?,
-        None => vec![model.sampler.mutual_guidance],
+        None => vec![match model.sampler.joint_guidance {
+            JointGuidance::Mutual(w) => w.weight,
+            JointGuidance::None => 0.0,
+        }],
     };
     let mut settings = vec![];
     for (method, list) in
@@ -99,7 +103,11 @@ fn main() -> Result<()> {
     );
     let settings: Vec<_> = settings.into_iter().flat_map(|s| joint_weights.iter().map(move |&w| (s, w))).collect();
     for ((method, steps, repaint), mutual_guidance) in settings {
-        model.sampler.mutual_guidance = mutual_guidance;
+        // Mutual guidance of this weight (joint and, unless other guidance is set, conditional).
+        let with_weight = OldKeys { mutual_guidance: Some(mutual_guidance), ..OldKeys::default() };
+        (model.sampler.joint_guidance, model.sampler.conditional_guidance) = with_weight
+            .apply(model.sampler.joint_guidance, model.sampler.conditional_guidance)
+            .map_err(anyhow::Error::msg)?;
         model.sampler.method = method;
         model.sampler.steps = steps;
         model.sampler.repaint = repaint;

@@ -18,6 +18,7 @@
 //! steps = 18
 //! ```
 
+use crate::guidance::{ConditionalGuidance, JointGuidance, OldKeys};
 use anyhow::{bail, ensure, Result};
 use mmlatent_core::likelihood::Likelihood;
 use mmlatent_core::ModalitySpec;
@@ -192,7 +193,7 @@ pub struct ScoreConfig {
     pub condition_per: ConditionPer,
     /// Probability that a training item leaves a random non-empty proper subset of its
     /// modalities out (τ = 1, fully noised, out of the loss): the network also learns the
-    /// marginals of the rest, which `[model.sampler] mutual_guidance` needs. 0: never.
+    /// marginals of the rest, which mutual guidance (`[model.sampler] joint_guidance`) needs. 0: never.
     #[serde(default)]
     pub absent_p: f64,
     /// EMA decay of the weights used for sampling.
@@ -289,47 +290,83 @@ pub enum SamplerMethod {
 
 /// How samples are drawn.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "WrittenSampler")]
 pub struct SamplerConfig {
-    #[serde(default = "sampler_method")]
     pub method: SamplerMethod,
     /// Number of time steps (reference: 250 Euler–Maruyama steps under RePaint; its plain
     /// Euler–Maruyama path takes 1,000).
-    #[serde(default = "sampler_steps")]
     pub steps: usize,
     /// RePaint-style resampling (Euler–Maruyama only), for joint and conditional generation alike
     /// (the reference samples both this way).
-    #[serde(default)]
     pub repaint: bool,
     /// RePaint: how many steps each jump goes back up.
-    #[serde(default = "jump_length")]
     pub jump_length: usize,
     /// RePaint: how many times each stretch is traversed.
-    #[serde(default = "jump_n_sample")]
     pub jump_n_sample: usize,
-    /// Guidance weight w of conditional generation by a noised copy of the given latents
-    /// (`sampler::Guided`; any network): 0 is the plain conditional score; w > 0 doubles the
-    /// score evaluations of a conditional sample. Excludes `mutual_guidance`.
+    /// Guidance of joint generation (see [`crate::guidance`]).
+    pub joint_guidance: JointGuidance,
+    /// Guidance of conditional generation (see [`crate::guidance`]).
+    pub conditional_guidance: ConditionalGuidance,
+    /// The guidance keys of earlier versions this config was written with (read, and warned of).
+    #[serde(skip)]
+    pub old_keys: Vec<&'static str>,
+}
+
+/// `[model.sampler]` as written: the keys of [`SamplerConfig`] and the guidance keys of earlier
+/// versions ([`OldKeys`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenSampler {
+    #[serde(default = "sampler_method")]
+    method: SamplerMethod,
+    #[serde(default = "sampler_steps")]
+    steps: usize,
     #[serde(default)]
-    pub guidance: f64,
-    /// Guidance weight w towards agreement between modalities (`sampler::Mutual`), in joint and
-    /// conditional generation: each generated modality's prediction is pushed away from its
-    /// marginal one. Needs a network trained with `[model.score] absent_p > 0`; excludes
-    /// `guidance`. w > 0 costs 1 + (generated modalities) score evaluations per step.
+    repaint: bool,
+    #[serde(default = "jump_length")]
+    jump_length: usize,
+    #[serde(default = "jump_n_sample")]
+    jump_n_sample: usize,
     #[serde(default)]
-    pub mutual_guidance: f64,
-    /// Mutual guidance acts only while t ≥ this (0: at every step).
+    joint_guidance: JointGuidance,
+    /// The new table, or the old key's number.
     #[serde(default)]
-    pub mutual_guidance_min_t: f64,
-    /// Guidance weight w of conditional generation against the given modalities left out
-    /// (`sampler::GivenGuided`): it replaces `mutual_guidance` wherever something is given (joint
-    /// generation keeps mutual guidance). Needs `[model.score] absent_p > 0`; excludes
-    /// `guidance`. w > 0 doubles the score evaluations of a guided step.
-    #[serde(default)]
-    pub conditional_guidance: f64,
-    /// Conditional guidance acts only while t ≥ this (0: at every step).
-    #[serde(default)]
-    pub conditional_guidance_min_t: f64,
+    conditional_guidance: Option<toml::Value>,
+    guidance: Option<f64>,
+    mutual_guidance: Option<f64>,
+    mutual_guidance_min_t: Option<f64>,
+    conditional_guidance_min_t: Option<f64>,
+}
+
+impl TryFrom<WrittenSampler> for SamplerConfig {
+    type Error = String;
+
+    fn try_from(w: WrittenSampler) -> Result<Self, String> {
+        let (conditional, old_conditional) = match w.conditional_guidance {
+            None => (ConditionalGuidance::None, None),
+            Some(toml::Value::Float(x)) => (ConditionalGuidance::None, Some(x)),
+            Some(toml::Value::Integer(x)) => (ConditionalGuidance::None, Some(x as f64)),
+            Some(v) => (ConditionalGuidance::deserialize(v).map_err(|e| format!("conditional_guidance: {e}"))?, None),
+        };
+        let old = OldKeys {
+            guidance: w.guidance,
+            mutual_guidance: w.mutual_guidance,
+            mutual_guidance_min_t: w.mutual_guidance_min_t,
+            conditional_guidance: old_conditional,
+            conditional_guidance_min_t: w.conditional_guidance_min_t,
+        };
+        let (joint_guidance, conditional_guidance) = old.apply(w.joint_guidance, conditional)?;
+        Ok(Self {
+            method: w.method,
+            steps: w.steps,
+            repaint: w.repaint,
+            jump_length: w.jump_length,
+            jump_n_sample: w.jump_n_sample,
+            joint_guidance,
+            conditional_guidance,
+            old_keys: old.present(),
+        })
+    }
 }
 
 fn sampler_method() -> SamplerMethod {
@@ -353,12 +390,27 @@ impl Default for SamplerConfig {
             repaint: false,
             jump_length: jump_length(),
             jump_n_sample: jump_n_sample(),
-            guidance: 0.0,
-            mutual_guidance: 0.0,
-            mutual_guidance_min_t: 0.0,
-            conditional_guidance: 0.0,
-            conditional_guidance_min_t: 0.0,
+            joint_guidance: JointGuidance::None,
+            conditional_guidance: ConditionalGuidance::None,
+            old_keys: vec![],
         }
+    }
+}
+
+impl SamplerConfig {
+    /// A warning for each guidance key of an earlier version, naming the settings that replace it.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.old_keys.is_empty() {
+            return vec![];
+        }
+        vec![format!(
+            "[model.sampler] {} {} replaced by joint_guidance and conditional_guidance; this config reads as \
+             joint_guidance = {} and conditional_guidance = {}",
+            self.old_keys.join(", "),
+            if self.old_keys.len() == 1 { "is" } else { "are" },
+            self.joint_guidance,
+            self.conditional_guidance
+        )]
     }
 }
 
@@ -424,40 +476,21 @@ impl MldConfig {
         let p = &self.sampler;
         ensure!(p.steps >= 2, "[model.sampler] steps must be at least 2, got {}", p.steps);
         ensure!(p.jump_length >= 1 && p.jump_n_sample >= 1, "[model.sampler] jump_length, jump_n_sample ≥ 1");
-        ensure!(
-            p.guidance.is_finite() && p.guidance >= 0.0,
-            "[model.sampler] guidance must be a finite weight ≥ 0, got {}",
-            p.guidance
-        );
-        for (key, weight, min_t) in [
-            ("mutual_guidance", p.mutual_guidance, p.mutual_guidance_min_t),
-            ("conditional_guidance", p.conditional_guidance, p.conditional_guidance_min_t),
-        ] {
+        let needs_absent = [
+            ("joint_guidance", matches!(p.joint_guidance, JointGuidance::Mutual(_)), p.joint_guidance.to_string()),
+            (
+                "conditional_guidance",
+                p.conditional_guidance.needs_absent_modalities(),
+                p.conditional_guidance.to_string(),
+            ),
+        ];
+        for (key, needs, value) in needs_absent {
             ensure!(
-                weight.is_finite() && weight >= 0.0,
-                "[model.sampler] {key} must be a finite weight ≥ 0, got {weight}"
-            );
-            ensure!((0.0..=1.0).contains(&min_t), "[model.sampler] {key}_min_t must lie in [0, 1], got {min_t}");
-            ensure!(
-                weight == 0.0 || s.absent_p > 0.0,
-                "[model.sampler] {key} = {weight} needs a score network trained with [model.score] absent_p > 0 \
+                !needs || s.absent_p > 0.0,
+                "[model.sampler] {key} = {value} needs a score network trained with [model.score] absent_p > 0 \
                  (this one never saw a modality left out, so it has nothing to guide against)"
             );
         }
-        ensure!(
-            p.guidance == 0.0 || p.conditional_guidance == 0.0,
-            "[model.sampler] guidance = {} and conditional_guidance = {}: set one (both guide conditional generation; \
-             guidance is for networks trained without absent modalities)",
-            p.guidance,
-            p.conditional_guidance
-        );
-        ensure!(
-            p.guidance == 0.0 || p.mutual_guidance == 0.0,
-            "[model.sampler] guidance = {} and mutual_guidance = {}: set one (mutual_guidance covers conditional \
-             generation too; guidance is for networks trained without absent modalities)",
-            p.guidance,
-            p.mutual_guidance
-        );
         Ok(())
     }
 
@@ -491,32 +524,38 @@ impl MldConfig {
 mod tests {
     use super::*;
 
-    /// The guidance settings that cannot work together, or not with this network, are refused
-    /// with the keys named; the combinations that can are accepted.
+    /// Guidance that needs absent modalities is refused for a network trained without them,
+    /// the key named; the old keys are read and warned of with the settings that replace them.
     #[test]
     fn guidance_settings_are_checked() {
         let modalities = [ModalitySpec::image("m0", 1, 28, 28), ModalitySpec::image("m1", 1, 28, 28)];
-        let with = |absent_p: f64, guidance: f64, mutual: f64, conditional: f64, conditional_min_t: f64| {
-            let mut cfg = MldConfig::default();
-            cfg.score.absent_p = absent_p;
-            cfg.sampler.guidance = guidance;
-            cfg.sampler.mutual_guidance = mutual;
-            cfg.sampler.conditional_guidance = conditional;
-            cfg.sampler.conditional_guidance_min_t = conditional_min_t;
-            cfg.validate(&modalities).map_err(|e| e.to_string())
+        let with = |absent_p: f64, sampler: &str| {
+            let cfg: MldConfig = toml::from_str(&format!("[score]\nabsent_p = {absent_p}\n[sampler]\n{sampler}"))
+                .map_err(|e| e.to_string())?;
+            cfg.validate(&modalities).map_err(|e| e.to_string()).map(|_| cfg)
         };
-        assert!(with(0.2, 0.0, 3.0, 3.0, 0.4).is_ok(), "mutual for joint, conditional for the rest");
-        assert!(with(0.0, 2.0, 0.0, 0.0, 0.0).is_ok(), "noised-copy guidance needs no absent modalities");
-        for (result, needle) in [
-            (with(0.0, 0.0, 0.0, 3.0, 0.0), "conditional_guidance = 3 needs"),
-            (with(0.2, 2.0, 0.0, 3.0, 0.0), "set one"),
-            (with(0.2, 0.0, 0.0, 3.0, 1.5), "conditional_guidance_min_t must lie in [0, 1]"),
-            (with(0.2, 0.0, 0.0, -1.0, 0.0), "conditional_guidance must be a finite weight"),
-            (with(0.0, 0.0, 3.0, 0.0, 0.0), "mutual_guidance = 3 needs"),
+        let ok = with(0.2, "joint_guidance = { mutual = 3, min_t = 0.4 }\nconditional_guidance = { absent = 3 }");
+        assert!(ok.unwrap().sampler.warnings().is_empty());
+        assert!(with(0.0, "conditional_guidance = { noised = 2 }").is_ok(), "noised needs no absent modalities");
+        for (absent_p, sampler, needle) in [
+            (0.0, "conditional_guidance = { absent = 3 }", "conditional_guidance = { absent = 3, min_t = 0 } needs"),
+            (0.0, "joint_guidance = { mutual = 3 }", "joint_guidance = { mutual = 3, min_t = 0 } needs"),
+            (0.0, "mutual_guidance = 3", "needs a score network trained with [model.score] absent_p > 0"),
+            (0.2, "conditional_guidance = -1", "conditional_guidance must be a finite weight"),
+            (0.2, "conditional_guidance_min_t = 1.5", "conditional_guidance_min_t must lie in [0, 1]"),
+            (0.2, "conditional_guidance = { absent = 3, noised = 1 }", "absent and noised select different"),
         ] {
-            let err = result.expect_err(needle);
-            assert!(err.contains(needle), "{err}");
+            let err = with(absent_p, sampler).expect_err(needle);
+            assert!(err.contains(needle), "{sampler}: {err}");
         }
+        let old = with(0.2, "mutual_guidance = 3\nmutual_guidance_min_t = 0.4\nconditional_guidance = 2").unwrap();
+        let warning = old.sampler.warnings().join("\n");
+        assert!(
+            warning.contains("mutual_guidance, mutual_guidance_min_t, conditional_guidance are replaced")
+                && warning.contains("joint_guidance = { mutual = 3, min_t = 0.4 }")
+                && warning.contains("conditional_guidance = { absent = 2, min_t = 0 }"),
+            "{warning}"
+        );
     }
 
     /// The contrastive variant is off by default and when `false`, on with its defaults when

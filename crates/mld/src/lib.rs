@@ -22,6 +22,7 @@
 pub mod autoencoder;
 pub mod config;
 pub mod contrastive;
+pub mod guidance;
 pub mod model;
 pub mod sampler;
 pub mod score_net;
@@ -29,7 +30,7 @@ pub mod sde;
 pub mod stage1;
 pub mod train;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{Context, Result};
 use config::MldConfig;
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_train::config::Experiment;
@@ -58,16 +59,14 @@ impl ModelFamily for MldFamily {
     fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
         let cfg: MldConfig = experiment.model_config()?;
         cfg.validate(&dataset.modalities)?;
-        ensure!(
-            cfg.autoencoder.batch_size <= dataset.train.len(),
-            "[model.autoencoder] batch_size = {} is larger than the {} training tuples of dataset {}",
-            cfg.autoencoder.batch_size,
-            dataset.train.len(),
-            dataset.name
-        );
+        dataset.ensure_batch_fits("[model.autoencoder] batch_size", cfg.autoencoder.batch_size)?;
         // Builds the (small) autoencoders on the CPU: unsupported modality sizes fail here.
         build_autoencoders(&cfg, &dataset.modalities, Device::Cpu)?;
         Ok(())
+    }
+
+    fn warnings(&self, experiment: &Experiment) -> Vec<String> {
+        experiment.model_config::<MldConfig>().map(|cfg| cfg.sampler.warnings()).unwrap_or_default()
     }
 
     fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table> {

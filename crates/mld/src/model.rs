@@ -3,11 +3,12 @@
 
 use crate::autoencoder::Autoencoder;
 use crate::config::{LatentNormKind, MldConfig, SamplerConfig, SamplerMethod};
-use crate::sampler::{ancestral, euler_maruyama, heun, Conditioning, Denoiser, GivenGuided, Guided, Layout, Mutual};
+use crate::guidance::{ConditionalGuidance, JointGuidance};
+use crate::sampler::{ancestral, euler_maruyama, heun, Absent, Conditioning, Denoiser, Layout, Mutual, Noised};
 use crate::score_net::ScoreNet;
 use crate::sde::VpSde;
 use anyhow::{ensure, Result};
-use mmlatent_core::model::{check_given, LatentView};
+use mmlatent_core::model::LatentView;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_train::checkpoint;
 use mmlatent_train::run::RunDir;
@@ -219,24 +220,26 @@ impl MldModel {
         self.sample_with(&|x: &Tensor, tau: &Tensor| self.net.forward(x, tau), cond)
     }
 
-    /// The configured sampler over `net`, guided where it is set: conditional generation by
-    /// `conditional_guidance` ([`GivenGuided`]) or else as joint generation by `mutual_guidance`
-    /// ([`Mutual`]); or, for networks trained without absent modalities, conditional generation
-    /// by `guidance` ([`Guided`]).
+    /// The configured sampler over `net`, guided as the config says for this mode: joint
+    /// generation by `joint_guidance`, conditional generation by `conditional_guidance`.
     fn sample_with(&self, net: &dyn Denoiser, cond: &Conditioning) -> Tensor {
         let s = &self.sampler;
-        let guided = Guided { den: net, sde: &self.sde, cond, weight: s.guidance };
-        let given = GivenGuided { den: net, cond, weight: s.conditional_guidance, min_t: s.conditional_guidance_min_t };
-        let mutual =
-            Mutual { den: net, layout: &self.layout, weight: s.mutual_guidance, min_t: s.mutual_guidance_min_t };
-        let den: &dyn Denoiser = if s.conditional_guidance > 0.0 && cond.any_given() {
-            &given
-        } else if s.mutual_guidance > 0.0 {
-            &mutual
-        } else if s.guidance > 0.0 && cond.any_given() {
-            &guided
-        } else {
-            net
+        // Only the wrapper a branch builds is initialised; `den` borrows it.
+        let (mutual, absent, noised);
+        let den: &dyn Denoiser = match (cond.any_given(), s.joint_guidance, s.conditional_guidance) {
+            (false, JointGuidance::Mutual(w), _) | (true, _, ConditionalGuidance::Mutual(w)) => {
+                mutual = Mutual { den: net, layout: &self.layout, guidance: w };
+                &mutual
+            }
+            (true, _, ConditionalGuidance::Absent(w)) => {
+                absent = Absent { den: net, cond, guidance: w };
+                &absent
+            }
+            (true, _, ConditionalGuidance::Noised { weight }) => {
+                noised = Noised { den: net, sde: &self.sde, cond, weight };
+                &noised
+            }
+            (false, JointGuidance::None, _) | (true, _, ConditionalGuidance::None) => net,
         };
         match s.method {
             SamplerMethod::Euler => {
@@ -366,9 +369,7 @@ impl MultimodalModel for MldModel {
         self.device
     }
 
-    fn generate(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let n = check_given(&self.modalities, given, n)?;
-        let _guard = tch::no_grad_guard();
+    fn generate_checked(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
         let mut chunks: Vec<Vec<Tensor>> = vec![];
         for start in (0..n).step_by(CHUNK as usize) {
             let len = CHUNK.min(n - start);

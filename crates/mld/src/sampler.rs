@@ -10,7 +10,7 @@
 //! - [`heun`]: the probability-flow ODE written for x̃ = x/α(t) in σ̃ = σ/α, dx̃/dσ̃ = ε̂ (the
 //!   DDIM/EDM form), integrated with Heun's second-order method on Karras' σ̃ grid (ρ = 7), then
 //!   one Euler step to σ̃ = 0.
-//! - [`Guided`], [`GivenGuided`] and [`Mutual`]: classifier-free guidance as denoiser wrappers,
+//! - [`Noised`], [`Absent`] and [`Mutual`]: classifier-free guidance as denoiser wrappers,
 //!   so every sampler has it: of conditional generation against a noised copy of the given
 //!   latents or against the given modalities left out, and of joint (and conditional)
 //!   generation against each modality's marginal.
@@ -18,6 +18,7 @@
 //!   predicted, x̂₀ = (x − σ(t)ε̂)/α(t), and x at the next time is drawn from the forward
 //!   posterior q(x_s | x_t, x̂₀); exact for the linear part of the SDE, so it tolerates few steps.
 
+use crate::guidance::Weighted;
 use crate::sde::VpSde;
 use tch::{Device, Kind, Tensor};
 
@@ -134,7 +135,7 @@ impl Conditioning {
 fn extrapolate(
     eps: Tensor,
     tau: &Tensor,
-    (weight, min_t): (f64, f64),
+    Weighted { weight, min_t }: Weighted,
     weaker: impl FnOnce(&Tensor, f64) -> Tensor,
 ) -> Tensor {
     if weight == 0.0 {
@@ -148,13 +149,13 @@ fn extrapolate(
     &eps + (&eps - weaker) * weight
 }
 
-/// Guided conditional denoiser (classifier-free guidance, Ho & Salimans 2022, eq. 6, without
+/// Noised-copy guidance of conditional generation (classifier-free guidance, Ho & Salimans 2022, eq. 6, without
 /// a separately trained unconditional model): ε̃ = (1 + w)·ε̂(x | x₀ᴳ) − w·ε̂(x | x_tᴳ), where the
 /// weaker prediction sees the given modalities only through a forward-noised copy
 /// x_tᴳ = α(t)x₀ᴳ + σ(t)z at the same time t as the generated ones (a joint evaluation, which the
 /// masked training covers). The difference points towards what the clean given latents add; it
 /// fades as t → 0, where the noised copy is nearly clean. Two score evaluations per step.
-pub struct Guided<'a> {
+pub struct Noised<'a> {
     pub den: &'a dyn Denoiser,
     pub sde: &'a VpSde,
     pub cond: &'a Conditioning,
@@ -162,10 +163,10 @@ pub struct Guided<'a> {
     pub weight: f64,
 }
 
-impl Denoiser for Guided<'_> {
+impl Denoiser for Noised<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
         // Every generated modality shares one t (the largest of τ); the given ones sit at 0.
-        extrapolate(self.den.eps(x, tau), tau, (self.weight, 0.0), |_, t| {
+        extrapolate(self.den.eps(x, tau), tau, Weighted { weight: self.weight, min_t: 0.0 }, |_, t| {
             let x0 = &self.cond.x0;
             let noised = x0 * self.sde.alpha(t) + x0.randn_like() * self.sde.sigma(t);
             self.den.eps(&noised.where_self(&self.cond.mask, x), &(tau.ones_like() * t))
@@ -184,17 +185,16 @@ impl Denoiser for Guided<'_> {
 pub struct Mutual<'a> {
     pub den: &'a dyn Denoiser,
     pub layout: &'a Layout,
-    /// w ≥ 0; 0 is the plain joint denoiser.
-    pub weight: f64,
-    /// Guidance acts only while t ≥ `min_t` (guidance in a limited interval, Kynkäänniemi et
-    /// al. 2024): the modalities agree on what they show at high noise; guiding the low-noise
-    /// steps as well adds little agreement and pushes the latents off the data.
-    pub min_t: f64,
+    /// w ≥ 0 (0: the plain denoiser), acting while t ≥ `min_t` (guidance in a limited
+    /// interval, Kynkäänniemi et al. 2024): the modalities agree on what they show at high
+    /// noise; guiding the low-noise steps as well adds little agreement and pushes the latents
+    /// off the data.
+    pub guidance: Weighted,
 }
 
 impl Denoiser for Mutual<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |eps, _| self.marginals(x, tau, eps))
+        extrapolate(self.den.eps(x, tau), tau, self.guidance, |eps, _| self.marginals(x, tau, eps))
     }
 }
 
@@ -229,19 +229,18 @@ impl Mutual<'_> {
 /// prediction sees the given blocks absent (τ = 1 there, fresh N(0, I) latents in place), as
 /// masked training with `absent_p > 0` shows them. The difference points towards what the given
 /// modalities say about the generated ones. Unlike [`Mutual`] it does not also pull the
-/// generated modalities towards one another; unlike [`Guided`] its reference does not fade as
+/// generated modalities towards one another; unlike [`Noised`] its reference does not fade as
 /// t → 0. Acts while t ≥ `min_t`; two score evaluations per guided step.
-pub struct GivenGuided<'a> {
+pub struct Absent<'a> {
     pub den: &'a dyn Denoiser,
     pub cond: &'a Conditioning,
-    /// w ≥ 0; 0 is the plain conditional denoiser.
-    pub weight: f64,
-    pub min_t: f64,
+    /// w ≥ 0 (0: the plain conditional denoiser), acting while t ≥ `min_t`.
+    pub guidance: Weighted,
 }
 
-impl Denoiser for GivenGuided<'_> {
+impl Denoiser for Absent<'_> {
     fn eps(&self, x: &Tensor, tau: &Tensor) -> Tensor {
-        extrapolate(self.den.eps(x, tau), tau, (self.weight, self.min_t), |_, _| {
+        extrapolate(self.den.eps(x, tau), tau, self.guidance, |_, _| {
             let absent = x.randn_like().where_self(&self.cond.mask, x);
             let generated = self.cond.time_mask.gt(0.0);
             self.den.eps(&absent, &tau.where_self(&generated, &tau.ones_like()))
@@ -438,9 +437,9 @@ mod tests {
         let den = |x: &Tensor, tau: &Tensor| x + tau.sum_dim_intlist(-1, true, Kind::Float);
         let (t, w) = (0.3, 2.0);
         let x = cond.clamp(&Tensor::zeros([n, 5], (Kind::Float, Device::Cpu)));
-        let plain = Guided { den: &den, sde: &sde, cond: &cond, weight: 0.0 }.eps(&x, &cond.tau(t));
+        let plain = Noised { den: &den, sde: &sde, cond: &cond, weight: 0.0 }.eps(&x, &cond.tau(t));
         assert!(plain.allclose(&den(&x, &cond.tau(t)), 1e-6, 1e-6, false));
-        let guided = Guided { den: &den, sde: &sde, cond: &cond, weight: w }.eps(&x, &cond.tau(t));
+        let guided = Noised { den: &den, sde: &sde, cond: &cond, weight: w }.eps(&x, &cond.tau(t));
         // Generated dimensions: x is 0 in both calls; Στ is t (one generated modality) vs 2t.
         let generated = guided.narrow(1, 2, 3);
         let expected = (1.0 + w) * t - w * 2.0 * t;
@@ -464,12 +463,13 @@ mod tests {
             |x: &Tensor, tau: &Tensor| x.mean_dim(1, true, Kind::Float) + tau.sum_dim_intlist(-1, true, Kind::Float);
         let (t, w) = (0.4, 1.5);
         let tau = Tensor::from_slice(&[t as f32, t as f32]).view([1, 2]);
-        let plain = Mutual { den: &den, layout: &layout, weight: 0.0, min_t: 0.0 }.eps(&x, &tau);
+        let plain = Mutual { den: &den, layout: &layout, guidance: Weighted { weight: 0.0, min_t: 0.0 } }.eps(&x, &tau);
         assert!(plain.allclose(&den(&x, &tau), 1e-6, 1e-6, false));
         // Below the interval's lower end guidance is off.
-        let late = Mutual { den: &den, layout: &layout, weight: w, min_t: t + 0.1 }.eps(&x, &tau);
+        let late =
+            Mutual { den: &den, layout: &layout, guidance: Weighted { weight: w, min_t: t + 0.1 } }.eps(&x, &tau);
         assert!(late.allclose(&plain, 1e-6, 1e-6, false));
-        let guided = Mutual { den: &den, layout: &layout, weight: w, min_t: 0.0 }.eps(&x, &tau);
+        let guided = Mutual { den: &den, layout: &layout, guidance: Weighted { weight: w, min_t: 0.0 } }.eps(&x, &tau);
         let full = 3.0 + 2.0 * t;
         // Modality 0 alone: 2 of 5 entries are 3, the other 3 are N(0, 1); τ = (t, 1).
         for (offset, size, own) in [(0, 2, 2.0), (2, 3, 3.0)] {
@@ -497,7 +497,7 @@ mod tests {
         let x = Tensor::ones([4, 5], (Kind::Float, Device::Cpu));
         let tau = Tensor::from_slice(&[0.0f32, 0.7]).view([1, 2]);
         let w = 2.0;
-        let guided = Mutual { den: &den, layout: &layout, weight: w, min_t: 0.0 }.eps(&x, &tau);
+        let guided = Mutual { den: &den, layout: &layout, guidance: Weighted { weight: w, min_t: 0.0 } }.eps(&x, &tau);
         assert_eq!(rows.get(), 4 + 4, "one plain call and one marginal block");
         let plain = den(&x, &tau);
         assert!(guided.narrow(1, 0, 2).allclose(&plain.narrow(1, 0, 2), 1e-6, 1e-6, false));
@@ -520,9 +520,11 @@ mod tests {
         let (t, w) = (0.3, 2.0);
         let x = cond.clamp(&(Tensor::ones([n, 5], (Kind::Float, Device::Cpu)) * 3.0));
         let plain = den(&x, &cond.tau(t));
-        let late = GivenGuided { den: &den, cond: &cond, weight: w, min_t: t + 0.1 }.eps(&x, &cond.tau(t));
+        let late =
+            Absent { den: &den, cond: &cond, guidance: Weighted { weight: w, min_t: t + 0.1 } }.eps(&x, &cond.tau(t));
         assert!(late.allclose(&plain, 1e-6, 1e-6, false));
-        let guided = GivenGuided { den: &den, cond: &cond, weight: w, min_t: 0.0 }.eps(&x, &cond.tau(t));
+        let guided =
+            Absent { den: &den, cond: &cond, guidance: Weighted { weight: w, min_t: 0.0 } }.eps(&x, &cond.tau(t));
         // Plain: (2·2 + 3·3) / 5 + t. Weaker: the 2 given entries N(0, 1), the 3 generated ones 3; τ = (1, t).
         let weaker = (guided - (1.0 + w) * (13.0 / 5.0 + t)) / -w;
         let (mean, std) = (weaker.mean(Kind::Double).double_value(&[]), weaker.std(true).double_value(&[]));
@@ -554,7 +556,7 @@ mod tests {
         assert_eq!(count(&|d| drop(heun(d, &sde, &cond, 7, 1e-3))), 2 * 7 - 1);
         assert_eq!(count(&|d| drop(ancestral(d, &sde, &cond, 9))), 9);
         let guided =
-            |d: &dyn Denoiser| drop(ancestral(&Guided { den: d, sde: &sde, cond: &cond, weight: 1.0 }, &sde, &cond, 9));
+            |d: &dyn Denoiser| drop(ancestral(&Noised { den: d, sde: &sde, cond: &cond, weight: 1.0 }, &sde, &cond, 9));
         assert_eq!(count(&guided), 18);
         let times = uniform_times(4, 0.2);
         assert!(times.iter().zip([0.2, 0.4, 0.6, 0.8, 1.0]).all(|(t, e)| (t - e).abs() < 1e-12), "{times:?}");

@@ -7,6 +7,7 @@ use mmlatent_core::model::LatentView;
 use mmlatent_core::MultimodalModel;
 use mmlatent_eval::latent::linear_probe;
 use mmlatent_mld::config::{MldConfig, SamplerMethod};
+use mmlatent_mld::guidance::{ConditionalGuidance, JointGuidance, Weighted};
 use mmlatent_mld::model::MldModel;
 use mmlatent_train::config::Experiment;
 use mmlatent_train::family::{ModelFamily, TrainContext};
@@ -173,8 +174,9 @@ fn five_modality_end_to_end_run_is_coherent() {
     model.sampler.steps = 25;
     let given_m0: Vec<Option<Tensor>> = (0..m).map(|k| (k == 0).then(|| test.items[0].shallow_clone())).collect();
     let plain = coherence(&model.generate(&given_m0, 0).unwrap(), &[1, 2, 3, 4]);
-    model.sampler.mutual_guidance = 3.0;
-    model.sampler.mutual_guidance_min_t = 0.4;
+    let mutual = Weighted { weight: 3.0, min_t: 0.4 };
+    model.sampler.joint_guidance = JointGuidance::Mutual(mutual);
+    model.sampler.conditional_guidance = ConditionalGuidance::Mutual(mutual);
     let guided = coherence(&model.generate(&given_m0, 0).unwrap(), &[1, 2, 3, 4]);
     let guided_joint = joint_coherence(&model);
     eprintln!("mutual guidance: given m0 {plain:.3} → {guided:.3}; joint {guided_joint:.3}");
@@ -184,14 +186,13 @@ fn five_modality_end_to_end_run_is_coherent() {
     // Conditional guidance (against the given modality left out) takes over conditional
     // generation and leaves joint generation to mutual guidance: the joint samples are the same
     // draws, and conditional coherence stays well above chance.
-    model.sampler.conditional_guidance = 3.0;
-    model.sampler.conditional_guidance_min_t = 0.4;
+    model.sampler.conditional_guidance = ConditionalGuidance::Absent(Weighted { weight: 3.0, min_t: 0.4 });
     let given_guided = coherence(&model.generate(&given_m0, 0).unwrap(), &[1, 2, 3, 4]);
     eprintln!("conditional guidance: given m0 {given_guided:.3}");
     assert!(given_guided > 0.4, "conditional guidance: given m0 {plain:.3} → {given_guided:.3}");
     tch::manual_seed(11);
     let first = joint_coherence(&model);
-    model.sampler.conditional_guidance = 0.0;
+    model.sampler.conditional_guidance = ConditionalGuidance::None;
     tch::manual_seed(11);
     assert_eq!(joint_coherence(&model), first, "conditional guidance changed joint generation");
 }

@@ -313,13 +313,17 @@ fn shipped_configs_parse() {
         let experiment = Experiment::load(&path, &[]).unwrap();
         assert_eq!(experiment.model_kind().unwrap(), "mld");
         let cfg: MldConfig = experiment.model_config().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-        // Validation without the dataset: check against the modalities the config names.
-        let specs: Vec<mmlatent_core::ModalitySpec> = cfg
+        // Validation without the dataset: check against the modalities the config names, or the
+        // bundled set's three where it names none.
+        let mut specs: Vec<mmlatent_core::ModalitySpec> = cfg
             .latent_dims
             .keys()
             .chain(cfg.likelihoods.keys())
             .map(|n| mmlatent_core::ModalitySpec::image(n, 3, 28, 28))
             .collect();
+        if specs.is_empty() {
+            specs = (0..3).map(|k| mmlatent_core::ModalitySpec::image(&format!("m{k}"), 3, 28, 28)).collect();
+        }
         cfg.validate(&specs).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         let resolved = FAMILY.resolved_model(&experiment).unwrap();
         assert_eq!(resolved["kind"].as_str(), Some("mld"));

@@ -5,7 +5,7 @@
 //!
 //! | family | `--sampler` | `--steps` | `--sampler-option` names |
 //! |---|---|---|---|
-//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample`, `guidance`, `mutual_guidance`, `mutual_guidance_min_t`, `conditional_guidance`, `conditional_guidance_min_t` (`model.sampler.*`) |
+//! | `mld` | `euler`, `heun`, `ancestral` (`model.sampler.method`) | `model.sampler.steps` | `repaint`, `jump_length`, `jump_n_sample`, `joint_guidance`, `conditional_guidance` (`model.sampler.*`; the guidance keys of earlier versions with a warning) |
 //! | `ebm`, `ebm-generalised` | `langevin` | `model.langevin_steps` | `step_size` (`model.langevin_step_size`) |
 //! | the VAEs | `prior` (ancestral sampling of the prior, the only one) | – | – |
 
@@ -24,23 +24,17 @@ pub struct SamplerArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Other sampler settings, NAME=VALUE, repeatable (MLD: repaint, jump_length, jump_n_sample,
-    /// guidance, mutual_guidance, mutual_guidance_min_t, conditional_guidance,
-    /// conditional_guidance_min_t; EBM: step_size).
+    /// joint_guidance, conditional_guidance, e.g. joint_guidance=none or
+    /// 'conditional_guidance={absent=3,min_t=0.4}'; EBM: step_size).
     #[arg(long = "sampler-option", value_name = "NAME=VALUE")]
     pub options: Vec<String>,
 }
 
 const MLD_METHODS: [&str; 3] = ["euler", "heun", "ancestral"];
-const MLD_OPTIONS: [&str; 8] = [
-    "repaint",
-    "jump_length",
-    "jump_n_sample",
-    "guidance",
-    "mutual_guidance",
-    "mutual_guidance_min_t",
-    "conditional_guidance",
-    "conditional_guidance_min_t",
-];
+const MLD_OPTIONS: [&str; 5] = ["repaint", "jump_length", "jump_n_sample", "joint_guidance", "conditional_guidance"];
+/// The guidance options of earlier versions: still read (see `mmlatent_mld::guidance::OldKeys`).
+const MLD_OLD_OPTIONS: [&str; 4] =
+    ["guidance", "mutual_guidance", "mutual_guidance_min_t", "conditional_guidance_min_t"];
 
 impl SamplerArgs {
     /// The `--set`-style overrides of these flags for a run of model `kind`; errors name the
@@ -71,7 +65,15 @@ impl SamplerArgs {
                 }
                 for o in &self.options {
                     let (k, v) = option(o)?;
-                    if !MLD_OPTIONS.contains(&k.as_str()) {
+                    let old = MLD_OLD_OPTIONS.contains(&k.as_str())
+                        || (k == "conditional_guidance" && v.parse::<f64>().is_ok());
+                    if old {
+                        eprintln!(
+                            "warning: --sampler-option {o}: `{k}` is from an earlier version; write joint_guidance=... \
+                             or conditional_guidance=... (e.g. joint_guidance=none, \
+                             'conditional_guidance={{absent=3,min_t=0.4}}')"
+                        );
+                    } else if !MLD_OPTIONS.contains(&k.as_str()) {
                         bail!("--sampler-option {o}: MLD sampler options are {}", MLD_OPTIONS.join(", "));
                     }
                     out.push(format!("model.sampler.{k}={v}"));
@@ -173,6 +175,23 @@ mod tests {
         assert_eq!(info.short_name(), "ancestral-25");
         let bad = args(None, None, &["jump_length=\"x\""]).overrides("mld").unwrap();
         assert!(describe(&Experiment::parse(base, &bad).unwrap()).is_err());
+        // Guidance, new keys and old: the old `mutual_guidance=0` still turns mutual guidance off.
+        let guided = format!("{base}[model.sampler]\njoint_guidance = {{ mutual = 3, min_t = 0.4 }}\n");
+        let settings = |options: &[&str]| {
+            let o = args(None, None, options).overrides("mld").unwrap();
+            describe(&Experiment::parse(&guided, &o).unwrap()).unwrap().settings
+        };
+        assert_eq!(settings(&[])["joint_guidance"]["mutual"], 3.0);
+        assert_eq!(settings(&["joint_guidance=none"])["joint_guidance"], "none");
+        assert_eq!(settings(&["mutual_guidance=0"])["joint_guidance"], "none");
+        let absent = settings(&["conditional_guidance={absent=2,min_t=0.6}"]);
+        assert_eq!(
+            (absent["conditional_guidance"]["absent"].as_f64(), absent["joint_guidance"]["min_t"].as_f64()),
+            (Some(2.0), Some(0.4))
+        );
+        let bad = args(None, None, &["joint_guidance={absent=2}"]).overrides("mld").unwrap();
+        let err = describe(&Experiment::parse(&guided, &bad).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("unknown key `absent`"), "{err}");
         let ebm = "[data]\npath = \"default\"\n[model]\nkind = \"ebm\"\n";
         let info = describe(&Experiment::parse(ebm, &[]).unwrap()).unwrap();
         assert_eq!((info.short_name(), info.evaluations_per_sample), ("langevin-60".to_string(), Some(60)));

@@ -234,10 +234,10 @@ pub struct Prepared {
 /// a planned data-parallel job joins it here (on `cuda:LOCAL_RANK` for a CUDA device) and checks
 /// that every rank trains the same experiment on the same data.
 pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared> {
-    for warning in experiment.train.warnings() {
+    let family = families::for_kind(experiment.model_kind()?)?;
+    for warning in experiment.train.warnings().into_iter().chain(family.warnings(experiment)) {
         eprintln!("warning: {warning}");
     }
-    let family = families::for_kind(experiment.model_kind()?)?;
     let mut device = parse_device(device.unwrap_or(&experiment.device))?;
     parallel::local_batch(experiment.train.batch_size)?;
     if let (Some(job), Device::Cuda(_)) = (parallel::planned(), device) {
@@ -264,13 +264,7 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
         dataset.name,
         experiment.data.path.display()
     );
-    ensure!(
-        experiment.train.batch_size <= dataset.train.len(),
-        "train.batch_size = {} is larger than the {} training tuples of dataset {}",
-        experiment.train.batch_size,
-        dataset.train.len(),
-        dataset.name
-    );
+    dataset.ensure_batch_fits("train.batch_size", experiment.train.batch_size)?;
     family
         .check(experiment, &dataset)
         .with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;

@@ -237,7 +237,7 @@ pub fn write_set(stage_dir: &Path, prefix: &str, manifest: &SetManifest, parts: 
         fs::File::open(&path).and_then(|f| f.sync_all()).with_context(|| format!("cannot flush {}", path.display()))?;
         let (size, checksum) = file_checksum(&path)?;
         manifest.files.push(SetFile { name: file.clone(), size, checksum });
-        if i == 0 {
+        if i == 0 && prefix == crate::training::SET_PREFIX {
             fault_point("abort_mid_checkpoint", &manifest.stage, manifest.step);
         }
     }
@@ -248,7 +248,10 @@ pub fn write_set(stage_dir: &Path, prefix: &str, manifest: &SetManifest, parts: 
     fs::rename(&partial, &target)
         .with_context(|| format!("cannot move checkpoint set into place at {}", target.display()))?;
     sync_dir(stage_dir);
-    fault_point("abort_after_checkpoint", &manifest.stage, manifest.step);
+    // The kill-and-resume tests abort after a regular set, not after a best one.
+    if prefix == crate::training::SET_PREFIX {
+        fault_point("abort_after_checkpoint", &manifest.stage, manifest.step);
+    }
     Ok(target)
 }
 
@@ -470,7 +473,7 @@ fn sync_dir(dir: &Path) {
 /// The fault-injection switch for tests: when the environment variable `MMLATENT_FAULT` holds
 /// `<point>:<stage>:<step>` (comma-separated for several), the process aborts (as `kill -9`
 /// would leave it) on reaching `point` in stage `stage` at step `step`. Points:
-/// `abort_mid_checkpoint` (after the first file of a set is written), `abort_after_checkpoint`
+/// `abort_mid_checkpoint` (after the first file of a regular set is written), `abort_after_checkpoint`
 /// (after a set is in place), `abort_after_step` (after a step's metrics are logged, before its
 /// checkpoint).
 pub fn fault_point(point: &str, stage: &str, step: usize) {

@@ -55,6 +55,13 @@ pub trait ModelFamily: Sync {
     /// sizes, batch sizes) without training: the CLI calls it before creating a run folder.
     fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()>;
 
+    /// Settings of the `[model]` table that are accepted but deserve a word (keys of an earlier
+    /// version, say), printed by `train` before it starts. An unreadable table gives none here:
+    /// [`ModelFamily::check`] reports it.
+    fn warnings(&self, _experiment: &Experiment) -> Vec<String> {
+        vec![]
+    }
+
     /// The experiment's `[model]` table (with `kind`) as the family's typed config reads it,
     /// every default filled in: what a new run folder stores, so that it says how it was trained.
     fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table>;

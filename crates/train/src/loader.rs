@@ -12,48 +12,26 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 use tch::{Device, Kind, Tensor};
 
-/// An endless stream of training batches (epoch after epoch), prefetched by a thread.
+/// An endless stream of training batches (epoch after epoch), prefetched by a thread; started by
+/// [`StepLoader`].
 pub struct BatchLoader {
     receiver: Option<Receiver<Batch>>,
     worker: Option<JoinHandle<()>>,
 }
 
 impl BatchLoader {
-    /// Starts a loader over `split`. Batches have `batch_size` tuples (the last, smaller batch of
-    /// an epoch is dropped; in a data-parallel job each rank gets its share of them, see
-    /// [`crate::parallel::local_rows`]); the order is a seeded permutation per epoch; `prefetch` batches are
-    /// prepared ahead. Starts from batch number `skip` (for resumed runs to keep the stream).
-    /// An empty split is an error.
-    pub fn new(
-        split: &Split,
-        modalities: &[ModalitySpec],
-        batch_size: usize,
-        seed: u64,
-        device: Device,
-    ) -> Result<Self> {
-        Self::with_skip(split, modalities, batch_size, seed, device, 0)
-    }
-
-    pub fn with_skip(
-        split: &Split,
-        modalities: &[ModalitySpec],
-        batch_size: usize,
-        seed: u64,
-        device: Device,
-        skip: usize,
-    ) -> Result<Self> {
-        let n = split.len();
-        if n == 0 {
-            bail!("no training tuples to draw batches from (an empty split; check data.max_train and the dataset)");
-        }
-        let batch_size = batch_size.min(n).max(1);
-        // The thread owns shallow clones: the storage is shared with `split`, never copied, and
-        // only read (index_select) on the thread.
-        let source = Split {
-            items: split.items.iter().map(|t| t.shallow_clone()).collect(),
-            labels: split.labels.shallow_clone(),
-        };
-        let modalities = modalities.to_vec();
+    /// Starts the stream of `loader`'s batches at batch number `skip`: batches of its batch size
+    /// (at most the split's size; the last, smaller batch of an epoch is dropped; in a
+    /// data-parallel job each rank gets its share of them, see [`crate::parallel::local_rows`]),
+    /// in a seeded permutation per epoch, two prepared ahead.
+    fn start(loader: &StepLoader, skip: usize) -> Self {
+        let n = loader.split.len();
+        let batch_size = loader.batch_size.min(n).max(1);
+        let (seed, device) = (loader.seed, loader.device);
+        // The thread owns shallow clones: the storage is shared with the split, never copied,
+        // and only read (index_select) on the thread.
+        let source = shallow(&loader.split);
+        let modalities = loader.modalities.clone();
         let (sender, receiver) = sync_channel::<Batch>(2);
         let worker = std::thread::spawn(move || {
             let per_epoch = (n / batch_size).max(1);
@@ -74,7 +52,7 @@ impl BatchLoader {
                 epoch += 1;
             }
         });
-        Ok(Self { receiver: Some(receiver), worker: Some(worker) })
+        Self { receiver: Some(receiver), worker: Some(worker) }
     }
 
     /// The next batch.
@@ -112,24 +90,24 @@ impl StepLoader {
             bail!("no training tuples to draw batches from (an empty split; check data.max_train and the dataset)");
         }
         crate::parallel::local_batch(batch_size.min(split.len()).max(1))?;
-        let split = Split {
-            items: split.items.iter().map(|t| t.shallow_clone()).collect(),
-            labels: split.labels.shallow_clone(),
-        };
+        let split = shallow(split);
         Ok(Self { split, modalities: modalities.to_vec(), batch_size, seed, device, running: None })
     }
 
     /// The batch of step `step`.
     pub fn batch(&mut self, step: usize) -> Result<Batch> {
         if !matches!(&self.running, Some((_, next)) if *next == step) {
-            let loader =
-                BatchLoader::with_skip(&self.split, &self.modalities, self.batch_size, self.seed, self.device, step)?;
-            self.running = Some((loader, step));
+            self.running = Some((BatchLoader::start(self, step), step));
         }
         let (loader, next) = self.running.as_mut().expect("set above");
         *next += 1;
         loader.next_batch()
     }
+}
+
+/// A split sharing `split`'s storage.
+fn shallow(split: &Split) -> Split {
+    Split { items: split.items.iter().map(Tensor::shallow_clone).collect(), labels: split.labels.shallow_clone() }
 }
 
 impl Drop for BatchLoader {

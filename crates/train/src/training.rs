@@ -20,7 +20,7 @@
 //! **Exact resume.** Nothing random is carried from one step to the next: before each step the
 //! loop reseeds libtorch's global generator (CPU and CUDA) from a hash of (run seed, stage, step)
 //! — [`seed_step`] — and the data loaders draw each epoch's order from (seed, epoch) alone, with
-//! the position in the epoch derived from the step (`BatchLoader::with_skip`). So a checkpoint
+//! the position in the epoch derived from the step (`loader::StepLoader`). So a checkpoint
 //! only has to hold weights, optimiser moments and extra state such as EMA weights: a run
 //! resumed from step N draws exactly the noise, batches and masks of an uninterrupted run.
 //! Metrics are logged at every `log_every` steps *and* at each checkpoint, so no partial

@@ -7,7 +7,6 @@ use crate::estimator::dreg_backward;
 use crate::frame::Frame;
 use crate::models::{build, Loss, Objective};
 use anyhow::{Context, Result};
-use mmlatent_core::model::check_given;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_train::family::TrainContext;
@@ -114,9 +113,7 @@ impl MultimodalModel for VaeModel {
         self.vs.device()
     }
 
-    fn generate(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
-        let n = check_given(&self.frame.specs, given, n)?;
-        let _guard = tch::no_grad_guard();
+    fn generate_checked(&self, given: &[Option<Tensor>], n: i64) -> Result<Vec<Tensor>> {
         let given: Vec<Option<Tensor>> = given.iter().map(|g| g.as_ref().map(|t| t.to_device(self.device()))).collect();
         let latents = self.objective.latents(&self.frame, &given, n)?;
         Ok(self.frame.complete(&given, &latents))
