@@ -342,11 +342,13 @@ impl TryFrom<WrittenSampler> for SamplerConfig {
     type Error = String;
 
     fn try_from(w: WrittenSampler) -> Result<Self, String> {
+        // A number is the old key's weight; anything else the new setting.
         let (conditional, old_conditional) = match w.conditional_guidance {
             None => (ConditionalGuidance::None, None),
-            Some(toml::Value::Float(x)) => (ConditionalGuidance::None, Some(x)),
-            Some(toml::Value::Integer(x)) => (ConditionalGuidance::None, Some(x as f64)),
-            Some(v) => (ConditionalGuidance::deserialize(v).map_err(|e| format!("conditional_guidance: {e}"))?, None),
+            Some(v) => match crate::guidance::number(&v) {
+                Some(x) => (ConditionalGuidance::None, Some(x)),
+                None => (ConditionalGuidance::deserialize(v).map_err(|e| format!("conditional_guidance: {e}"))?, None),
+            },
         };
         let old = OldKeys {
             guidance: w.guidance,
@@ -477,7 +479,7 @@ impl MldConfig {
         ensure!(p.steps >= 2, "[model.sampler] steps must be at least 2, got {}", p.steps);
         ensure!(p.jump_length >= 1 && p.jump_n_sample >= 1, "[model.sampler] jump_length, jump_n_sample ≥ 1");
         let needs_absent = [
-            ("joint_guidance", matches!(p.joint_guidance, JointGuidance::Mutual(_)), p.joint_guidance.to_string()),
+            ("joint_guidance", p.joint_guidance.needs_absent_modalities(), p.joint_guidance.to_string()),
             (
                 "conditional_guidance",
                 p.conditional_guidance.needs_absent_modalities(),

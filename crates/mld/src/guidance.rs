@@ -67,6 +67,19 @@ impl JointGuidance {
             _ => JointGuidance::None,
         }
     }
+
+    /// The same guidance for conditional generation (mutual guidance covers both modes).
+    pub fn for_conditionals(&self) -> ConditionalGuidance {
+        match *self {
+            JointGuidance::Mutual(w) => ConditionalGuidance::Mutual(w),
+            JointGuidance::None => ConditionalGuidance::None,
+        }
+    }
+
+    /// Whether it needs a network trained with absent modalities.
+    pub fn needs_absent_modalities(&self) -> bool {
+        matches!(self, JointGuidance::Mutual(_))
+    }
 }
 
 impl ConditionalGuidance {
@@ -129,20 +142,34 @@ fn read(value: toml::Value, keys: &[&'static str]) -> Result<Option<(&'static st
             return Err(format!("{} select different guidance: keep one", names.join(" and ")));
         }
     };
-    if !(weight.is_finite() && weight >= 0.0) {
-        return Err(format!("{key} must be a finite weight ≥ 0, got {weight}"));
-    }
+    let weight = checked_weight(key, weight)?;
     if key == "noised" && min_t.is_some() {
         return Err("noised takes no min_t (its guidance fades by itself as t → 0)".into());
     }
-    let min_t = min_t.unwrap_or(0.0);
-    if !(0.0..=1.0).contains(&min_t) {
-        return Err(format!("min_t must lie in [0, 1], got {min_t}"));
-    }
+    let min_t = checked_time("min_t", min_t.unwrap_or(0.0))?;
     Ok((weight > 0.0).then_some((key, Weighted { weight, min_t })))
 }
 
-fn number(v: &toml::Value) -> Option<f64> {
+/// `v` if it is a guidance weight (finite, ≥ 0); else an error naming `key`.
+fn checked_weight(key: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{key} must be a finite weight ≥ 0, got {v}"))
+    }
+}
+
+/// `v` if it is a time in [0, 1]; else an error naming `key`.
+fn checked_time(key: &str, v: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{key} must lie in [0, 1], got {v}"))
+    }
+}
+
+/// A TOML integer or float as a number.
+pub(crate) fn number(v: &toml::Value) -> Option<f64> {
     v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
 }
 
@@ -243,22 +270,8 @@ impl OldKeys {
         mut joint: JointGuidance,
         mut conditional: ConditionalGuidance,
     ) -> Result<(JointGuidance, ConditionalGuidance), String> {
-        let weight = |key: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(v)
-            } else {
-                Err(format!("{key} must be a finite weight ≥ 0, got {v}"))
-            }
-        };
-        let time = |key: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(v)
-            } else {
-                Err(format!("{key} must lie in [0, 1], got {v}"))
-            }
-        };
         if let Some(w) = self.guidance {
-            match weight("guidance", w)? {
+            match checked_weight("guidance", w)? {
                 0.0 if matches!(conditional, ConditionalGuidance::Noised { .. }) => {
                     conditional = ConditionalGuidance::None
                 }
@@ -272,16 +285,13 @@ impl OldKeys {
                 JointGuidance::None => Weighted { weight: 0.0, min_t: 0.0 },
             };
             let w = Weighted {
-                weight: weight("mutual_guidance", self.mutual_guidance.unwrap_or(previous.weight))?,
-                min_t: time("mutual_guidance_min_t", self.mutual_guidance_min_t.unwrap_or(previous.min_t))?,
+                weight: checked_weight("mutual_guidance", self.mutual_guidance.unwrap_or(previous.weight))?,
+                min_t: checked_time("mutual_guidance_min_t", self.mutual_guidance_min_t.unwrap_or(previous.min_t))?,
             };
             joint = if w.weight > 0.0 { JointGuidance::Mutual(w) } else { JointGuidance::None };
             // Mutual guidance also guided conditional generation where nothing else did.
             if matches!(conditional, ConditionalGuidance::None | ConditionalGuidance::Mutual(_)) {
-                conditional = match joint {
-                    JointGuidance::Mutual(w) => ConditionalGuidance::Mutual(w),
-                    JointGuidance::None => ConditionalGuidance::None,
-                };
+                conditional = joint.for_conditionals();
             }
         }
         if self.conditional_guidance.is_some() || self.conditional_guidance_min_t.is_some() {
@@ -290,17 +300,17 @@ impl OldKeys {
                 _ => Weighted { weight: 0.0, min_t: 0.0 },
             };
             let w = Weighted {
-                weight: weight("conditional_guidance", self.conditional_guidance.unwrap_or(previous.weight))?,
-                min_t: time("conditional_guidance_min_t", self.conditional_guidance_min_t.unwrap_or(previous.min_t))?,
+                weight: checked_weight("conditional_guidance", self.conditional_guidance.unwrap_or(previous.weight))?,
+                min_t: checked_time(
+                    "conditional_guidance_min_t",
+                    self.conditional_guidance_min_t.unwrap_or(previous.min_t),
+                )?,
             };
             if w.weight > 0.0 {
                 conditional = ConditionalGuidance::Absent(w);
             } else if matches!(conditional, ConditionalGuidance::Absent(_)) {
                 // Off again: conditional generation falls back to what joint guidance gives it.
-                conditional = match joint {
-                    JointGuidance::Mutual(w) => ConditionalGuidance::Mutual(w),
-                    JointGuidance::None => ConditionalGuidance::None,
-                };
+                conditional = joint.for_conditionals();
             }
         }
         Ok((joint, conditional))
