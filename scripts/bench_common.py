@@ -4,6 +4,7 @@ timings summarised as mmlatent_bench::measure summarises its own (median, quarti
 
 Epochs go through torch's DataLoader (shuffled TensorDataset, last incomplete batch dropped,
 u8 images converted per batch), the way the reference code of the field loads data in memory.
+With --precision bf16 the forward passes and losses run under torch.autocast (see `autocast`).
 """
 
 import json
@@ -27,6 +28,23 @@ def add_arguments(parser):
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--data", default=DATA)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+
+
+_BF16 = False
+
+
+def set_precision(args):
+    """Takes --precision for every later `autocast()`."""
+    global _BF16
+    _BF16 = args.precision == "bf16"
+
+
+def autocast():
+    """The forward passes and losses of a workload in the --precision asked for: bf16 is PyTorch's
+    CPU autocast (what Lightning's precision="bf16-mixed" switches on); backward passes and
+    optimiser steps stay outside it, as mmlatent runs them."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=_BF16)
 
 
 def conv_encoder(channels, out_dim, w):

@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bench_common import (DECODER_LAYERS, ENCODER_LAYERS, add_arguments, conv_decoder, conv_encoder,
+from bench_common import (DECODER_LAYERS, ENCODER_LAYERS, add_arguments, autocast, conv_decoder, conv_encoder,
                           copy_conv_weights, emit, few, laplace_log_prob, load_split, pool, pool_batch,
-                          read_safetensors, summary, time_epochs, time_runs)
+                          read_safetensors, set_precision, summary, time_epochs, time_runs)
 
 # configs/default-ebm.toml (crates/bench/src/ebm.rs MODEL).
 LATENT, WIDTH, HIDDEN, LAYERS = 16, 32, 200, 2
@@ -62,7 +62,7 @@ class EbmModel(nn.Module):
                 l.bias.copy_(w[f"prior.energy.l{i}.bias"])
 
     def energy(self, z):
-        return self.energy_net(z).squeeze(-1)
+        return self.energy_net(z).float().squeeze(-1)
 
     def langevin(self, n):
         """z <- z - (s^2/2)(grad f(z) + z) + s eps, from N(0, I)."""
@@ -77,7 +77,7 @@ class EbmModel(nn.Module):
         m_count, b = len(xs), xs[0].shape[0]
         experts = []
         for enc, x in zip(self.encoders, xs):
-            raw = enc(x)
+            raw = enc(x).float()
             experts.append((raw[:, :LATENT], F.softplus(raw[:, LATENT:]) + 1e-4))
         z = torch.stack([mu + sigma * torch.randn_like(mu) for mu, sigma in experts])  # [M, B, D]
         log_q = torch.stack([gaussian_log_prob(z, mu, sigma) for mu, sigma in experts]).logsumexp(0) - math.log(m_count)
@@ -85,7 +85,7 @@ class EbmModel(nn.Module):
         log_p = (-self.energy(z_flat) + std_normal_log_density(z_flat)).view(m_count, b)
         reg = log_p - log_q
         log_px = torch.stack([
-            laplace_log_prob(dec(z_flat), x.repeat(m_count, 1, 1, 1)).view(m_count, b)
+            laplace_log_prob(dec(z_flat).float(), x.repeat(m_count, 1, 1, 1)).view(m_count, b)
             for dec, x in zip(self.decoders, xs)
         ])  # [N, M, B]
         recon = log_px.diagonal(0, 0, 1).transpose(0, 1)
@@ -97,6 +97,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_arguments(parser)
     args = parser.parse_args()
+    set_precision(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     items = load_split(args.data)
@@ -108,12 +109,14 @@ def main():
     opt_ebm = torch.optim.Adam(model.energy_net.parameters(), lr=EBM_LR, betas=(EBM_BETA1, 0.999))
 
     def train_step(xs):
-        loss, posterior = model.objective(xs)
+        with autocast():
+            loss, posterior = model.objective(xs)
         opt_gen.zero_grad()
         loss.backward()
         opt_gen.step()
-        prior = model.langevin(posterior.shape[0])
-        ebm_loss = model.energy(posterior).mean() - model.energy(prior).mean()
+        with autocast():
+            prior = model.langevin(posterior.shape[0])
+            ebm_loss = model.energy(posterior).mean() - model.energy(prior).mean()
         opt_ebm.zero_grad()
         ebm_loss.backward()
         opt_ebm.step()
@@ -131,8 +134,9 @@ def main():
         timings["ebm epoch"] = time_epochs(items, args.batch, args.epochs, train_step)
 
     def joint1000():
-        z = model.langevin(1000)
-        with torch.no_grad():
+        with autocast():
+            z = model.langevin(1000)
+        with torch.no_grad(), autocast():
             return [torch.sigmoid(dec(z)) for dec in model.decoders]
 
     timings["ebm joint1000"] = time_runs(joint1000, 1, few(args.iters))

@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bench_common import (add_arguments, conv_decoder, conv_encoder, emit, few, laplace_log_prob, load_split,
-                          summary, time_epochs, time_runs)
+from bench_common import (add_arguments, autocast, conv_decoder, conv_encoder, emit, few, laplace_log_prob,
+                          load_split, set_precision, summary, time_epochs, time_runs)
 
 
 class ResBlock(nn.Module):
@@ -118,10 +118,11 @@ class ScoreBench:
         t = torch.rand(batch) * 0.999 + 1e-3
         z = torch.randn_like(x0)
         alpha, sigma = marginal(t)
-        noisy = torch.where(given, x0, alpha * x0 + sigma * z)
-        eps = self.net(noisy, t.unsqueeze(-1) * torch.ones(1, self.m))
-        keep = (~given).float()
-        loss = ((eps - z).square() * keep).sum() / (keep.sum() * batch)
+        with autocast():
+            noisy = torch.where(given, x0, alpha * x0 + sigma * z)
+            eps = self.net(noisy, t.unsqueeze(-1) * torch.ones(1, self.m)).float()
+            keep = (~given).float()
+            loss = ((eps - z).square() * keep).sum() / (keep.sum() * batch)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -140,7 +141,8 @@ def autoencoder():
 
 
 def ae_step(enc, dec, opt, x):
-    loss = -laplace_log_prob(dec(enc(x)), x).mean()
+    with autocast():
+        loss = -laplace_log_prob(dec(enc(x)).float(), x).mean()
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -152,7 +154,7 @@ def euler_maruyama_step(net, x, x0, given, time_mask, t, dt, noise):
     entries of τ (`time_mask` [1, M], 0 where given) are 0; score = −ε̂/σ(t);
     x ← x − dt·(f x − g² score) + g √dt · noise (`noise`: None on the last step)."""
     x = torch.where(given, x0, x)
-    eps = net(x, (time_mask * t).expand(x.shape[0], -1))
+    eps = net(x, (time_mask * t).expand(x.shape[0], -1)).float()
     beta = BETA_MIN + t * (BETA_MAX - BETA_MIN)
     f, g = -0.5 * beta, math.sqrt(beta)
     score = eps * (-1.0 / math.sqrt(-math.expm1(2 * log_alpha(t))))
@@ -179,6 +181,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     add_arguments(p)
     a = p.parse_args()
+    set_precision(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
 
@@ -205,14 +208,14 @@ def main():
         encoders = [conv_encoder(3, 32, 32) for _ in range(bench.m)]
 
         def score_epoch_step(xs):
-            with torch.no_grad():
-                x0 = torch.cat([e(x) for e, x in zip(encoders, xs)], 1)
+            with torch.no_grad(), autocast():
+                x0 = torch.cat([e(x).float() for e, x in zip(encoders, xs)], 1)
             bench.step(x0)
 
         out["score_epoch"] = time_epochs(items[: bench.m], a.batch, a.epochs, score_epoch_step)
     m, per, width, time_dim, groups = score_sizes(False)
     net = ScoreNet(m * per, m, width, time_dim, [1, 1], groups)
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         out["sample_em100"] = time_runs(lambda: sample_em(net, m, m * per, a.batch, 100), 1, few(a.iters))
     emit(out)
 

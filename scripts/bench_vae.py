@@ -22,9 +22,9 @@ from multivae.models.nn.base_architectures import BaseMultilatentEncoder
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseEncoder
 
-from bench_common import (DECODER_LAYERS, ENCODER_LAYERS, add_arguments, conv_decoder, conv_encoder,
-                          copy_conv_weights, emit, load_split, pool, pool_batch, read_safetensors, summary,
-                          time_epochs)
+from bench_common import (DECODER_LAYERS, ENCODER_LAYERS, add_arguments, autocast, conv_decoder, conv_encoder,
+                          copy_conv_weights, emit, load_split, pool, pool_batch, read_safetensors, set_precision,
+                          summary, time_epochs)
 
 # The workloads of crates/bench/src/vae.rs.
 MOPOE = dict(latent=512, beta=2.5, width=32, lr=5e-4)
@@ -117,7 +117,8 @@ def train_step(model, opt, name, xs):
     size = xs[0].shape[0]
     inputs = MultimodalBaseDataset(data={f"m{m}": x for m, x in enumerate(xs)},
                                    labels=torch.zeros(size, dtype=torch.long))
-    out = model(inputs)
+    with autocast():
+        out = model(inputs)
     opt.zero_grad()
     out.loss.backward()
     opt.step()
@@ -152,6 +153,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_arguments(parser)
     args = parser.parse_args()
+    set_precision(args)
     torch.set_num_threads(args.threads)
     items = load_split(args.data)
     timings, values = {}, {}

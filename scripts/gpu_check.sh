@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks, prepared for a session that is lent an NVIDIA GPU (short and run once): every
-# model family end to end on `--device cuda` (train, sample, eval, tiny), then a data-parallel job
+# model family end to end on `--device cuda` (train, sample, eval, tiny), MLD in bf16 mixed precision, then a
+# data-parallel job
 # of one process over NCCL (the path of `--nproc` on GPUs; a single GPU cannot hold two NCCL
 # ranks). No Rust on that machine: build the release binary here, carry it, and run
 #   bash scripts/gpu_check.sh          (logs go to $OUT when set, else a temporary folder)
@@ -39,6 +40,10 @@ for kind in mld ebm mopoe mmvaeplus; do
   check "sample-$kind" "$BIN" sample "$WORK/$kind" --device cuda --out "$WORK/$kind-samples"
   check "eval-$kind" "$BIN" eval "$WORK/$kind" --device cuda --samples 200
 done
+# bf16 mixed precision on CUDA (autocast on the CUDA device type): a short training run and a sample.
+check "train-mld-bf16" "$BIN" train configs/default-mld.toml --device cuda --run "$WORK/mld-bf16" "${SHORT[@]}" \
+  --set model.autoencoder.steps=60 --set train.precision=bf16
+check "sample-mld-bf16" "$BIN" sample "$WORK/mld-bf16" --device cuda --precision bf16 --out "$WORK/mld-bf16-samples"
 # Resuming on the GPU continues where the run stopped.
 check "resume-mld" "$BIN" train configs/default-mld.toml --device cuda --run "$WORK/mld" --resume "${SHORT[@]}" \
   --set model.autoencoder.steps=60 --set train.steps=90

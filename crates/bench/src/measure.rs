@@ -9,6 +9,7 @@
 
 use anyhow::{Context, Result};
 use mmlatent_core::dataset::Split;
+use mmlatent_core::precision::Precision;
 use mmlatent_core::ModalitySpec;
 use mmlatent_train::checkpoint::save_json;
 use mmlatent_train::loader::StepLoader;
@@ -65,6 +66,9 @@ pub struct BenchOptions {
     pub epochs: usize,
     /// Where files shared with the PyTorch side go (initial weights).
     pub data_dir: PathBuf,
+    /// The precision of the workloads on both sides (bf16: autocast around forward passes and
+    /// losses, as `train.precision = "bf16"` trains).
+    pub precision: Precision,
 }
 
 /// How many untimed and timed repetitions.
@@ -157,14 +161,14 @@ pub fn time_epochs(
 }
 
 /// Runs the PyTorch side of a benchmark, `python script`, with `opts`'s batch, repetitions, epochs
-/// and data folder and `threads` CPU threads, and returns the JSON object of its last output line
+/// precision and data folder and `threads` CPU threads, and returns the JSON object of its last output line
 /// (`{"timings": {name: {median, q1, q3, runs}}, "values": {name: number}}`).
 pub fn run_reference(python: &Path, script: &Path, opts: &BenchOptions, threads: usize) -> Result<serde_json::Value> {
     let out = std::process::Command::new(python)
         .arg(script)
         .args(["--threads", &threads.to_string(), "--batch", &opts.batch.to_string()])
         .args(["--warmup", &opts.repeats.warmup.to_string(), "--iters", &opts.repeats.iters.to_string()])
-        .args(["--epochs", &opts.epochs.to_string(), "--data"])
+        .args(["--epochs", &opts.epochs.to_string(), "--precision", opts.precision.name(), "--data"])
         .arg(&opts.data_dir)
         .output()
         .with_context(|| format!("cannot run {} (pass --python, or --no-pytorch)", python.display()))?;

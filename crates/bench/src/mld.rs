@@ -127,7 +127,10 @@ fn time_stage1_epoch(opts: &BenchOptions, dataset: &MultimodalDataset) -> Result
             .enumerate()
             .map(|(m, (ae, opt))| {
                 let single = dataset.train.modality(m);
-                Box::new(move || time_autoencoder_epochs("", (&*ae, opt), &single, opts, 1).map(drop)) as Job
+                // Autocast is per thread: each job enters the benchmark's precision on its own.
+                Box::new(move || {
+                    opts.precision.run(|| time_autoencoder_epochs("", (&*ae, opt), &single, opts, 1)).map(drop)
+                }) as Job
             })
             .collect();
         side_by_side::run(jobs, Device::Cpu)?;

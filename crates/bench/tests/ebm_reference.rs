@@ -18,8 +18,13 @@ fn ebm_loss_agrees_with_the_pytorch_script() {
     write_split(dir.path(), &dataset.train).unwrap();
     let (batch, warmup, iters) = (64, 2, 6);
     tch::set_num_threads(1);
-    let opts =
-        BenchOptions { batch, repeats: Repeats { warmup, iters }, epochs: 0, data_dir: dir.path().to_path_buf() };
+    let opts = BenchOptions {
+        batch,
+        repeats: Repeats { warmup, iters },
+        epochs: 0,
+        data_dir: dir.path().to_path_buf(),
+        precision: Default::default(),
+    };
     let ours = run(&opts, &dataset).unwrap();
     let script = root.join("scripts/bench_ebm.py");
     let theirs = run_reference(&root.join(".venv/bin/python"), &script, &opts, 1).unwrap();

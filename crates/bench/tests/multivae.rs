@@ -27,7 +27,8 @@ fn mopoe_and_mmvaeplus_losses_agree_with_multivae() {
     tch::set_num_threads(1);
     write_split(dir.path(), &dataset.train).unwrap();
     let repeats = Repeats { warmup, iters };
-    let opts = BenchOptions { batch, repeats, epochs: 0, data_dir: dir.path().to_path_buf() };
+    let opts =
+        BenchOptions { batch, repeats, epochs: 0, data_dir: dir.path().to_path_buf(), precision: Default::default() };
     let ours = run(&opts, &dataset).unwrap();
     let theirs = run_reference(&python, &root.join("scripts/bench_vae.py"), &opts, 1).unwrap();
     let losses: Vec<&(String, f64)> = ours.values.iter().filter(|(k, _)| k.contains("loss@")).collect();

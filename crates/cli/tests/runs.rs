@@ -132,6 +132,48 @@ fn a_killed_mld_run_resumes_bit_identically() {
     );
 }
 
+/// In bf16 mixed precision (`train.precision = "bf16"`) a killed MLD run resumes bit-identically
+/// too, its weights are not the fp32 run's (autocast is on), and a run may switch precision on
+/// `--resume`. On a CPU without bf16 instructions the setting is refused before anything is
+/// written.
+#[test]
+fn a_killed_bf16_mld_run_resumes_bit_identically_and_may_switch_precision() {
+    let bf16 = MLD.replace("threads = 1\n", "threads = 1\nprecision = \"bf16\"\n");
+    assert_ne!(bf16, MLD);
+    if !mmlatent_core::precision::cpu_has_bf16() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("exp.toml"), &bf16).unwrap();
+        refused(dir.path(), &["train", "exp.toml", "--run", "r"], &["train.precision", "bf16 instructions"]);
+        assert!(!dir.path().join("r").exists());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bf16.toml"), &bf16).unwrap();
+    std::fs::write(dir.path().join("fp32.toml"), MLD).unwrap();
+    for (config, run) in [("bf16.toml", "straight"), ("fp32.toml", "fp32")] {
+        let out = mmlatent(dir.path(), &["train", config, "--run", run], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(stderr(&mmlatent(dir.path(), &["train", "bf16.toml", "--run", "straight", "--resume"], None))
+        .contains("in bf16 mixed precision"));
+    train_through_faults(
+        dir.path(),
+        "bf16.toml",
+        "killed",
+        &["abort_after_step:ae_m0:4", "abort_mid_checkpoint:score:6"],
+    );
+    let [straight, killed, fp32] = ["straight", "killed", "fp32"].map(|r| run_files(&dir.path().join(r)));
+    for (name, bytes) in &straight {
+        assert!(bytes == &killed[name], "{name} differs between the straight and the killed bf16 run");
+    }
+    let last = "checkpoints/score/step-00000008/score.safetensors";
+    assert!(straight.contains_key(last) && straight[last] != fp32[last], "bf16 trained the same weights as fp32");
+    // Precision may change on resume (the weights are fp32 either way).
+    let args = ["train", "bf16.toml", "--run", "killed", "--resume", "--set", "train.steps=10"];
+    let out = mmlatent(dir.path(), &[&args[..], &["--set", "train.precision=fp32"]].concat(), None);
+    assert!(out.status.success() && stderr(&out).contains("resuming at step 8/10"), "{}", stderr(&out));
+}
+
 /// With two threads MLD trains its two autoencoders side by side, one thread each: the same
 /// weights as one at a time on one thread, bit for bit, and a run killed in the middle of stage 1
 /// resumes to the same files (the log's lines of the two stages interleave, so they are compared

@@ -11,6 +11,7 @@
 //!   [`probe`]: how much of the class features carry (linear and one-hidden-layer probes);
 //! - [`optim`]: Adam / AdamW with its state in our hands and a fused CPU update; how gradients are
 //!   shared with other processes is a [`optim::GradientExchange`] the training loop installs;
+//! - [`precision`]: fp32 or bf16 mixed precision (libtorch's autocast, through a small C++ shim);
 //! - [`rng`]: the seeded generator of data order; [`device`]: libtorch's thread count and seeds;
 //!   [`host`]: tensors read out as Rust data (the one conversion, whatever a tensor's layout).
 //!
@@ -29,6 +30,7 @@ pub mod modality;
 pub mod model;
 pub mod nets;
 pub mod optim;
+pub mod precision;
 pub mod probe;
 pub mod rng;
 #[doc(hidden)]

@@ -14,6 +14,7 @@
 //! (or zeroed in) `.grad` buffers; in a data-parallel job, from the [`GradientExchange`] the
 //! training loop installs (its DDP reducer leaves the averaged gradients in `.grad`).
 
+use crate::precision::{self, full_precision};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 use tch::nn::VarStore;
@@ -128,13 +129,16 @@ impl Adam {
 
     /// Back-propagates `loss` to this optimiser's variables only and updates them. Other
     /// variables the loss depends on get no gradient.
+    /// Runs in fp32 inside a bf16 region ([`crate::precision`]).
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
-        let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
-        let grads = match &mut self.across_ranks {
-            Some(exchange) => exchange.backward(loss, &values)?,
-            None => Tensor::f_run_backward(&[loss], &values, false, false).context("backward pass failed")?,
-        };
-        self.apply(grads)
+        full_precision(|| {
+            let values: Vec<&Tensor> = self.slots.iter().map(|s| &s.value).collect();
+            let grads = match &mut self.across_ranks {
+                Some(exchange) => exchange.backward(loss, &values)?,
+                None => Tensor::f_run_backward(&[loss], &values, false, false).context("backward pass failed")?,
+            };
+            self.apply(grads)
+        })
     }
 
     /// Zeroes the accumulated `.grad` of every variable (for losses back-propagated by hand).
@@ -146,6 +150,10 @@ impl Adam {
 
     /// Updates the variables from their accumulated `.grad` (variables without one are skipped).
     pub fn step(&mut self) -> Result<()> {
+        full_precision(|| self.step_from_grad())
+    }
+
+    fn step_from_grad(&mut self) -> Result<()> {
         let grads: Vec<Tensor> = self.slots.iter().map(|s| s.value.grad()).collect();
         let grads = match &mut self.across_ranks {
             Some(exchange) => {
@@ -206,6 +214,8 @@ impl Adam {
         if !fused.is_empty() {
             run_fused(&mut fused, &s, tch::get_num_threads().max(1) as usize);
         }
+        // Inside a bf16 region, later forward passes must cast the updated weights afresh.
+        precision::weights_changed();
         Ok(())
     }
 

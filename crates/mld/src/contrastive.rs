@@ -23,6 +23,7 @@
 use crate::autoencoder::Autoencoder;
 use crate::config::{AeConfig, ContrastiveConfig};
 use anyhow::Result;
+use mmlatent_core::nets::fp32_output;
 use mmlatent_core::optim::{Adam, AdamConfig};
 use mmlatent_core::ModalitySpec;
 use mmlatent_train::family::TrainContext;
@@ -53,7 +54,7 @@ impl Projections {
 
     /// h_m = P_m z / ‖P_m z‖ for latents `z` `[B, d_m]` of modality `m`.
     pub fn embed(&self, m: usize, z: &Tensor) -> Tensor {
-        let p = z.apply(&self.heads[m]);
+        let p = fp32_output(&z.apply(&self.heads[m]));
         &p / p.norm_scalaropt_dim(2.0, [-1], true).clamp_min(1e-8)
     }
 }

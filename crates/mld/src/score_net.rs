@@ -20,6 +20,7 @@
 use crate::config::{ScoreConfig, ScoreParameterization};
 use crate::sampler::Layout;
 use crate::sde::VpSde;
+use mmlatent_core::nets::fp32_output;
 use mmlatent_core::nets::norm::{group_norm, GroupNorm};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -141,7 +142,7 @@ impl ScoreNet {
             h = up.forward(&block.forward(&Tensor::cat(&[h, skip], 1), &temb));
         }
         h = self.last.forward(&Tensor::cat(&[h, r], 1), &temb);
-        let f = self.out.forward(&self.out_norm.forward(&h).silu());
+        let f = fp32_output(&self.out.forward(&self.out_norm.forward(&h).silu()));
         match &self.gaussian_skip {
             // σ(τ) per modality, spread over its dimensions: [B or 1, M] · [M, D].
             Some((sde, spread)) => f + sde.sigma_of(&tau.to_kind(Kind::Float)).matmul(spread) * x,

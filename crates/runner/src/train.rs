@@ -14,6 +14,7 @@ use crate::device::parse_device;
 use crate::families;
 use anyhow::{bail, ensure, Context, Result};
 use mmlatent_core::device::{seed_everything, set_threads};
+use mmlatent_core::precision::Precision;
 use mmlatent_core::MultimodalDataset;
 use mmlatent_present::grid::write_sample_grids;
 use mmlatent_train::config::Experiment;
@@ -23,8 +24,9 @@ use mmlatent_train::run::RunDir;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
-/// The `[train]` keys a resumed run may change: how long it runs and how it logs and saves.
-pub const RESUMABLE_KEYS: [&str; 7] = [
+/// The `[train]` keys a resumed run may change: how long it runs, how it logs and saves, and its
+/// numeric precision (the weights are fp32 either way).
+pub const RESUMABLE_KEYS: [&str; 8] = [
     "train.steps",
     "train.checkpoint_every",
     "train.log_every",
@@ -32,6 +34,7 @@ pub const RESUMABLE_KEYS: [&str; 7] = [
     "train.validate_every",
     "train.sample_every",
     "train.threads",
+    "train.precision",
 ];
 
 /// Where an experiment comes from.
@@ -251,6 +254,7 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
         }
         device = Device::Cuda(job.local_rank);
     }
+    experiment.train.precision.check_supported(device).context("train.precision")?;
     parallel::join(device)?;
     if let Some(m) = parallel::planned().filter(|m| m.rank == 0) {
         let backend = if device == Device::Cpu { "Gloo" } else { "NCCL" };
@@ -282,13 +286,17 @@ pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared)
     let leader = parallel::is_leader();
     if leader {
         eprintln!(
-            "training {} on {} ({} train / {} test tuples, {} modalities) on {:?} → {}",
+            "training {} on {} ({} train / {} test tuples, {} modalities) on {:?}{} → {}",
             experiment.model_kind()?,
             dataset.name,
             dataset.train.len(),
             dataset.test.len(),
             dataset.num_modalities(),
             device,
+            match experiment.train.precision {
+                Precision::Fp32 => "",
+                Precision::Bf16 => " in bf16 mixed precision",
+            },
             run.root().display()
         );
     }

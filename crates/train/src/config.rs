@@ -9,6 +9,7 @@
 //! here): the data layer opens datasets from it without knowing the training runtime.
 
 use anyhow::{anyhow, bail, Context, Result};
+use mmlatent_core::precision::Precision;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::Path;
 
@@ -62,6 +63,11 @@ pub struct TrainConfig {
     /// libtorch CPU threads; default: libtorch's choice.
     #[serde(default)]
     pub threads: Option<usize>,
+    /// `"fp32"`, or `"bf16"` mixed precision (libtorch's autocast around each step's forward
+    /// pass and loss; fp32 weights, optimiser state and backward pass): see
+    /// [`mmlatent_core::precision`].
+    #[serde(default)]
+    pub precision: Precision,
     /// How the learning rate moves over the steps (see [`TrainConfig::lr_factor`]).
     #[serde(default)]
     pub lr_schedule: LrSchedule,
@@ -123,6 +129,7 @@ impl Default for TrainConfig {
             checkpoint_every: default_checkpoint_every(),
             log_every: default_log_every(),
             threads: None,
+            precision: Precision::Fp32,
             lr_schedule: LrSchedule::Constant,
             warmup_steps: 0,
             keep_checkpoints: default_keep_checkpoints(),

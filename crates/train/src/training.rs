@@ -411,7 +411,7 @@ impl<'a> Stage<'a> {
     }
 
     /// Step `s` (0-based): reseeds libtorch's generator, sets the scheduled learning rates, runs
-    /// `step`, and agrees with the other ranks on the metrics (their means replace this rank's)
+    /// `step` in the configured precision, and agrees with the other ranks on the metrics (their means replace this rank's)
     /// and on whether to stop after this step.
     fn step_on_every_rank(
         &mut self,
@@ -424,7 +424,13 @@ impl<'a> Stage<'a> {
         for (opt, base) in self.optimisers.iter_mut().zip(&self.base_lrs) {
             opt.set_lr(base * factor);
         }
-        let mut metrics = step(s, &mut self.optimisers)
+        // bf16 mixed precision: the step's forward pass and loss under autocast (its backward
+        // pass and update run in fp32 inside the optimiser).
+        let optimisers = &mut self.optimisers;
+        let mut metrics = self
+            .cfg
+            .precision
+            .run(|| step(s, optimisers))
             .with_context(|| format!("stage {}, step {}; {}", self.name, s + 1, last_checkpoint(last_set)))?;
         let completed = s + 1;
         // A stop asked for during this step (on any rank): log, checkpoint and end here.

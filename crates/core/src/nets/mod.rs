@@ -9,7 +9,8 @@
 //!
 //! Encoders map a batch in data space to `[N, out_dim]` (models that need a mean and a
 //! log-variance ask for `2 × latent` and split). Decoders map `[N, in_dim]` to the raw output
-//! that the modality's [`crate::likelihood::Likelihood`] reads.
+//! that the modality's [`crate::likelihood::Likelihood`] reads. Every network built here returns
+//! fp32 even when it runs in bf16 ([`fp32_output`], see [`crate::precision`]).
 
 pub mod image;
 pub mod norm;
@@ -18,6 +19,7 @@ pub mod text;
 use crate::{ModalityKind, ModalitySpec};
 use anyhow::{bail, Result};
 use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
 
 /// A boxed network: every encoder, decoder and MLP of the project.
 pub type Net = Box<dyn Module>;
@@ -43,38 +45,38 @@ impl Default for NetSize {
 
 /// An encoder for `spec` giving `[N, out_dim]`.
 pub fn encoder(p: nn::Path, spec: &ModalitySpec, out_dim: i64, size: NetSize) -> Result<Net> {
-    Ok(match spec.kind {
+    Ok(Box::new(Fp32Output(match spec.kind {
         ModalityKind::Image { channels, height, width } => match (height, width) {
-            (28, 28) | (32, 32) => Box::new(image::conv_encoder(p, channels, height, out_dim, size.width)),
-            (64, 64) => Box::new(image::resnet_encoder(p, channels, out_dim, size.width)),
+            (28, 28) | (32, 32) => image::conv_encoder(p, channels, height, out_dim, size.width),
+            (64, 64) => image::resnet_encoder(p, channels, out_dim, size.width),
             _ => bail!("no image encoder for {height}×{width} images of modality {} (28, 32 or 64 square)", spec.name),
         },
         ModalityKind::Text { max_len, vocab_size } => {
             text::check_length(spec, max_len)?;
-            Box::new(text::text_encoder(p, max_len, vocab_size, out_dim, size.width))
+            text::text_encoder(p, max_len, vocab_size, out_dim, size.width)
         }
-        ModalityKind::Vector { dim } => Box::new(mlp(p, &[dim, 8 * size.width, 8 * size.width, out_dim])),
-    })
+        ModalityKind::Vector { dim } => mlp(p, &[dim, 8 * size.width, 8 * size.width, out_dim]),
+    })))
 }
 
 /// A decoder for `spec` from `[N, in_dim]`.
 pub fn decoder(p: nn::Path, spec: &ModalitySpec, in_dim: i64, size: NetSize) -> Result<Net> {
-    Ok(match spec.kind {
+    Ok(Box::new(Fp32Output(match spec.kind {
         ModalityKind::Image { channels, height, width } => match (height, width) {
-            (28, 28) | (32, 32) => Box::new(image::conv_decoder(p, in_dim, channels, height, size.width)),
-            (64, 64) => Box::new(image::resnet_decoder(p, in_dim, channels, size.width)),
+            (28, 28) | (32, 32) => image::conv_decoder(p, in_dim, channels, height, size.width),
+            (64, 64) => image::resnet_decoder(p, in_dim, channels, size.width),
             _ => bail!("no image decoder for {height}×{width} images of modality {} (28, 32 or 64 square)", spec.name),
         },
         ModalityKind::Text { max_len, vocab_size } => {
             text::check_length(spec, max_len)?;
-            Box::new(text::text_decoder(p, in_dim, max_len, vocab_size, size.width))
+            text::text_decoder(p, in_dim, max_len, vocab_size, size.width)
         }
-        ModalityKind::Vector { dim } => Box::new(mlp(p, &[in_dim, 8 * size.width, 8 * size.width, dim])),
-    })
+        ModalityKind::Vector { dim } => mlp(p, &[in_dim, 8 * size.width, 8 * size.width, dim]),
+    })))
 }
 
 /// A multilayer perceptron `dims[0] → … → dims[last]` with SiLU between layers (none after
-/// the last).
+/// the last), fp32 out.
 pub fn mlp(p: nn::Path, dims: &[i64]) -> nn::Sequential {
     let mut seq = nn::seq();
     for (i, w) in dims.windows(2).enumerate() {
@@ -83,7 +85,27 @@ pub fn mlp(p: nn::Path, dims: &[i64]) -> nn::Sequential {
             seq = seq.add_fn(|x| x.silu());
         }
     }
-    seq
+    seq.add_fn(fp32_output)
+}
+
+/// A network's output in fp32: under bf16 autocast ([`crate::precision`]) the last layer gives
+/// bf16, and what reads it (likelihoods, KL terms, energies, losses and their sums) must not.
+/// Other kinds pass unchanged.
+pub fn fp32_output(x: &Tensor) -> Tensor {
+    match x.kind() {
+        Kind::BFloat16 | Kind::Half => x.to_kind(Kind::Float),
+        _ => x.shallow_clone(),
+    }
+}
+
+/// `M` with its output through [`fp32_output`].
+#[derive(Debug)]
+struct Fp32Output<M>(M);
+
+impl<M: Module> Module for Fp32Output<M> {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        fp32_output(&self.0.forward(x))
+    }
 }
 
 #[cfg(test)]
