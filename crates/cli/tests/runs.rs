@@ -79,8 +79,8 @@ fn killed_runs_resume_bit_identically(config: &str, family: &dyn ModelFamily, de
     let key = key.rsplit('.').next().unwrap();
     assert!(!config.contains(key) && stored.contains(&format!("{key} = {value}\n")), "{default}: {stored}");
     let (asked, stored) = (Experiment::parse(config, &[]).unwrap(), Experiment::parse(&stored, &[]).unwrap());
-    assert_eq!(stored.model, family.resolved_model(&asked).unwrap());
-    assert_eq!(family.resolved_model(&stored).unwrap(), stored.model);
+    assert_eq!(stored.model, family.resolved_model(&asked, None).unwrap());
+    assert_eq!(family.resolved_model(&stored, None).unwrap(), stored.model);
     assert!(straight.join("samples/joint.png").exists(), "no grids at the end of training");
     if config.contains("sample_every = 3") {
         // Grids of the model so far from the last stage's checkpoints at steps 3 and 6 (not 8,
@@ -172,6 +172,31 @@ fn a_killed_bf16_mld_run_resumes_bit_identically_and_may_switch_precision() {
     let args = ["train", "bf16.toml", "--run", "killed", "--resume", "--set", "train.steps=10"];
     let out = mmlatent(dir.path(), &[&args[..], &["--set", "train.precision=fp32"]].concat(), None);
     assert!(out.status.success() && stderr(&out).contains("resuming at step 8/10"), "{}", stderr(&out));
+}
+
+/// A new MLD run that leaves the score width to the rule stores the width it derived (256 for
+/// two latents of 4), and an older run folder that stored none (its config.toml as before) still
+/// samples and resumes, taking the width from its checkpoints.
+#[test]
+fn an_mld_run_stores_its_derived_score_width_and_older_runs_still_load() {
+    let config = MLD.replace("[model.score]\nwidth = 16\n", "[model.score]\n");
+    assert_ne!(config, MLD);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exp.toml"), &config).unwrap();
+    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "r"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored_path = dir.path().join("r/config.toml");
+    let stored = std::fs::read_to_string(&stored_path).unwrap();
+    let stored_model = Experiment::parse(&stored, &[]).unwrap().model;
+    assert_eq!(stored_model["score"]["width"].as_integer(), Some(256), "{stored}");
+    // The folder as a run of before: no width in its config.toml.
+    let mut old = Experiment::parse(&stored, &[]).unwrap();
+    old.model["score"].as_table_mut().unwrap().remove("width");
+    std::fs::write(&stored_path, old.to_toml().unwrap()).unwrap();
+    let out = mmlatent(dir.path(), &["sample", "r", "--joint", "4", "--out", "joint.png"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "r", "--resume", "--set", "train.steps=10"], None);
+    assert!(out.status.success() && stderr(&out).contains("score network: width 256"), "{}", stderr(&out));
 }
 
 /// With two threads MLD trains its two autoencoders side by side, one thread each: the same

@@ -24,9 +24,9 @@ pub use config::{EbmConfig, KIND_BASE, KIND_GENERALISED};
 pub use model::EbmModel;
 
 use anyhow::{Context, Result};
-use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::family::{Family, TrainContext};
 use mmlatent_train::run::RunDir;
 use tch::Device;
 
@@ -35,35 +35,49 @@ pub struct EbmFamily;
 
 pub static FAMILY: EbmFamily = EbmFamily;
 
-impl ModelFamily for EbmFamily {
+impl Family for EbmFamily {
+    type Config = EbmConfig;
+
     fn kinds(&self) -> &'static [&'static str] {
         &[KIND_BASE, KIND_GENERALISED]
     }
 
-    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
-        let config: EbmConfig = experiment.model_config()?;
+    fn parse(&self, experiment: &Experiment) -> Result<EbmConfig> {
+        experiment.model_config()
+    }
+
+    /// The private latent size in effect: written for the generalised model, absent (none) for
+    /// the base one.
+    fn resolved(
+        &self,
+        experiment: &Experiment,
+        mut config: EbmConfig,
+        _modalities: Option<&[ModalitySpec]>,
+    ) -> Result<EbmConfig> {
+        let private_dim = config.private_dim_for(experiment.model_kind()?)?;
+        config.private_dim = (private_dim > 0).then_some(private_dim);
+        Ok(config)
+    }
+
+    fn check(&self, config: &EbmConfig, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
         // Builds the networks on the CPU: unsupported modality sizes and kinds fail here.
-        EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, Device::Cpu)?;
+        EbmModel::new(experiment.model_kind()?, &dataset.modalities, config, Device::Cpu)?;
         Ok(())
     }
 
-    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table> {
-        let mut config: EbmConfig = experiment.model_config()?;
-        // The private latent size in effect: written for the generalised model, absent (none)
-        // for the base one.
-        let private_dim = config.private_dim_for(experiment.model_kind()?)?;
-        config.private_dim = (private_dim > 0).then_some(private_dim);
-        experiment.model_table_of(&config)
+    fn train(&self, config: &EbmConfig, ctx: &TrainContext) -> Result<()> {
+        train::train(config, ctx)
     }
 
-    fn train(&self, ctx: &TrainContext) -> Result<()> {
-        train::train(ctx)
-    }
-
-    fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
-        let experiment = run.experiment()?;
-        let config: EbmConfig = experiment.model_config()?;
-        let model = EbmModel::new(experiment.model_kind()?, &dataset.modalities, &config, device)?;
+    fn load(
+        &self,
+        config: &EbmConfig,
+        experiment: &Experiment,
+        run: &RunDir,
+        dataset: &MultimodalDataset,
+        device: Device,
+    ) -> Result<Box<dyn MultimodalModel>> {
+        let model = EbmModel::new(experiment.model_kind()?, &dataset.modalities, config, device)?;
         train::load_trained(&model, run)
             .with_context(|| format!("cannot load the EBM model of run {}", run.root().display()))?;
         Ok(Box::new(model))

@@ -99,11 +99,10 @@ impl Optimisers {
 
 /// Trains (or resumes) the model of `ctx` through the training loop (both learning rates
 /// follow `train`'s schedule), with `ctx`'s snapshots.
-pub fn train(ctx: &TrainContext) -> Result<()> {
+pub fn train(config: &EbmConfig, ctx: &TrainContext) -> Result<()> {
     let experiment = ctx.experiment;
     let kind = experiment.model_kind()?;
-    let config: EbmConfig = experiment.model_config()?;
-    let model = EbmModel::new(kind, &ctx.dataset.modalities, &config, ctx.device)?;
+    let model = EbmModel::new(kind, &ctx.dataset.modalities, config, ctx.device)?;
     let train_cfg = &experiment.train;
     let mut loader = StepLoader::new(
         &ctx.dataset.train,

@@ -168,7 +168,7 @@ fn shipped_configs_build_models() {
             let config: EbmConfig = experiment.model_config().unwrap();
             let model = EbmModel::new(kind, modalities, &config, Device::Cpu).unwrap();
             assert_eq!(model.is_generalised(), kind == KIND_GENERALISED);
-            let resolved = FAMILY.resolved_model(&experiment).unwrap();
+            let resolved = FAMILY.resolved_model(&experiment, None).unwrap();
             assert_eq!(resolved["kind"].as_str(), Some(kind));
             assert_eq!(resolved["ebm_beta1"].as_float(), Some(config.ebm_beta1));
             assert_eq!(resolved["max_energy_gap"].as_float(), Some(config.max_energy_gap));

@@ -34,7 +34,7 @@ use anyhow::{Context, Result};
 use config::MldConfig;
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{ModelFamily, ReusableStages, TrainContext};
+use mmlatent_train::family::{Family, ReusableStages, TrainContext};
 use mmlatent_train::run::RunDir;
 use model::{build_autoencoders, LatentNorm, MldModel};
 use sampler::Layout;
@@ -51,30 +51,47 @@ pub(crate) const ENCODE_BATCH: i64 = 512;
 /// Test tuples whose latents measure the score stage's held-out loss.
 const HELD_OUT: usize = 1024;
 
-impl ModelFamily for MldFamily {
+impl Family for MldFamily {
+    type Config = MldConfig;
+
     fn kinds(&self) -> &'static [&'static str] {
         &["mld"]
     }
 
-    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
-        let cfg: MldConfig = experiment.model_config()?;
+    fn parse(&self, experiment: &Experiment) -> Result<MldConfig> {
+        experiment.model_config()
+    }
+
+    fn check(&self, cfg: &MldConfig, _experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
         cfg.validate(&dataset.modalities)?;
         dataset.ensure_batch_fits("[model.autoencoder] batch_size", cfg.autoencoder.batch_size)?;
         // Builds the (small) autoencoders on the CPU: unsupported modality sizes fail here.
-        build_autoencoders(&cfg, &dataset.modalities, Device::Cpu)?;
+        build_autoencoders(cfg, &dataset.modalities, Device::Cpu)?;
         Ok(())
     }
 
-    fn warnings(&self, experiment: &Experiment) -> Vec<String> {
-        experiment.model_config::<MldConfig>().map(|cfg| cfg.sampler.warnings()).unwrap_or_default()
+    /// The score network's width, when the configured one is left to the rule of
+    /// [`config::ScoreConfig::width_for`]: derived from the total latent size of the dataset's
+    /// modalities and written, so that the run keeps it whatever the rule becomes. (Runs stored
+    /// without it take it from their checkpoints, [`model::with_run_width`].)
+    fn resolved(
+        &self,
+        _experiment: &Experiment,
+        mut cfg: MldConfig,
+        modalities: Option<&[ModalitySpec]>,
+    ) -> Result<MldConfig> {
+        if let Some(modalities) = modalities {
+            let total: i64 = cfg.latent_sizes(modalities).iter().sum();
+            cfg.score.width = Some(cfg.score.width_for(total));
+        }
+        Ok(cfg)
     }
 
-    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table> {
-        experiment.model_table_of(&experiment.model_config::<MldConfig>()?)
+    fn warnings(&self, cfg: &MldConfig) -> Vec<String> {
+        cfg.sampler.warnings()
     }
 
-    fn train(&self, ctx: &TrainContext) -> Result<()> {
-        let cfg: MldConfig = ctx.experiment.model_config()?;
+    fn train(&self, cfg: &MldConfig, ctx: &TrainContext) -> Result<()> {
         let modalities = &ctx.dataset.modalities;
         cfg.validate(modalities)?;
         // Held-out tuples, for the validation losses of both stages: the first test tuples.
@@ -88,7 +105,7 @@ impl ModelFamily for MldFamily {
             if held_out.is_empty() { vec![] } else { held_out.items.iter().map(Tensor::shallow_clone).collect() };
         // Stage 1: each autoencoder alone, on the CPU several at once as the cores allow; or, in
         // the contrastive variant, all together.
-        let mut autoencoders = build_autoencoders(&cfg, modalities, ctx.device)?;
+        let mut autoencoders = build_autoencoders(cfg, modalities, ctx.device)?;
         match &cfg.autoencoder.contrastive {
             None => {
                 let jobs = autoencoders
@@ -117,7 +134,7 @@ impl ModelFamily for MldFamily {
             latent_norm.save(ctx.run)?;
         }
         let held_out = (!held_out.is_empty()).then(|| latent_norm.forward(&encode_split(&autoencoders, &held_out)));
-        let cfg = model::with_run_width(&cfg, ctx.run, &layout)?;
+        let cfg = model::with_run_width(cfg, ctx.run, &layout)?;
         if mmlatent_train::parallel::is_leader() {
             eprintln!(
                 "score network: width {} for {} latent dimensions of {} modalities",
@@ -131,8 +148,12 @@ impl ModelFamily for MldFamily {
 
     /// Stage 1: the autoencoders, which depend on the data, the seed and the `[model]` keys of
     /// stage 1 only, so that score networks can be compared on the same latents.
-    fn reusable_stages(&self, experiment: &Experiment, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>> {
-        let cfg: MldConfig = experiment.model_config()?;
+    fn reusable_stages(
+        &self,
+        cfg: &MldConfig,
+        experiment: &Experiment,
+        modalities: &[ModalitySpec],
+    ) -> Result<Option<ReusableStages>> {
         let mut settings = toml::Table::new();
         settings.insert("seed".into(), toml::Value::try_from(experiment.seed)?);
         settings.insert("data".into(), toml::Value::try_from(&experiment.data)?);
@@ -142,9 +163,15 @@ impl ModelFamily for MldFamily {
         Ok(Some(ReusableStages { stages: cfg.stage1_stages(modalities), settings }))
     }
 
-    fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
-        let cfg: MldConfig = run.experiment()?.model_config()?;
-        let model = MldModel::load(run, &dataset.modalities, &cfg, device)
+    fn load(
+        &self,
+        cfg: &MldConfig,
+        _experiment: &Experiment,
+        run: &RunDir,
+        dataset: &MultimodalDataset,
+        device: Device,
+    ) -> Result<Box<dyn MultimodalModel>> {
+        let model = MldModel::load(run, &dataset.modalities, cfg, device)
             .with_context(|| format!("cannot load the MLD model of run {}", run.root().display()))?;
         Ok(Box::new(model))
     }

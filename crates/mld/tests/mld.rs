@@ -325,13 +325,24 @@ fn shipped_configs_parse() {
             specs = (0..3).map(|k| mmlatent_core::ModalitySpec::image(&format!("m{k}"), 3, 28, 28)).collect();
         }
         cfg.validate(&specs).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-        let resolved = FAMILY.resolved_model(&experiment).unwrap();
+        let resolved = FAMILY.resolved_model(&experiment, None).unwrap();
         assert_eq!(resolved["kind"].as_str(), Some("mld"));
         let score = resolved["score"].as_table().unwrap();
         // None of the shipped configs sets these.
         for (key, value) in [("t_eps", 1e-3), ("beta_min", 0.1), ("beta_max", 20.0)] {
             assert_eq!(score[key].as_float(), Some(value), "{name}: score.{key}");
         }
+        // With the dataset's modalities the derived score width is written too (the rule's for
+        // the total latent size), and nothing else changes.
+        let with_width = FAMILY.resolved_model(&experiment, Some(&specs)).unwrap();
+        let total: i64 = cfg.latent_sizes(&specs).iter().sum();
+        let width = with_width["score"]["width"].as_integer();
+        assert_eq!(width, Some(cfg.score.width_for(total)), "{name}: the derived width");
+        let mut without = with_width.clone();
+        if cfg.score.width.is_none() {
+            without["score"].as_table_mut().unwrap().remove("width");
+        }
+        assert_eq!(without, resolved, "{name}: only the width is added");
         let stored = Experiment::parse(&Experiment { model: resolved, ..experiment }.to_toml().unwrap(), &[]).unwrap();
         assert_eq!(stored.model_config::<MldConfig>().unwrap(), cfg, "{name}: the resolved table round-trips");
     }

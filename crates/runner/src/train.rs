@@ -113,7 +113,7 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         }
         let prepared = prepare(&experiment, None)?;
         // The run folder's config.toml holds the `[model]` table with every default written out.
-        let experiment = prepared.family.resolve(&experiment)?;
+        let experiment = prepared.family.resolve(&experiment, Some(&prepared.dataset.modalities))?;
         let take_over = match request.take_over_from {
             Some(source) => Some(stages_to_take_over(source, &experiment, &prepared)?),
             None => None,
@@ -154,7 +154,7 @@ fn stages_to_take_over(source: &Path, experiment: &Experiment, prepared: &Prepar
     let Some(wanted) = family.reusable_stages(experiment, modalities)? else {
         bail!("{}: model kind `{ours}` has no stages a run can take over from another", context());
     };
-    let have = family.reusable_stages(&family.resolve(&stored)?, modalities)?.expect("same family");
+    let have = family.reusable_stages(&family.resolve(&stored, Some(modalities))?, modalities)?.expect("same family");
     let (wanted_leaves, have_leaves) = (leaves(&wanted.settings), leaves(&have.settings));
     let differ: Vec<String> = wanted_leaves
         .keys()
@@ -213,7 +213,7 @@ fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir, family: &d
     }
     let mut experiment = stored.clone();
     experiment.train = train.try_into()?;
-    if family.resolve(&experiment)?.to_toml()? != family.resolve(requested)?.to_toml()? {
+    if family.resolve(&experiment, None)?.to_toml()? != family.resolve(requested, None)?.to_toml()? {
         bail!(
             "--set cannot change the experiment of the run in {} when resuming, except {} (it keeps its stored \
              config); edit {} instead, or start a new run",

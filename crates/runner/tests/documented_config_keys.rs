@@ -88,7 +88,7 @@ fn known_model_key(kind: &str, key: &str) -> bool {
     let err = experiment(kind, "")
         .and_then(|mut e| {
             mmlatent_train::config::apply_override(&mut e.model, &format!("{path}=\"?\""))?;
-            family.resolved_model(&e)
+            family.resolved_model(&e, None)
         })
         .err()
         .map(|e| format!("{e:#}"))
@@ -107,7 +107,7 @@ fn check_model_page(page: &str, kinds: &[&str]) -> Vec<String> {
     let mut resolved_any = BTreeMap::new();
     for kind in kinds {
         let family = mmlatent_runner::families::for_kind(kind).unwrap();
-        let model = family.resolved_model(&experiment(kind, "").unwrap()).unwrap();
+        let model = family.resolved_model(&experiment(kind, "").unwrap(), None).unwrap();
         let mut resolved = BTreeMap::new();
         leaves(&model, "model.", &mut resolved);
         resolved.remove("model.kind");

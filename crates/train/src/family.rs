@@ -1,11 +1,18 @@
 //! What the CLI needs from a model family: train a run, and load a trained run as a
-//! [`MultimodalModel`]. Each model crate exports one `FAMILY` static implementing this trait.
+//! [`MultimodalModel`]. Each model crate exports one `FAMILY` static.
+//!
+//! A family implements [`Family`]: its `[model]` table as one typed config ([`Family::Config`],
+//! parsed and its values checked in [`Family::parse`], the only place the table is read), and
+//! every other method takes that typed value. The front ends hold families as
+//! `&dyn` [`ModelFamily`], which every [`Family`] is: each of its calls parses the table once and
+//! hands the typed config down.
 
 use crate::config::Experiment;
 use crate::run::RunDir;
 use anyhow::Result;
 use mmlatent_core::dataset::MultimodalDataset;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
+use serde::Serialize;
 use tch::Device;
 
 /// Called with the step after a checkpoint of a model's last stage at each multiple of
@@ -47,6 +54,8 @@ impl<'a> TrainContext<'a> {
     }
 }
 
+/// A model family as the front ends hold it (`&dyn ModelFamily`); implemented for every
+/// [`Family`], which is what a model crate implements.
 pub trait ModelFamily: Sync {
     /// The `[model] kind` values this family handles, e.g. `["mld"]`.
     fn kinds(&self) -> &'static [&'static str];
@@ -64,11 +73,13 @@ pub trait ModelFamily: Sync {
 
     /// The experiment's `[model]` table (with `kind`) as the family's typed config reads it,
     /// every default filled in: what a new run folder stores, so that it says how it was trained.
-    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table>;
+    /// With the dataset's `modalities`, the values derived from them (MLD's score width) are
+    /// written too; without, they stay implicit (enough to compare two configs of one dataset).
+    fn resolved_model(&self, experiment: &Experiment, modalities: Option<&[ModalitySpec]>) -> Result<toml::Table>;
 
     /// `experiment` with its `[model]` table resolved by [`ModelFamily::resolved_model`].
-    fn resolve(&self, experiment: &Experiment) -> Result<Experiment> {
-        Ok(Experiment { model: self.resolved_model(experiment)?, ..experiment.clone() })
+    fn resolve(&self, experiment: &Experiment, modalities: Option<&[ModalitySpec]>) -> Result<Experiment> {
+        Ok(Experiment { model: self.resolved_model(experiment, modalities)?, ..experiment.clone() })
     }
 
     /// Trains (or, when the run folder holds checkpoints, resumes) every stage of the model.
@@ -86,5 +97,92 @@ pub trait ModelFamily: Sync {
         _modalities: &[ModalitySpec],
     ) -> Result<Option<ReusableStages>> {
         Ok(None)
+    }
+}
+
+/// A model family over its typed config (see the module doc). The front ends see it as a
+/// [`ModelFamily`].
+pub trait Family: Sync {
+    /// The `[model]` table, typed: serde with its defaults, unknown keys refused.
+    type Config: Serialize;
+
+    /// The `[model] kind` values this family handles, e.g. `["mld"]`.
+    fn kinds(&self) -> &'static [&'static str];
+
+    /// Reads the experiment's `[model]` table (with `kind`) and checks its values: the one place
+    /// the table is parsed.
+    fn parse(&self, experiment: &Experiment) -> Result<Self::Config>;
+
+    /// `config` with the values it derives made explicit (what a new run folder stores), those
+    /// that depend on the dataset only when its `modalities` are given; unchanged by default.
+    fn resolved(
+        &self,
+        _experiment: &Experiment,
+        config: Self::Config,
+        _modalities: Option<&[ModalitySpec]>,
+    ) -> Result<Self::Config> {
+        Ok(config)
+    }
+
+    /// Checks `config` against the dataset without training (see [`ModelFamily::check`]).
+    fn check(&self, config: &Self::Config, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()>;
+
+    /// See [`ModelFamily::warnings`].
+    fn warnings(&self, _config: &Self::Config) -> Vec<String> {
+        vec![]
+    }
+
+    /// Trains (or resumes) every stage (see [`ModelFamily::train`]).
+    fn train(&self, config: &Self::Config, ctx: &TrainContext) -> Result<()>;
+
+    /// Loads the trained model of `run`, whose stored experiment is `experiment`.
+    fn load(
+        &self,
+        config: &Self::Config,
+        experiment: &Experiment,
+        run: &RunDir,
+        dataset: &MultimodalDataset,
+        device: Device,
+    ) -> Result<Box<dyn MultimodalModel>>;
+
+    /// See [`ModelFamily::reusable_stages`].
+    fn reusable_stages(
+        &self,
+        _config: &Self::Config,
+        _experiment: &Experiment,
+        _modalities: &[ModalitySpec],
+    ) -> Result<Option<ReusableStages>> {
+        Ok(None)
+    }
+}
+
+impl<F: Family> ModelFamily for F {
+    fn kinds(&self) -> &'static [&'static str] {
+        Family::kinds(self)
+    }
+
+    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
+        Family::check(self, &self.parse(experiment)?, experiment, dataset)
+    }
+
+    fn warnings(&self, experiment: &Experiment) -> Vec<String> {
+        self.parse(experiment).map(|config| Family::warnings(self, &config)).unwrap_or_default()
+    }
+
+    fn resolved_model(&self, experiment: &Experiment, modalities: Option<&[ModalitySpec]>) -> Result<toml::Table> {
+        experiment.model_table_of(&self.resolved(experiment, self.parse(experiment)?, modalities)?)
+    }
+
+    fn train(&self, ctx: &TrainContext) -> Result<()> {
+        Family::train(self, &self.parse(ctx.experiment)?, ctx)
+    }
+
+    fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
+        let experiment = run.experiment()?;
+        Family::load(self, &self.parse(&experiment)?, &experiment, run, dataset, device)
+    }
+
+    fn reusable_stages(&self, experiment: &Experiment, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>> {
+        Family::reusable_stages(self, &self.parse(experiment)?, experiment, modalities)
     }
 }

@@ -25,7 +25,7 @@ use anyhow::Result;
 use config::{VaeConfig, VaeKind};
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::family::{Family, TrainContext};
 use mmlatent_train::run::RunDir;
 pub use model::VaeModel;
 use tch::Device;
@@ -35,29 +35,36 @@ pub struct VaeFamily;
 
 pub static FAMILY: VaeFamily = VaeFamily;
 
-impl ModelFamily for VaeFamily {
+impl Family for VaeFamily {
+    type Config = VaeConfig;
+
     fn kinds(&self) -> &'static [&'static str] {
         &VaeKind::NAMES
     }
 
-    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
-        let config = VaeConfig::from_experiment(experiment)?;
+    fn parse(&self, experiment: &Experiment) -> Result<VaeConfig> {
+        VaeConfig::from_experiment(experiment)
+    }
+
+    fn check(&self, config: &VaeConfig, _experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
         // Builds the networks on the CPU: unsupported modality sizes and kinds fail here.
-        VaeModel::new(config, &dataset.modalities, Device::Cpu)?;
+        VaeModel::new(config.clone(), &dataset.modalities, Device::Cpu)?;
         Ok(())
     }
 
-    fn resolved_model(&self, experiment: &Experiment) -> Result<toml::Table> {
-        experiment.model_table_of(&VaeConfig::from_experiment(experiment)?)
-    }
-
-    fn train(&self, ctx: &TrainContext) -> Result<()> {
-        let config = VaeConfig::from_experiment(ctx.experiment)?;
-        let mut model = VaeModel::new(config, &ctx.dataset.modalities, ctx.device)?;
+    fn train(&self, config: &VaeConfig, ctx: &TrainContext) -> Result<()> {
+        let mut model = VaeModel::new(config.clone(), &ctx.dataset.modalities, ctx.device)?;
         model.fit(ctx)
     }
 
-    fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
-        Ok(Box::new(VaeModel::load(run, dataset, device)?))
+    fn load(
+        &self,
+        config: &VaeConfig,
+        _experiment: &Experiment,
+        run: &RunDir,
+        dataset: &MultimodalDataset,
+        device: Device,
+    ) -> Result<Box<dyn MultimodalModel>> {
+        Ok(Box::new(VaeModel::load(config.clone(), run, dataset, device)?))
     }
 }

@@ -83,9 +83,7 @@ impl VaeModel {
     }
 
     /// The trained model of `run` (its config and the dataset's modalities fix the architecture).
-    pub fn load(run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Self> {
-        let experiment = run.experiment()?;
-        let config = VaeConfig::from_experiment(&experiment)?;
+    pub fn load(config: VaeConfig, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Self> {
         let kind = config.kind();
         let model = Self::new(config, &dataset.modalities, device)?;
         training::load_weights(run, STAGE, Which::Latest, &[(WEIGHTS, &model.vs)])

@@ -102,7 +102,7 @@ fn resolved_tables_hold_every_default_and_round_trip() {
     ];
     for (kind, defaults) in expected {
         let e = experiment(kind, "latent = 8");
-        let resolved = FAMILY.resolved_model(&e).unwrap();
+        let resolved = FAMILY.resolved_model(&e, None).unwrap();
         assert_eq!(resolved["kind"].as_str(), Some(kind));
         assert_eq!(resolved["latent"].as_integer(), Some(8), "{kind}: a set value is kept");
         let likelihood = resolved["likelihood"].as_table().unwrap();
@@ -114,7 +114,7 @@ fn resolved_tables_hold_every_default_and_round_trip() {
         let again = Experiment { model: resolved.clone(), ..e.clone() };
         let (cfg, back) = (VaeConfig::from_experiment(&e).unwrap(), VaeConfig::from_experiment(&again).unwrap());
         assert_eq!(cfg, back, "{kind}");
-        assert_eq!(FAMILY.resolved_model(&again).unwrap(), resolved, "{kind}: resolving is idempotent");
+        assert_eq!(FAMILY.resolved_model(&again, None).unwrap(), resolved, "{kind}: resolving is idempotent");
         // Through the TOML text a run folder stores, too.
         let stored = Experiment::parse(&again.to_toml().unwrap(), &[]).unwrap();
         assert_eq!(VaeConfig::from_experiment(&stored).unwrap(), cfg, "{kind}");

@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<()> {
     let (run, experiment) = match existing {
         Some(run) => (run, experiment),
         None => {
-            let experiment = prepared.family.resolve(&experiment)?;
+            let experiment = prepared.family.resolve(&experiment, Some(&prepared.dataset.modalities))?;
             (RunDir::create(&args.out, &experiment, false)?, experiment)
         }
     };
