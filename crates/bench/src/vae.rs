@@ -19,11 +19,11 @@ use tch::Device;
 
 /// The two benchmarked models: (name, kind, `[model]` table, learning rate).
 pub const WORKLOADS: [(&str, VaeKind, &str, f64); 2] = [
-    ("mopoe", VaeKind::Mopoe, "latent = 512\nbeta = 2.5\nwidth = 32", 5e-4),
+    ("mopoe", VaeKind::Mopoe, "latent_dim = 512\nbeta = 2.5\nwidth = 32", 5e-4),
     (
         "mmvaeplus",
         VaeKind::Mmvaeplus,
-        "latent = 32\nspecific = 32\nbeta = 1.0\nwidth = 32\nk = 4\nestimator = \"iwae\"",
+        "latent_dim = 32\nspecific = 32\nbeta = 1.0\nwidth = 32\nk = 4\nestimator = \"iwae\"",
         1e-3,
     ),
 ];

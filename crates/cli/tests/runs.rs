@@ -262,7 +262,7 @@ fn a_killed_ebm_run_resumes_bit_identically() {
 fn a_vae_run_stores_its_kind_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let config = "seed = 2\n[data]\npath = \"synthetic\"\nmax_train = 32\nmax_test = 16\n[train]\nbatch_size = 16\n\
-                  steps = 2\nthreads = 1\n[model]\nkind = \"mmvae\"\nlatent = 4\nwidth = 4\n";
+                  steps = 2\nthreads = 1\n[model]\nkind = \"mmvae\"\nlatent_dim = 4\nwidth = 4\n";
     std::fs::write(dir.path().join("exp.toml"), config).unwrap();
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "vae"], None);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -441,7 +441,8 @@ fn an_mld_run_takes_over_the_autoencoders_of_another() {
     std::fs::write(d.join("ebm.toml"), EBM).unwrap();
     let first = mmlatent(d, &["train", "mld.toml", "--run", "first"], None);
     assert!(first.status.success(), "{}", stderr(&first));
-    let args = ["train", "mld.toml", "--run", "second", "--autoencoders-from", "first", "--set", "model.score.d=0.5"];
+    let args =
+        ["train", "mld.toml", "--run", "second", "--autoencoders-from", "first", "--set", "model.score.given_p=0.5"];
     let second = mmlatent(d, &args, None);
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(stderr(&second).contains("took over ae_m0, ae_m1 (finished) from first"), "{}", stderr(&second));
@@ -453,7 +454,7 @@ fn an_mld_run_takes_over_the_autoencoders_of_another() {
     }
     // The score network is the second run's own, trained with its own setting.
     let stored = std::fs::read_to_string(d.join("second/config.toml")).unwrap();
-    assert!(stored.contains("d = 0.5"), "{stored}");
+    assert!(stored.contains("given_p = 0.5"), "{stored}");
     let score = |files: &BTreeMap<String, Vec<u8>>| -> Vec<Vec<u8>> {
         files.iter().filter(|(p, _)| p.contains("score.safetensors")).map(|(_, v)| v.clone()).collect()
     };

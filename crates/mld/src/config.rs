@@ -185,8 +185,8 @@ pub struct ScoreConfig {
     pub groups: i64,
     /// Probability that a training item (or a whole batch, see `condition_per`) conditions on
     /// a random non-empty proper subset of modalities.
-    #[serde(default = "score_d")]
-    pub d: f64,
+    #[serde(default = "score_given_p")]
+    pub given_p: f64,
     /// Whether the whole batch shares one conditioning subset (`batch`, the default, as in the
     /// reference implementation) or each item draws its own (`item`).
     #[serde(default)]
@@ -240,7 +240,7 @@ fn score_mults() -> Vec<i64> {
 fn score_groups() -> i64 {
     8
 }
-fn score_d() -> f64 {
+fn score_given_p() -> f64 {
     0.3
 }
 fn score_ema() -> f64 {
@@ -264,7 +264,7 @@ impl Default for ScoreConfig {
             time_dim: score_time_dim(),
             mults: score_mults(),
             groups: score_groups(),
-            d: score_d(),
+            given_p: score_given_p(),
             condition_per: ConditionPer::default(),
             absent_p: 0.0,
             ema: score_ema(),
@@ -470,7 +470,7 @@ impl MldConfig {
         for w in std::iter::once(width).chain(s.mults.iter().map(|m| m * width)) {
             ensure!(w % s.groups == 0, "[model.score] groups = {} does not divide the width {w}", s.groups);
         }
-        ensure!((0.0..=1.0).contains(&s.d), "[model.score] d must lie in [0, 1], got {}", s.d);
+        ensure!((0.0..=1.0).contains(&s.given_p), "[model.score] given_p must lie in [0, 1], got {}", s.given_p);
         ensure!((0.0..=1.0).contains(&s.absent_p), "[model.score] absent_p must lie in [0, 1], got {}", s.absent_p);
         ensure!((0.0..1.0).contains(&s.ema), "[model.score] ema must lie in [0, 1), got {}", s.ema);
         ensure!(s.t_eps > 0.0 && s.t_eps < 0.5, "[model.score] t_eps must lie in (0, 0.5), got {}", s.t_eps);

@@ -58,6 +58,10 @@ impl Family for MldFamily {
         &["mld"]
     }
 
+    fn renamed_keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("score.d", "score.given_p")]
+    }
+
     fn parse(&self, experiment: &Experiment) -> Result<MldConfig> {
         experiment.model_config()
     }

@@ -240,7 +240,7 @@ pub fn train_score(
             ConditionPer::Item => b,
             ConditionPer::Batch => 1,
         };
-        let given = draw_conditions(rows, layout.num_modalities(), cfg.score.d).to_device(device);
+        let given = draw_conditions(rows, layout.num_modalities(), cfg.score.given_p).to_device(device);
         // Drawn only when used, so that runs without absent modalities draw what they always did.
         let absent = (cfg.score.absent_p > 0.0)
             .then(|| draw_conditions(b, layout.num_modalities(), cfg.score.absent_p).to_device(device));

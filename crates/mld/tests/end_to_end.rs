@@ -57,7 +57,7 @@ m4 = { type = "bernoulli" }
 time_dim = 32
 mults = [1]
 groups = 8
-d = 0.5
+given_p = 0.5
 absent_p = 0.2
 ema = 0.99
 [model.sampler]

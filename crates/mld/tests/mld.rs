@@ -348,6 +348,28 @@ fn shipped_configs_parse() {
     }
 }
 
+/// `[model.score] d`, the earlier name of `given_p` (the paper's d), is read as `given_p` with a
+/// warning naming both; a table with both is refused; the resolved table holds the new name only.
+#[test]
+fn the_earlier_name_of_given_p_is_read_with_a_warning() {
+    let text = |score: &str| format!("[data]\npath = \"synthetic\"\n[model]\nkind = \"mld\"\n[model.score]\n{score}\n");
+    let old = Experiment::parse(&text("d = 0.4"), &[]).unwrap();
+    let warnings = FAMILY.warnings(&old);
+    assert!(
+        warnings.iter().any(|w| w.contains("[model.score] d is now called given_p; read as given_p = 0.4")),
+        "{warnings:?}"
+    );
+    let resolved = FAMILY.resolved_model(&old, None).unwrap();
+    assert_eq!(resolved["score"]["given_p"].as_float(), Some(0.4));
+    assert!(resolved["score"].get("d").is_none());
+    let new = Experiment::parse(&text("given_p = 0.4"), &[]).unwrap();
+    assert_eq!(FAMILY.resolved_model(&new, None).unwrap(), resolved);
+    assert!(FAMILY.warnings(&new).is_empty());
+    let both = Experiment::parse(&text("d = 0.4\ngiven_p = 0.4"), &[]).unwrap();
+    let err = FAMILY.resolved_model(&both, None).unwrap_err().to_string();
+    assert!(err.contains("[model.score] sets both d and given_p"), "{err}");
+}
+
 /// A run keeps the score-network width it was trained with when the config leaves the width to
 /// the rule: it is read from the newest checkpoint set, so a change of the rule cannot make an
 /// older run unloadable; without a checkpoint the rule decides; a configured width always wins.

@@ -12,7 +12,7 @@
 use anyhow::{bail, Result};
 pub use mmlatent_eval::provenance::SamplerInfo;
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::Family;
+use mmlatent_train::family::read_config;
 
 /// Sampler choices of one call (the flags shared by `sample` and `eval`); the default keeps the
 /// run's own sampler.
@@ -114,13 +114,13 @@ pub fn describe(experiment: &Experiment) -> Result<SamplerInfo> {
     let kind = experiment.model_kind()?;
     Ok(match kind {
         "mld" => {
-            let cfg = mmlatent_mld::FAMILY.parse(experiment)?;
+            let cfg = read_config(&mmlatent_mld::FAMILY, experiment)?.0;
             let settings = serde_json::to_value(&cfg.sampler)?;
             let name = settings["method"].as_str().unwrap_or("euler").to_string();
             SamplerInfo { name, settings, evaluations_per_sample: None }
         }
         "ebm" | "ebm-generalised" => {
-            let cfg = mmlatent_ebm::FAMILY.parse(experiment)?;
+            let cfg = read_config(&mmlatent_ebm::FAMILY, experiment)?.0;
             SamplerInfo {
                 name: "langevin".into(),
                 settings: serde_json::json!({"steps": cfg.langevin_steps, "step_size": cfg.langevin_step_size}),

@@ -9,7 +9,7 @@
 
 use crate::config::Experiment;
 use crate::run::RunDir;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use mmlatent_core::dataset::MultimodalDataset;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use serde::Serialize;
@@ -109,8 +109,15 @@ pub trait Family: Sync {
     /// The `[model] kind` values this family handles, e.g. `["mld"]`.
     fn kinds(&self) -> &'static [&'static str];
 
-    /// Reads the experiment's `[model]` table (with `kind`) and checks its values: the one place
-    /// the table is parsed.
+    /// Keys renamed since an earlier version, as `(old, new)` dotted paths under `[model]` in
+    /// the same table (e.g. `("score.d", "score.given_p")`): a config (or a stored run) that
+    /// uses the old name is read as if it used the new one, with a warning naming it.
+    fn renamed_keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// Reads the experiment's `[model]` table (with `kind`, renamed keys already under their new
+    /// names) and checks its values: the one place the table is parsed.
     fn parse(&self, experiment: &Experiment) -> Result<Self::Config>;
 
     /// `config` with the values it derives made explicit (what a new run folder stores), those
@@ -156,33 +163,64 @@ pub trait Family: Sync {
     }
 }
 
+/// `family`'s typed config of `experiment`, its renamed keys read under their new names, and a
+/// warning for each old name found: how every [`ModelFamily`] call reads it (use this, not
+/// [`Family::parse`], which expects the new names).
+pub fn read_config<F: Family>(family: &F, experiment: &Experiment) -> Result<(F::Config, Vec<String>)> {
+    let mut current = experiment.clone();
+    let mut warnings = vec![];
+    for (old, new) in family.renamed_keys() {
+        let (path, old_name) = old.rsplit_once('.').map_or(("", *old), |(p, n)| (p, n));
+        let new_name = new.rsplit_once('.').map_or(*new, |(_, n)| n);
+        let section = if path.is_empty() { "[model]".to_string() } else { format!("[model.{path}]") };
+        let table = path
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .try_fold(&mut current.model, |t, part| t.get_mut(part)?.as_table_mut());
+        let Some(table) = table else { continue };
+        let Some(value) = table.remove(old_name) else { continue };
+        if table.contains_key(new_name) {
+            bail!("{section} sets both {old_name} and {new_name}: {old_name} is the earlier name of {new_name}; keep {new_name}");
+        }
+        warnings.push(format!("{section} {old_name} is now called {new_name}; read as {new_name} = {value}"));
+        table.insert(new_name.to_string(), value);
+    }
+    Ok((family.parse(&current)?, warnings))
+}
+
 impl<F: Family> ModelFamily for F {
     fn kinds(&self) -> &'static [&'static str] {
         Family::kinds(self)
     }
 
     fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
-        Family::check(self, &self.parse(experiment)?, experiment, dataset)
+        Family::check(self, &read_config(self, experiment)?.0, experiment, dataset)
     }
 
     fn warnings(&self, experiment: &Experiment) -> Vec<String> {
-        self.parse(experiment).map(|config| Family::warnings(self, &config)).unwrap_or_default()
+        match read_config(self, experiment) {
+            Ok((config, mut renamed)) => {
+                renamed.extend(Family::warnings(self, &config));
+                renamed
+            }
+            Err(_) => vec![],
+        }
     }
 
     fn resolved_model(&self, experiment: &Experiment, modalities: Option<&[ModalitySpec]>) -> Result<toml::Table> {
-        experiment.model_table_of(&self.resolved(experiment, self.parse(experiment)?, modalities)?)
+        experiment.model_table_of(&self.resolved(experiment, read_config(self, experiment)?.0, modalities)?)
     }
 
     fn train(&self, ctx: &TrainContext) -> Result<()> {
-        Family::train(self, &self.parse(ctx.experiment)?, ctx)
+        Family::train(self, &read_config(self, ctx.experiment)?.0, ctx)
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
         let experiment = run.experiment()?;
-        Family::load(self, &self.parse(&experiment)?, &experiment, run, dataset, device)
+        Family::load(self, &read_config(self, &experiment)?.0, &experiment, run, dataset, device)
     }
 
     fn reusable_stages(&self, experiment: &Experiment, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>> {
-        Family::reusable_stages(self, &self.parse(experiment)?, experiment, modalities)
+        Family::reusable_stages(self, &read_config(self, experiment)?.0, experiment, modalities)
     }
 }

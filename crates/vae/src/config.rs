@@ -55,8 +55,9 @@ impl VaeKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CommonConfig {
-    /// Dimension of the shared latent (NEXUS: of the joint latent z_σ).
-    pub latent: i64,
+    /// Dimension of the shared latent (NEXUS: of the joint latent z_σ); `latent` in configs of
+    /// earlier versions.
+    pub latent_dim: i64,
     /// Channel width of the conv nets (see `mmlatent_core::nets::NetSize`).
     pub width: i64,
     /// Weight of the KL (or prior/posterior) term.
@@ -75,7 +76,7 @@ pub struct CommonConfig {
 impl Default for CommonConfig {
     fn default() -> Self {
         Self {
-            latent: 32,
+            latent_dim: 32,
             width: 32,
             beta: 1.0,
             warmup: 0,
@@ -263,8 +264,8 @@ impl VaeConfig {
     /// Rejects out-of-range values.
     pub fn check(&self) -> Result<()> {
         let c = &self.common;
-        if c.latent <= 0 || c.width <= 0 {
-            bail!("in [model]: latent and width must be positive (got {} and {})", c.latent, c.width);
+        if c.latent_dim <= 0 || c.width <= 0 {
+            bail!("in [model]: latent_dim and width must be positive (got {} and {})", c.latent_dim, c.width);
         }
         if !(c.beta >= 0.0 && c.beta.is_finite()) {
             bail!("in [model]: beta must be a non-negative number, got {}", c.beta);

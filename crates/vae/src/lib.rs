@@ -42,6 +42,10 @@ impl Family for VaeFamily {
         &VaeKind::NAMES
     }
 
+    fn renamed_keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[("latent", "latent_dim")]
+    }
+
     fn parse(&self, experiment: &Experiment) -> Result<VaeConfig> {
         VaeConfig::from_experiment(experiment)
     }

@@ -4,7 +4,7 @@
 
 use mmlatent_core::ModalitySpec;
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::ModelFamily;
+use mmlatent_train::family::{read_config, ModelFamily};
 use mmlatent_vae::config::{VaeConfig, VaeKind};
 use mmlatent_vae::{VaeModel, FAMILY};
 use std::path::Path;
@@ -46,7 +46,7 @@ fn settings_of_other_kinds_and_bad_values_are_named() {
         VaeConfig::from_experiment(&e).map(|_| ())
     };
     let err = parse("mopoe", "k = 3").unwrap_err().to_string();
-    let has = "(it has: beta, latent, likelihood, posterior, warmup, width)";
+    let has = "(it has: beta, latent_dim, likelihood, posterior, warmup, width)";
     assert_eq!(err, format!("in [model]: `k` is not a setting of mopoe {has}"));
     let err = parse("mvae", "latnet = 3").unwrap_err().to_string();
     assert!(err.contains("`latnet` is not a setting of mvae") && err.ends_with("width, subsets)"), "{err}");
@@ -101,10 +101,17 @@ fn resolved_tables_hold_every_default_and_round_trip() {
         ),
     ];
     for (kind, defaults) in expected {
+        // Written with the earlier name of latent_dim: read as it, with a warning naming both.
         let e = experiment(kind, "latent = 8");
         let resolved = FAMILY.resolved_model(&e, None).unwrap();
         assert_eq!(resolved["kind"].as_str(), Some(kind));
-        assert_eq!(resolved["latent"].as_integer(), Some(8), "{kind}: a set value is kept");
+        assert_eq!(resolved["latent_dim"].as_integer(), Some(8), "{kind}: a set value is kept");
+        assert!(!resolved.contains_key("latent"), "{kind}: {resolved:?}");
+        let warnings = FAMILY.warnings(&e);
+        assert!(warnings.iter().any(|w| w.contains("latent is now called latent_dim")), "{warnings:?}");
+        let both = experiment(kind, "latent = 8\nlatent_dim = 8");
+        let err = FAMILY.resolved_model(&both, None).unwrap_err().to_string();
+        assert!(err.contains("both latent and latent_dim"), "{err}");
         let likelihood = resolved["likelihood"].as_table().unwrap();
         assert_eq!(likelihood["type"].as_str(), Some("laplace"), "{kind}");
         assert_eq!(likelihood["scale"].as_float(), Some(0.75), "{kind}");
@@ -112,7 +119,7 @@ fn resolved_tables_hold_every_default_and_round_trip() {
             assert_eq!(resolved.get(*key), Some(value), "{kind}: `{key}` in {resolved:?}");
         }
         let again = Experiment { model: resolved.clone(), ..e.clone() };
-        let (cfg, back) = (VaeConfig::from_experiment(&e).unwrap(), VaeConfig::from_experiment(&again).unwrap());
+        let (cfg, back) = (read_config(&FAMILY, &e).unwrap().0, VaeConfig::from_experiment(&again).unwrap());
         assert_eq!(cfg, back, "{kind}");
         assert_eq!(FAMILY.resolved_model(&again, None).unwrap(), resolved, "{kind}: resolving is idempotent");
         // Through the TOML text a run folder stores, too.

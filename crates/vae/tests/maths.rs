@@ -166,7 +166,7 @@ fn model_objectives_with_one_sample_agree_across_estimators() {
         let mut values = vec![];
         for est in ["elbo", "iwae", "dreg"] {
             let mut table: toml::Table =
-                toml::from_str(&format!("latent = 4\nwidth = 4\nk = 1\nestimator = \"{est}\"")).unwrap();
+                toml::from_str(&format!("latent_dim = 4\nwidth = 4\nk = 1\nestimator = \"{est}\"")).unwrap();
             if kind == VaeKind::Mmvaeplus {
                 table.insert("specific".into(), toml::Value::Integer(3));
             }
@@ -190,7 +190,7 @@ fn dreg_keeps_decoder_gradients_of_iwae_and_changes_encoder_ones() {
     tch::manual_seed(5);
     let xs: Vec<Tensor> = (0..2).map(|_| Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu))).collect();
     let grads = |est: &str| {
-        let table = toml::from_str(&format!("latent = 3\nwidth = 4\nk = 3\nestimator = \"{est}\"")).unwrap();
+        let table = toml::from_str(&format!("latent_dim = 3\nwidth = 4\nk = 3\nestimator = \"{est}\"")).unwrap();
         let cfg = VaeConfig::parse(VaeKind::Mmvae, table).unwrap();
         tch::manual_seed(7);
         let model = VaeModel::new(cfg, &specs, Device::Cpu).unwrap();

@@ -44,7 +44,7 @@ fn train_for(kind: &str, extra: &str, steps: usize) {
     let ds = synthetic::squares(1000, 200, 3, 4);
     let text = format!(
         "seed = 1\n[data]\npath = \"synthetic\"\n[train]\nbatch_size = 64\nsteps = {steps}\nlr = 0.002\nlog_every = 20\n\
-         checkpoint_every = 1000\n[model]\nkind = \"{kind}\"\nlatent = 16\nwidth = 8\nlikelihood = {{ type = \"bernoulli\" }}\n{extra}"
+         checkpoint_every = 1000\n[model]\nkind = \"{kind}\"\nlatent_dim = 16\nwidth = 8\nlikelihood = {{ type = \"bernoulli\" }}\n{extra}"
     );
     let experiment = Experiment::parse(&text, &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -54,16 +54,16 @@ pub fn build(cfg: &VaeConfig, p: &nn::Path, specs: &[ModalitySpec]) -> Result<(F
     let frame = |latent: i64| Frame::new(&(p / "frame"), specs, latent, latent, size, c.posterior, c.likelihood);
     let m = specs.len();
     Ok(match &cfg.options {
-        VaeOptions::Mvae(o) => (frame(c.latent)?, Box::new(mvae::Mvae::new(c.beta, o.subsets, m))),
+        VaeOptions::Mvae(o) => (frame(c.latent_dim)?, Box::new(mvae::Mvae::new(c.beta, o.subsets, m))),
         VaeOptions::Mmvae(o) => {
-            (frame(c.latent)?, Box::new(mmvae::Mmvae { beta: c.beta, k: o.k, estimator: o.estimator }))
+            (frame(c.latent_dim)?, Box::new(mmvae::Mmvae { beta: c.beta, k: o.k, estimator: o.estimator }))
         }
-        VaeOptions::Mopoe => (frame(c.latent)?, Box::new(mopoe::Mopoe::new(c.beta, m))),
-        VaeOptions::Mvtcae(o) => (frame(c.latent)?, Box::new(mvtcae::Mvtcae { beta: c.beta, alpha: o.alpha })),
-        VaeOptions::Mmjsd => (frame(c.latent)?, Box::new(mmjsd::Mmjsd { beta: c.beta })),
+        VaeOptions::Mopoe => (frame(c.latent_dim)?, Box::new(mopoe::Mopoe::new(c.beta, m))),
+        VaeOptions::Mvtcae(o) => (frame(c.latent_dim)?, Box::new(mvtcae::Mvtcae { beta: c.beta, alpha: o.alpha })),
+        VaeOptions::Mmjsd => (frame(c.latent_dim)?, Box::new(mmjsd::Mmjsd { beta: c.beta })),
         VaeOptions::Nexus(o) => {
             let settings = nexus::Settings {
-                joint: c.latent,
+                joint: c.latent_dim,
                 modality: o.specific,
                 msg_dim: o.msg_dim,
                 hidden: 4 * c.width,
@@ -76,7 +76,7 @@ pub fn build(cfg: &VaeConfig, p: &nn::Path, specs: &[ModalitySpec]) -> Result<(F
         }
         VaeOptions::Mmvaeplus(o) => {
             let settings = mmvaeplus::Settings {
-                shared: c.latent,
+                shared: c.latent_dim,
                 specific: o.specific,
                 beta: c.beta,
                 k: o.k,
@@ -84,7 +84,7 @@ pub fn build(cfg: &VaeConfig, p: &nn::Path, specs: &[ModalitySpec]) -> Result<(F
                 learn_aux_prior: o.learn_aux_prior,
                 kind: c.posterior,
             };
-            (frame(c.latent + o.specific)?, Box::new(mmvaeplus::Mmvaeplus::new(&(p / "aux"), m, settings)))
+            (frame(c.latent_dim + o.specific)?, Box::new(mmvaeplus::Mmvaeplus::new(&(p / "aux"), m, settings)))
         }
     })
 }
