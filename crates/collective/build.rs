@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
+    println!("cargo:rerun-if-changed=../core/csrc/shim_errors.h");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let libtorch = PathBuf::from(std::env::var("LIBTORCH").unwrap_or_else(|_| {
@@ -17,6 +18,8 @@ fn main() {
     cc::Build::new()
         .cpp(true)
         .file("csrc/c10d_shim.cpp")
+        // shim_errors.h, shared with the autocast shim of mmlatent-core.
+        .include("../core/csrc")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")

@@ -37,6 +37,8 @@
 
 #include <dlfcn.h>
 
+#include "shim_errors.h"
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -158,12 +160,7 @@ struct GradientReducer {
   std::unique_ptr<c10d::Reducer> reducer;
 };
 
-// Copies `message` into a malloc'd string for the caller (freed by mml_c10d_free_error).
-void set_error(char** err, const std::string& message) {
-  if (err == nullptr) return;
-  *err = static_cast<char*>(std::malloc(message.size() + 1));
-  if (*err != nullptr) std::memcpy(*err, message.c_str(), message.size() + 1);
-}
+using mmlatent_shim::set_error;
 
 std::vector<at::Tensor> gather(at::Tensor** tensors, std::size_t n) {
   std::vector<at::Tensor> out;
@@ -172,19 +169,10 @@ std::vector<at::Tensor> gather(at::Tensor** tensors, std::size_t n) {
   return out;
 }
 
+// Errors are returned as a message freed by mml_c10d_free_error.
 template <typename F>
 int guarded(char** err, F&& body) {
-  try {
-    body();
-    return 0;
-  } catch (const c10::Error& e) {
-    set_error(err, e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    set_error(err, e.what());
-  } catch (...) {
-    set_error(err, "unknown C++ exception in c10d");
-  }
-  return 1;
+  return mmlatent_shim::guarded(err, "c10d", body);
 }
 
 }  // namespace

@@ -5,31 +5,15 @@
 
 #include <ATen/autocast_mode.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <exception>
+#include "shim_errors.h"
 
 namespace {
 
 const at::DeviceType kDevices[] = {at::kCPU, at::kCUDA};
 
-void set_error(char** err, const char* what) {
-  if (err) *err = strdup(what);
-}
-
 template <typename F>
-int guarded(char** err, F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error& e) {
-    set_error(err, e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    set_error(err, e.what());
-  } catch (...) {
-    set_error(err, "unknown C++ exception in autocast");
-  }
-  return 1;
+int guarded(char** err, F&& body) {
+  return mmlatent_shim::guarded(err, "autocast", body);
 }
 
 }  // namespace
