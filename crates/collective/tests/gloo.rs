@@ -1,8 +1,19 @@
 //! Two ranks in one process (one thread each) on loopback: the collectives compute what they
 //! should, and a job that cannot form fails within its timeout instead of hanging.
+//!
+//! The tests that form jobs run one at a time ([`one_job_at_a_time`]): run concurrently in one
+//! process, a rendezvous timing out beside another job's TCPStore crashed libtorch (SIGSEGV) in
+//! about one run in six; each alone never did (2026-12-06, 12 runs each).
 use mmlatent_collective::{Backend, ProcessGroup};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tch::Tensor;
+
+/// Held by every test that forms a job (or fails to), so that no two overlap.
+fn one_job_at_a_time() -> MutexGuard<'static, ()> {
+    static JOBS: Mutex<()> = Mutex::new(());
+    JOBS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -25,6 +36,7 @@ fn on_two_ranks<T: Send + 'static>(body: fn(usize, ProcessGroup) -> T) -> Vec<T>
 
 #[test]
 fn two_ranks_sum_broadcast_and_meet() {
+    let _one = one_job_at_a_time();
     let ranks = on_two_ranks(|rank, group| {
         let r = rank as f32;
         let a = Tensor::from_slice(&[1.0f32 + r, 2.0 + r]);
@@ -44,6 +56,7 @@ fn two_ranks_sum_broadcast_and_meet() {
 
 #[test]
 fn an_unreachable_rendezvous_fails_within_the_timeout() {
+    let _one = one_job_at_a_time();
     let port = free_port();
     let start = Instant::now();
     let err = ProcessGroup::join("127.0.0.1", port, 1, 2, Duration::from_secs(3), Backend::Gloo)
@@ -57,6 +70,7 @@ fn an_unreachable_rendezvous_fails_within_the_timeout() {
 
 #[test]
 fn a_job_missing_a_rank_fails_within_the_timeout() {
+    let _one = one_job_at_a_time();
     let port = free_port();
     let start = Instant::now();
     let err = ProcessGroup::join("127.0.0.1", port, 0, 2, Duration::from_secs(3), Backend::Gloo)
@@ -103,6 +117,7 @@ fn the_backward_order_is_read_off_the_graph() {
 /// rank whose graph skips the parameter), and a parameter no rank reaches keeps no gradient.
 #[test]
 fn the_reducer_averages_gradients_during_backward() {
+    let _one = one_job_at_a_time();
     let results = on_two_ranks(|rank, group| {
         let w = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).set_requires_grad(true);
         let b = Tensor::from_slice(&[0.5f32]).set_requires_grad(true);
