@@ -66,7 +66,7 @@ fn train_through_faults(dir: &Path, config: &str, run: &str, faults: &[&str]) {
 /// invocation after the first with `--resume`, with the same unresolved config file), then
 /// checks that both runs hold the same bytes. `default` is a `[model]` setting of `family` that
 /// `config` leaves out, as `--set` writes it, e.g. `model.score.t_eps=0.001`.
-fn killed_runs_resume_bit_identically(config: &str, family: &dyn ModelFamily, default: &str, faults: &[&str]) {
+fn killed_runs_resume_bit_identically(config: &str, family: &'static dyn ModelFamily, default: &str, faults: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("exp.toml"), config).unwrap();
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "straight"], None);

@@ -5,7 +5,7 @@
 //! generator / inference learning rate is the experiment's `train.lr`.
 
 use anyhow::{bail, ensure, Result};
-use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::likelihood::{Likelihood, Likelihoods};
 use mmlatent_core::nets::NetSize;
 use mmlatent_core::ModalitySpec;
 use serde::{Deserialize, Serialize};
@@ -27,10 +27,11 @@ pub struct EbmConfig {
     /// Width of the encoders / decoders (see `mmlatent_core::nets::NetSize`).
     #[serde(default = "default_width")]
     pub width: i64,
-    /// Likelihood of each modality (one entry for all, or one per modality); default: the
-    /// modality kind's default (Laplace(0.75) for images, categorical for text).
+    /// Likelihood of each modality (see [`Likelihoods`]: one for all, a list by position or a
+    /// table by name); default: each modality kind's (Laplace(0.75) for images, categorical for
+    /// text).
     #[serde(default)]
-    pub likelihoods: Vec<Likelihood>,
+    pub likelihoods: Likelihoods,
     /// Hidden width of the energy MLP f_α.
     #[serde(default = "default_energy_hidden")]
     pub energy_hidden: i64,
@@ -143,12 +144,7 @@ impl EbmConfig {
 
     /// One likelihood per modality.
     pub fn likelihoods_for(&self, modalities: &[ModalitySpec]) -> Result<Vec<Likelihood>> {
-        match self.likelihoods.len() {
-            0 => Ok(modalities.iter().map(Likelihood::default_for).collect()),
-            1 => Ok(vec![self.likelihoods[0]; modalities.len()]),
-            n if n == modalities.len() => Ok(self.likelihoods.clone()),
-            n => bail!("[model] likelihoods has {n} entries for {} modalities (give 1 or one each)", modalities.len()),
-        }
+        self.likelihoods.for_modalities(modalities)
     }
 
     pub fn net_size(&self) -> NetSize {

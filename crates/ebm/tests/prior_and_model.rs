@@ -1,7 +1,7 @@
 //! The EBM objective's sign, the prior's density, the mixture posterior, generation shapes,
 //! checkpoints and config errors.
 
-use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::likelihood::{Likelihood, Likelihoods};
 use mmlatent_core::{ModalitySpec, MultimodalModel};
 use mmlatent_ebm::energy::{standard_normal_log_density, EnergyPrior};
 use mmlatent_ebm::model::EbmModel;
@@ -138,7 +138,7 @@ fn bad_configs_are_errors() {
     let err = EbmModel::new(KIND_BASE, &modalities(), &cfg, Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("private_dim"), "{err}");
     let mut cfg = small_config();
-    cfg.likelihoods = vec![Likelihood::Bernoulli, Likelihood::Categorical];
+    cfg.likelihoods = Likelihoods::ByPosition(vec![Likelihood::Bernoulli, Likelihood::Categorical]);
     let err = EbmModel::new(KIND_BASE, &modalities(), &cfg, Device::Cpu).err().unwrap().to_string();
     assert!(err.contains("likelihoods has 2 entries"), "{err}");
     let mut cfg = small_config();

@@ -9,7 +9,7 @@
 //! steps = 1500
 //! [model.latent_dims]        # per-modality latent sizes (reference: PolyMNIST 160, MNIST 16 + SVHN 64)
 //! m0 = 160
-//! [model.likelihoods]        # per-modality likelihoods (default: `Likelihood::default_for`)
+//! [model.likelihoods]        # by modality name (default: `Likelihood::default_for`; see `Likelihoods`)
 //! m0 = { type = "laplace", scale = 0.75 }
 //! [model.score]              # stage 2 network; its steps, lr and batch come from [train]
 //! width = 256
@@ -20,7 +20,7 @@
 
 use crate::guidance::{ConditionalGuidance, JointGuidance, OldKeys};
 use anyhow::{bail, ensure, Result};
-use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::likelihood::{Likelihood, Likelihoods};
 use mmlatent_core::ModalitySpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,9 +34,10 @@ pub struct MldConfig {
     /// Latent size per modality name; modalities not listed use `autoencoder.latent_dim`.
     #[serde(default)]
     pub latent_dims: BTreeMap<String, i64>,
-    /// Likelihood per modality name; modalities not listed use the default of their kind.
+    /// Likelihood of each modality (see [`Likelihoods`]: a table by modality name, one for all,
+    /// or a list by position); modalities not named use the default of their kind.
     #[serde(default)]
-    pub likelihoods: BTreeMap<String, Likelihood>,
+    pub likelihoods: Likelihoods,
     /// How stage 2 normalises the concatenated latents before the diffusion.
     #[serde(default)]
     pub latent_norm: LatentNormKind,
@@ -438,7 +439,8 @@ impl MldConfig {
     /// Checks the values and that every per-modality key names a modality of the dataset.
     pub fn validate(&self, modalities: &[ModalitySpec]) -> Result<()> {
         let names: Vec<&str> = modalities.iter().map(|m| m.name.as_str()).collect();
-        for key in self.latent_dims.keys().chain(self.likelihoods.keys()) {
+        self.likelihoods.for_modalities(modalities)?;
+        for key in self.latent_dims.keys() {
             if !names.contains(&key.as_str()) {
                 bail!("[model]: `{key}` is not a modality of the dataset (it has {})", names.join(", "));
             }
@@ -517,8 +519,8 @@ impl MldConfig {
     }
 
     /// The likelihood of each modality.
-    pub fn likelihoods_for(&self, modalities: &[ModalitySpec]) -> Vec<Likelihood> {
-        modalities.iter().map(|m| *self.likelihoods.get(&m.name).unwrap_or(&Likelihood::default_for(m))).collect()
+    pub fn likelihoods_for(&self, modalities: &[ModalitySpec]) -> Result<Vec<Likelihood>> {
+        self.likelihoods.for_modalities(modalities)
     }
 }
 

@@ -163,7 +163,13 @@ impl Family for MldFamily {
         settings.insert("data".into(), toml::Value::try_from(&experiment.data)?);
         settings.insert("model.autoencoder".into(), toml::Value::try_from(&cfg.autoencoder)?);
         settings.insert("model.latent_dims".into(), toml::Value::try_from(&cfg.latent_dims)?);
-        settings.insert("model.likelihoods".into(), toml::Value::try_from(&cfg.likelihoods)?);
+        // Each modality's likelihood as it is in effect (set or left to its default alike).
+        let likelihoods: toml::Table = modalities
+            .iter()
+            .zip(cfg.likelihoods_for(modalities)?)
+            .map(|(m, l)| Ok((m.name.clone(), toml::Value::try_from(l)?)))
+            .collect::<Result<_>>()?;
+        settings.insert("model.likelihoods".into(), likelihoods.into());
         Ok(Some(ReusableStages { stages: cfg.stage1_stages(modalities), settings }))
     }
 

@@ -128,7 +128,7 @@ pub struct MldModel {
 /// Builds the autoencoders of `cfg` for `modalities` (untrained).
 pub fn build_autoencoders(cfg: &MldConfig, modalities: &[ModalitySpec], device: Device) -> Result<Vec<Autoencoder>> {
     let sizes = cfg.latent_sizes(modalities);
-    let likelihoods = cfg.likelihoods_for(modalities);
+    let likelihoods = cfg.likelihoods_for(modalities)?;
     modalities
         .iter()
         .zip(sizes.iter().zip(&likelihoods))

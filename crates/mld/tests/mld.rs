@@ -2,6 +2,7 @@
 //! loss and the samplers on known scores. (The end-to-end run and the latent-moment test have
 //! test binaries of their own: end_to_end.rs, latent_moments.rs.)
 
+use mmlatent_core::likelihood::{Likelihood, Likelihoods};
 use mmlatent_mld::config::MldConfig;
 use mmlatent_mld::sampler::{ancestral, euler_maruyama, euler_maruyama_step, heun, renoise, Conditioning, Layout};
 use mmlatent_mld::sde::VpSde;
@@ -314,12 +315,18 @@ fn shipped_configs_parse() {
         assert_eq!(experiment.model_kind().unwrap(), "mld");
         let cfg: MldConfig = experiment.model_config().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         // Validation without the dataset: check against the modalities the config names, or the
-        // bundled set's three where it names none.
-        let mut specs: Vec<mmlatent_core::ModalitySpec> = cfg
-            .latent_dims
-            .keys()
-            .chain(cfg.likelihoods.keys())
-            .map(|n| mmlatent_core::ModalitySpec::image(n, 3, 28, 28))
+        // bundled set's three where it names none (text where its likelihood is categorical).
+        let named = match &cfg.likelihoods {
+            Likelihoods::ByName(map) => map.clone(),
+            _ => Default::default(),
+        };
+        let names: std::collections::BTreeSet<&String> = cfg.latent_dims.keys().chain(named.keys()).collect();
+        let mut specs: Vec<mmlatent_core::ModalitySpec> = names
+            .into_iter()
+            .map(|n| match named.get(n) {
+                Some(Likelihood::Categorical) => mmlatent_core::ModalitySpec::text(n, 8, 100),
+                _ => mmlatent_core::ModalitySpec::image(n, 3, 28, 28),
+            })
             .collect();
         if specs.is_empty() {
             specs = (0..3).map(|k| mmlatent_core::ModalitySpec::image(&format!("m{k}"), 3, 28, 28)).collect();
@@ -354,7 +361,8 @@ fn shipped_configs_parse() {
 fn the_earlier_name_of_given_p_is_read_with_a_warning() {
     let text = |score: &str| format!("[data]\npath = \"synthetic\"\n[model]\nkind = \"mld\"\n[model.score]\n{score}\n");
     let old = Experiment::parse(&text("d = 0.4"), &[]).unwrap();
-    let warnings = FAMILY.warnings(&old);
+    let configured = FAMILY.configure(&old).unwrap();
+    let warnings = configured.warnings();
     assert!(
         warnings.iter().any(|w| w.contains("[model.score] d is now called given_p; read as given_p = 0.4")),
         "{warnings:?}"
@@ -364,7 +372,7 @@ fn the_earlier_name_of_given_p_is_read_with_a_warning() {
     assert!(resolved["score"].get("d").is_none());
     let new = Experiment::parse(&text("given_p = 0.4"), &[]).unwrap();
     assert_eq!(FAMILY.resolved_model(&new, None).unwrap(), resolved);
-    assert!(FAMILY.warnings(&new).is_empty());
+    assert!(FAMILY.configure(&new).unwrap().warnings().is_empty());
     let both = Experiment::parse(&text("d = 0.4\ngiven_p = 0.4"), &[]).unwrap();
     let err = FAMILY.resolved_model(&both, None).unwrap_err().to_string();
     assert!(err.contains("[model.score] sets both d and given_p"), "{err}");

@@ -8,7 +8,7 @@
 //! settings that do not change what is learnt so far ([`RESUMABLE_KEYS`]: e.g. `train.steps` to
 //! extend a finished run). A new MLD run may take over the finished autoencoders of another
 //! (`--autoencoders-from`, [`TrainRequest::take_over_from`]) when both agree on every setting they
-//! depend on ([`mmlatent_train::family::ModelFamily::reusable_stages`]).
+//! depend on ([`mmlatent_train::family::ConfiguredFamily::reusable_stages`]).
 
 use crate::device::parse_device;
 use crate::families;
@@ -18,7 +18,7 @@ use mmlatent_core::precision::Precision;
 use mmlatent_core::MultimodalDataset;
 use mmlatent_present::grid::write_sample_grids;
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{ModelFamily, TrainContext};
+use mmlatent_train::family::{ConfiguredFamily, TrainContext};
 use mmlatent_train::parallel;
 use mmlatent_train::run::RunDir;
 use std::path::{Path, PathBuf};
@@ -98,27 +98,25 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
         // The overrides apply to the stored experiment (the config file may have changed since).
         let requested = Experiment::parse(&stored.to_toml()?, request.overrides)
             .with_context(|| format!("in --set {}", request.overrides.join(" ")))?;
-        let family = families::for_kind(stored.model_kind()?)?;
-        let experiment = resumed(&stored, &requested, &run, family)?;
+        let experiment = resumed(&stored, &requested, &run)?;
         let prepared = prepare(&experiment, request.device)?;
         if leader && experiment.to_toml()? != stored.to_toml()? {
             eprintln!("updating {} with the new [train] settings", run.config_path().display());
             mmlatent_train::checkpoint::write_text_atomically(&experiment.to_toml()?, &run.config_path())?;
         }
-        train_prepared(&experiment, &run, prepared)?;
+        train_prepared(&run, prepared)?;
     } else {
         let mut experiment = requested;
         if let Some(d) = request.device {
             experiment.device = d.to_string();
         }
-        let prepared = prepare(&experiment, None)?;
         // The run folder's config.toml holds the `[model]` table with every default written out.
-        let experiment = prepared.family.resolve(&experiment, Some(&prepared.dataset.modalities))?;
+        let prepared = prepare(&experiment, None)?.resolved()?;
         let take_over = match request.take_over_from {
-            Some(source) => Some(stages_to_take_over(source, &experiment, &prepared)?),
+            Some(source) => Some(stages_to_take_over(source, &prepared)?),
             None => None,
         };
-        let created = leader.then(|| RunDir::create(&root, &experiment, false)).transpose()?;
+        let created = leader.then(|| RunDir::create(&root, prepared.experiment(), false)).transpose()?;
         let _lock = created.as_ref().map(RunDir::lock).transpose()?;
         if let (Some(run), Some((source, stages))) = (&created, &take_over) {
             if let Err(e) = run.take_over_stages(source, stages) {
@@ -133,15 +131,16 @@ pub fn train(request: &TrainRequest) -> Result<PathBuf> {
             Some(run) => run,
             None => RunDir::open(&root)?,
         };
-        train_prepared(&experiment, &run, prepared)?;
+        train_prepared(&run, prepared)?;
     }
     Ok(root)
 }
 
-/// The run folder `source` and the stages of `experiment` it holds finished, for `--autoencoders-from`:
-/// an error naming every setting the stages depend on where the two runs differ (or when the
-/// family has no such stages, or `source` is another kind of run).
-fn stages_to_take_over(source: &Path, experiment: &Experiment, prepared: &Prepared) -> Result<(RunDir, Vec<String>)> {
+/// The run folder `source` and the stages of the prepared experiment it holds finished, for
+/// `--autoencoders-from`: an error naming every setting the stages depend on where the two runs
+/// differ (or when the family has no such stages, or `source` is another kind of run).
+fn stages_to_take_over(source: &Path, prepared: &Prepared) -> Result<(RunDir, Vec<String>)> {
+    let experiment = prepared.experiment();
     let context = || format!("--autoencoders-from {}", source.display());
     let run = RunDir::open(source).with_context(context)?;
     let stored = run.experiment().with_context(context)?;
@@ -150,11 +149,11 @@ fn stages_to_take_over(source: &Path, experiment: &Experiment, prepared: &Prepar
         bail!("{}: that run trained `{theirs}`, this one trains `{ours}`", context());
     }
     let modalities = &prepared.dataset.modalities;
-    let family = prepared.family;
-    let Some(wanted) = family.reusable_stages(experiment, modalities)? else {
+    let Some(wanted) = prepared.family.reusable_stages(modalities)? else {
         bail!("{}: model kind `{ours}` has no stages a run can take over from another", context());
     };
-    let have = family.reusable_stages(&family.resolve(&stored, Some(modalities))?, modalities)?.expect("same family");
+    let theirs = families::for_kind(theirs)?.configure(&stored).with_context(context)?;
+    let have = theirs.resolved(Some(modalities))?.reusable_stages(modalities)?.expect("same family");
     let (wanted_leaves, have_leaves) = (leaves(&wanted.settings), leaves(&have.settings));
     let differ: Vec<String> = wanted_leaves
         .keys()
@@ -199,7 +198,7 @@ fn leaves(table: &toml::Table) -> std::collections::BTreeMap<String, toml::Value
 /// (the stored one with the `--set` overrides); any other change is refused rather than
 /// silently ignored. The `[model]` tables are compared as `family` resolves them, so a setting
 /// written out or left to its default is the same setting.
-fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir, family: &dyn ModelFamily) -> Result<Experiment> {
+fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir) -> Result<Experiment> {
     // The keys of RESUMABLE_KEYS are taken from `requested` (removed where it leaves them out),
     // so that list is the only place that says which settings a resume may change.
     let mut train = toml::Table::try_from(&stored.train)?;
@@ -213,7 +212,9 @@ fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir, family: &d
     }
     let mut experiment = stored.clone();
     experiment.train = train.try_into()?;
-    if family.resolve(&experiment, None)?.to_toml()? != family.resolve(requested, None)?.to_toml()? {
+    let family = families::for_kind(stored.model_kind()?)?;
+    let resolved = |e: &Experiment| -> Result<String> { family.configure(e)?.resolved(None)?.experiment().to_toml() };
+    if resolved(&experiment)? != resolved(requested)? {
         bail!(
             "--set cannot change the experiment of the run in {} when resuming, except {} (it keeps its stored \
              config); edit {} instead, or start a new run",
@@ -229,7 +230,22 @@ fn resumed(stored: &Experiment, requested: &Experiment, run: &RunDir, family: &d
 pub struct Prepared {
     pub device: Device,
     pub dataset: MultimodalDataset,
-    pub family: &'static dyn ModelFamily,
+    /// The model family with the experiment's `[model]` table read (once, in [`prepare`]).
+    pub family: Box<dyn ConfiguredFamily>,
+}
+
+impl Prepared {
+    /// The experiment to train.
+    pub fn experiment(&self) -> &Experiment {
+        self.family.experiment()
+    }
+
+    /// The same, with the experiment's `[model]` table resolved for the dataset (every default
+    /// and derived value written out): what a new run folder stores.
+    pub fn resolved(self) -> Result<Self> {
+        let family = self.family.resolved(Some(&self.dataset.modalities))?;
+        Ok(Self { family, ..self })
+    }
 }
 
 /// Checks `experiment` against its device, dataset and model family (see the module doc), with
@@ -237,8 +253,10 @@ pub struct Prepared {
 /// a planned data-parallel job joins it here (on `cuda:LOCAL_RANK` for a CUDA device) and checks
 /// that every rank trains the same experiment on the same data.
 pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared> {
-    let family = families::for_kind(experiment.model_kind()?)?;
-    for warning in experiment.train.warnings().into_iter().chain(family.warnings(experiment)) {
+    let family = families::for_kind(experiment.model_kind()?)?
+        .configure(experiment)
+        .with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;
+    for warning in experiment.train.warnings().iter().chain(family.warnings()) {
         eprintln!("warning: {warning}");
     }
     let mut device = parse_device(device.unwrap_or(&experiment.device))?;
@@ -269,9 +287,7 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
         experiment.data.path.display()
     );
     dataset.ensure_batch_fits("train.batch_size", experiment.train.batch_size)?;
-    family
-        .check(experiment, &dataset)
-        .with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;
+    family.check(&dataset).with_context(|| format!("model kind `{}`", experiment.model_kind().unwrap_or("?")))?;
     // The ranks of a data-parallel job must train the same thing on the same data.
     let what = format!("{}\n{} {} {}", experiment.to_toml()?, dataset.name, dataset.train.len(), dataset.test.len());
     parallel::ensure_same("experiment and dataset (config, --set values, data files)", &what)?;
@@ -279,8 +295,9 @@ pub fn prepare(experiment: &Experiment, device: Option<&str>) -> Result<Prepared
 }
 
 /// Trains a checked experiment into `run` (shared with `quickstart`); the caller holds the lock.
-pub fn train_prepared(experiment: &Experiment, run: &RunDir, prepared: Prepared) -> Result<()> {
+pub fn train_prepared(run: &RunDir, prepared: Prepared) -> Result<()> {
     let Prepared { device, dataset, family } = prepared;
+    let experiment = family.experiment();
     set_threads(experiment.train.threads);
     seed_everything(experiment.seed);
     let leader = parallel::is_leader();

@@ -41,7 +41,7 @@ fn leaves(table: &toml::Table, prefix: &str, out: &mut BTreeMap<String, toml::Va
     for (key, value) in table {
         let path = format!("{prefix}{key}");
         match value {
-            toml::Value::Table(inner) if !inner.is_empty() && !path.ends_with("likelihood") => {
+            toml::Value::Table(inner) if !inner.is_empty() && !path.ends_with("likelihoods") => {
                 leaves(inner, &format!("{path}."), out)
             }
             other => {

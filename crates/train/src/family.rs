@@ -4,8 +4,9 @@
 //! A family implements [`Family`]: its `[model]` table as one typed config ([`Family::Config`],
 //! parsed and its values checked in [`Family::parse`], the only place the table is read), and
 //! every other method takes that typed value. The front ends hold families as
-//! `&dyn` [`ModelFamily`], which every [`Family`] is: each of its calls parses the table once and
-//! hands the typed config down.
+//! `&dyn` [`ModelFamily`], which every [`Family`] is, and read an experiment once per command
+//! ([`ModelFamily::configure`]): the [`ConfiguredFamily`] they get holds the typed config and
+//! hands it to each call.
 
 use crate::config::Experiment;
 use crate::run::RunDir;
@@ -55,56 +56,80 @@ impl<'a> TrainContext<'a> {
 }
 
 /// A model family as the front ends hold it (`&dyn ModelFamily`); implemented for every
-/// [`Family`], which is what a model crate implements.
+/// [`Family`], which is what a model crate implements. A command reads an experiment's `[model]`
+/// table once, with [`ModelFamily::configure`], and works on the [`ConfiguredFamily`] it gets.
 pub trait ModelFamily: Sync {
     /// The `[model] kind` values this family handles, e.g. `["mld"]`.
     fn kinds(&self) -> &'static [&'static str];
 
-    /// Checks the experiment's `[model]` table against the dataset (values, modality kinds and
-    /// sizes, batch sizes) without training: the CLI calls it before creating a run folder.
-    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()>;
+    /// Reads and checks the experiment's `[model]` table (renamed keys under their new names, a
+    /// warning for each): the family with its typed config, for one command.
+    fn configure(&'static self, experiment: &Experiment) -> Result<Box<dyn ConfiguredFamily>>;
+
+    /// The experiment's `[model]` table as the family resolves it (see
+    /// [`ConfiguredFamily::resolved`]).
+    fn resolved_model(
+        &'static self,
+        experiment: &Experiment,
+        modalities: Option<&[ModalitySpec]>,
+    ) -> Result<toml::Table> {
+        Ok(self.configure(experiment)?.resolved(modalities)?.experiment().model.clone())
+    }
+
+    /// Trains the experiment of `ctx` (see [`ConfiguredFamily::train`]).
+    fn train(&'static self, ctx: &TrainContext) -> Result<()> {
+        self.configure(ctx.experiment)?.train(ctx)
+    }
+
+    /// Loads the trained model of a run folder, read with its stored experiment.
+    fn load(
+        &'static self,
+        run: &RunDir,
+        dataset: &MultimodalDataset,
+        device: Device,
+    ) -> Result<Box<dyn MultimodalModel>> {
+        self.configure(&run.experiment()?)?.load(run, dataset, device)
+    }
+}
+
+/// A model family with one experiment's `[model]` table read into its typed config: what the
+/// runner holds from the start of a command to its end, so the table is parsed and checked once.
+pub trait ConfiguredFamily {
+    /// The experiment the config was read from.
+    fn experiment(&self) -> &Experiment;
 
     /// Settings of the `[model]` table that are accepted but deserve a word (keys of an earlier
-    /// version, say), printed by `train` before it starts. An unreadable table gives none here:
-    /// [`ModelFamily::check`] reports it.
-    fn warnings(&self, _experiment: &Experiment) -> Vec<String> {
-        vec![]
-    }
+    /// version, say), printed by `train` before it starts.
+    fn warnings(&self) -> &[String];
 
-    /// The experiment's `[model]` table (with `kind`) as the family's typed config reads it,
-    /// every default filled in: what a new run folder stores, so that it says how it was trained.
-    /// With the dataset's `modalities`, the values derived from them (MLD's score width) are
-    /// written too; without, they stay implicit (enough to compare two configs of one dataset).
-    fn resolved_model(&self, experiment: &Experiment, modalities: Option<&[ModalitySpec]>) -> Result<toml::Table>;
+    /// Checks the config against the dataset (modality kinds and sizes, batch sizes) without
+    /// training: the CLI calls it before creating a run folder.
+    fn check(&self, dataset: &MultimodalDataset) -> Result<()>;
 
-    /// `experiment` with its `[model]` table resolved by [`ModelFamily::resolved_model`].
-    fn resolve(&self, experiment: &Experiment, modalities: Option<&[ModalitySpec]>) -> Result<Experiment> {
-        Ok(Experiment { model: self.resolved_model(experiment, modalities)?, ..experiment.clone() })
-    }
+    /// The same family with every default of the `[model]` table written out in its experiment:
+    /// what a new run folder stores, so that it says how it was trained. With the dataset's
+    /// `modalities`, the values derived from them (MLD's score width) are written too; without,
+    /// they stay implicit (enough to compare two configs of one dataset).
+    fn resolved(&self, modalities: Option<&[ModalitySpec]>) -> Result<Box<dyn ConfiguredFamily>>;
 
-    /// Trains (or, when the run folder holds checkpoints, resumes) every stage of the model.
+    /// Trains (or, when the run folder holds checkpoints, resumes) every stage of the model;
+    /// `ctx.experiment` is [`ConfiguredFamily::experiment`].
     fn train(&self, ctx: &TrainContext) -> Result<()>;
 
-    /// Loads the trained model of a run folder for sampling and evaluation.
+    /// Loads the trained model of `run` (a run of this experiment) for sampling and evaluation.
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>>;
 
-    /// The first stages of `experiment` (on a dataset of `modalities`) that a new run may take
-    /// over from a finished run whose [`ReusableStages::settings`] are the same; `None` when the
-    /// family's stages are trained together.
-    fn reusable_stages(
-        &self,
-        _experiment: &Experiment,
-        _modalities: &[ModalitySpec],
-    ) -> Result<Option<ReusableStages>> {
-        Ok(None)
-    }
+    /// The first stages (on a dataset of `modalities`) that a new run may take over from a
+    /// finished run whose [`ReusableStages::settings`] are the same; `None` when the family's
+    /// stages are trained together.
+    fn reusable_stages(&self, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>>;
 }
 
 /// A model family over its typed config (see the module doc). The front ends see it as a
 /// [`ModelFamily`].
 pub trait Family: Sync {
     /// The `[model]` table, typed: serde with its defaults, unknown keys refused.
-    type Config: Serialize;
+    type Config: Serialize + Clone;
 
     /// The `[model] kind` values this family handles, e.g. `["mld"]`.
     fn kinds(&self) -> &'static [&'static str];
@@ -131,15 +156,15 @@ pub trait Family: Sync {
         Ok(config)
     }
 
-    /// Checks `config` against the dataset without training (see [`ModelFamily::check`]).
+    /// Checks `config` against the dataset without training (see [`ConfiguredFamily::check`]).
     fn check(&self, config: &Self::Config, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()>;
 
-    /// See [`ModelFamily::warnings`].
+    /// See [`ConfiguredFamily::warnings`] (the renamed keys' warnings come on top).
     fn warnings(&self, _config: &Self::Config) -> Vec<String> {
         vec![]
     }
 
-    /// Trains (or resumes) every stage (see [`ModelFamily::train`]).
+    /// Trains (or resumes) every stage (see [`ConfiguredFamily::train`]).
     fn train(&self, config: &Self::Config, ctx: &TrainContext) -> Result<()>;
 
     /// Loads the trained model of `run`, whose stored experiment is `experiment`.
@@ -152,7 +177,7 @@ pub trait Family: Sync {
         device: Device,
     ) -> Result<Box<dyn MultimodalModel>>;
 
-    /// See [`ModelFamily::reusable_stages`].
+    /// See [`ConfiguredFamily::reusable_stages`].
     fn reusable_stages(
         &self,
         _config: &Self::Config,
@@ -193,34 +218,49 @@ impl<F: Family> ModelFamily for F {
         Family::kinds(self)
     }
 
-    fn check(&self, experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
-        Family::check(self, &read_config(self, experiment)?.0, experiment, dataset)
+    fn configure(&'static self, experiment: &Experiment) -> Result<Box<dyn ConfiguredFamily>> {
+        let (config, mut warnings) = read_config(self, experiment)?;
+        warnings.extend(Family::warnings(self, &config));
+        Ok(Box::new(Configured { family: self, experiment: experiment.clone(), config, warnings }))
+    }
+}
+
+/// A [`Family`] with its typed config: the [`ConfiguredFamily`] of every family.
+struct Configured<F: Family + 'static> {
+    family: &'static F,
+    experiment: Experiment,
+    config: F::Config,
+    warnings: Vec<String>,
+}
+
+impl<F: Family> ConfiguredFamily for Configured<F> {
+    fn experiment(&self) -> &Experiment {
+        &self.experiment
     }
 
-    fn warnings(&self, experiment: &Experiment) -> Vec<String> {
-        match read_config(self, experiment) {
-            Ok((config, mut renamed)) => {
-                renamed.extend(Family::warnings(self, &config));
-                renamed
-            }
-            Err(_) => vec![],
-        }
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
-    fn resolved_model(&self, experiment: &Experiment, modalities: Option<&[ModalitySpec]>) -> Result<toml::Table> {
-        experiment.model_table_of(&self.resolved(experiment, read_config(self, experiment)?.0, modalities)?)
+    fn check(&self, dataset: &MultimodalDataset) -> Result<()> {
+        self.family.check(&self.config, &self.experiment, dataset)
+    }
+
+    fn resolved(&self, modalities: Option<&[ModalitySpec]>) -> Result<Box<dyn ConfiguredFamily>> {
+        let config = self.family.resolved(&self.experiment, self.config.clone(), modalities)?;
+        let experiment = Experiment { model: self.experiment.model_table_of(&config)?, ..self.experiment.clone() };
+        Ok(Box::new(Configured { family: self.family, experiment, config, warnings: self.warnings.clone() }))
     }
 
     fn train(&self, ctx: &TrainContext) -> Result<()> {
-        Family::train(self, &read_config(self, ctx.experiment)?.0, ctx)
+        self.family.train(&self.config, ctx)
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
-        let experiment = run.experiment()?;
-        Family::load(self, &read_config(self, &experiment)?.0, &experiment, run, dataset, device)
+        self.family.load(&self.config, &self.experiment, run, dataset, device)
     }
 
-    fn reusable_stages(&self, experiment: &Experiment, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>> {
-        Family::reusable_stages(self, &read_config(self, experiment)?.0, experiment, modalities)
+    fn reusable_stages(&self, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>> {
+        self.family.reusable_stages(&self.config, &self.experiment, modalities)
     }
 }

@@ -7,7 +7,7 @@
 use crate::dist::DistKind;
 use crate::estimator::Estimator;
 use anyhow::{anyhow, bail, Result};
-use mmlatent_core::likelihood::Likelihood;
+use mmlatent_core::likelihood::Likelihoods;
 use mmlatent_train::config::Experiment;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -68,9 +68,10 @@ pub struct CommonConfig {
     /// Gaussian for the others (product-of-experts models need Gaussian); [`VaeConfig::parse`]
     /// fills it in.
     pub posterior: DistKind,
-    /// Likelihood of image modalities (default Laplace with scale 0.75, as in MoPoE); text is
-    /// categorical, vectors Gaussian(1).
-    pub likelihood: Likelihood,
+    /// Likelihood of each modality (see [`Likelihoods`]: one for all images, a list by position
+    /// or a table by name; `likelihood` in configs of earlier versions); default: Laplace with
+    /// scale 0.75 for images (as in MoPoE), categorical for text, Gaussian(1) for vectors.
+    pub likelihoods: Likelihoods,
 }
 
 impl Default for CommonConfig {
@@ -81,7 +82,7 @@ impl Default for CommonConfig {
             beta: 1.0,
             warmup: 0,
             posterior: DistKind::Gaussian,
-            likelihood: Likelihood::IMAGE_DEFAULT,
+            likelihoods: Likelihoods::Defaults,
         }
     }
 }

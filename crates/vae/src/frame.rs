@@ -28,8 +28,7 @@ pub struct Frame {
 
 impl Frame {
     /// Builds the networks under `p`: encoders of `enc_latent` latent dimensions and decoders
-    /// reading `dec_latent` dimensions; image modalities get `image_likelihood`, the others the
-    /// default of their kind.
+    /// reading `dec_latent` dimensions; modality `m` is read with `likelihoods[m]`.
     pub fn new(
         p: &nn::Path,
         specs: &[ModalitySpec],
@@ -37,15 +36,13 @@ impl Frame {
         dec_latent: i64,
         size: NetSize,
         posterior: DistKind,
-        image_likelihood: Likelihood,
+        likelihoods: Vec<Likelihood>,
     ) -> Result<Self> {
         let mut encoders = vec![];
         let mut decoders = vec![];
-        let mut likelihoods = vec![];
         for (m, spec) in specs.iter().enumerate() {
             encoders.push(nets::encoder(p / format!("enc{m}"), spec, 2 * enc_latent, size)?);
             decoders.push(nets::decoder(p / format!("dec{m}"), spec, dec_latent, size)?);
-            likelihoods.push(if spec.is_image() { image_likelihood } else { Likelihood::default_for(spec) });
         }
         Ok(Self { specs: specs.to_vec(), encoders, decoders, likelihoods, posterior, enc_latent, device: p.device() })
     }

@@ -43,7 +43,7 @@ impl Family for VaeFamily {
     }
 
     fn renamed_keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[("latent", "latent_dim")]
+        &[("latent", "latent_dim"), ("likelihood", "likelihoods")]
     }
 
     fn parse(&self, experiment: &Experiment) -> Result<VaeConfig> {

@@ -46,7 +46,7 @@ fn settings_of_other_kinds_and_bad_values_are_named() {
         VaeConfig::from_experiment(&e).map(|_| ())
     };
     let err = parse("mopoe", "k = 3").unwrap_err().to_string();
-    let has = "(it has: beta, latent_dim, likelihood, posterior, warmup, width)";
+    let has = "(it has: beta, latent_dim, likelihoods, posterior, warmup, width)";
     assert_eq!(err, format!("in [model]: `k` is not a setting of mopoe {has}"));
     let err = parse("mvae", "latnet = 3").unwrap_err().to_string();
     assert!(err.contains("`latnet` is not a setting of mvae") && err.ends_with("width, subsets)"), "{err}");
@@ -107,14 +107,21 @@ fn resolved_tables_hold_every_default_and_round_trip() {
         assert_eq!(resolved["kind"].as_str(), Some(kind));
         assert_eq!(resolved["latent_dim"].as_integer(), Some(8), "{kind}: a set value is kept");
         assert!(!resolved.contains_key("latent"), "{kind}: {resolved:?}");
-        let warnings = FAMILY.warnings(&e);
+        let configured = FAMILY.configure(&e).unwrap();
+        let warnings = configured.warnings();
         assert!(warnings.iter().any(|w| w.contains("latent is now called latent_dim")), "{warnings:?}");
         let both = experiment(kind, "latent = 8\nlatent_dim = 8");
         let err = FAMILY.resolved_model(&both, None).unwrap_err().to_string();
         assert!(err.contains("both latent and latent_dim"), "{err}");
-        let likelihood = resolved["likelihood"].as_table().unwrap();
-        assert_eq!(likelihood["type"].as_str(), Some("laplace"), "{kind}");
-        assert_eq!(likelihood["scale"].as_float(), Some(0.75), "{kind}");
+        let likelihoods = resolved["likelihoods"].as_table().unwrap();
+        assert!(likelihoods.is_empty(), "{kind}: every modality's default: {likelihoods:?}");
+        // The earlier `likelihood` (images only) is read as the one-for-all form, which means the same.
+        let old = experiment(kind, "likelihood = { type = \"bernoulli\" }");
+        let configured = FAMILY.configure(&old).unwrap();
+        assert!(configured.warnings().iter().any(|w| w.contains("likelihood is now called likelihoods")));
+        let resolved_old = FAMILY.resolved_model(&old, None).unwrap();
+        assert_eq!(resolved_old["likelihoods"]["type"].as_str(), Some("bernoulli"), "{kind}");
+        assert!(!resolved_old.contains_key("likelihood"), "{kind}");
         for (key, value) in defaults {
             assert_eq!(resolved.get(*key), Some(value), "{kind}: `{key}` in {resolved:?}");
         }

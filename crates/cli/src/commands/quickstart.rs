@@ -53,11 +53,11 @@ pub fn run(args: Args) -> Result<()> {
         None => experiment,
     };
     let prepared = prepare(&experiment, args.device.as_deref())?;
-    let (run, experiment) = match existing {
-        Some(run) => (run, experiment),
+    let (run, prepared) = match existing {
+        Some(run) => (run, prepared),
         None => {
-            let experiment = prepared.family.resolve(&experiment, Some(&prepared.dataset.modalities))?;
-            (RunDir::create(&args.out, &experiment, false)?, experiment)
+            let prepared = prepared.resolved()?;
+            (RunDir::create(&args.out, prepared.experiment(), false)?, prepared)
         }
     };
     let lock = run.lock()?;
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
     );
 
     eprintln!("[2/4] training MLD (autoencoders, then the score network)");
-    train_prepared(&experiment, &run, prepared)?;
+    train_prepared(&run, prepared)?;
     drop(lock);
 
     eprintln!("[3/4] classifiers and [4/4] evaluation");

@@ -51,7 +51,8 @@ pub trait Objective {
 pub fn build(cfg: &VaeConfig, p: &nn::Path, specs: &[ModalitySpec]) -> Result<(Frame, Box<dyn Objective>)> {
     let c = &cfg.common;
     let size = NetSize { width: c.width };
-    let frame = |latent: i64| Frame::new(&(p / "frame"), specs, latent, latent, size, c.posterior, c.likelihood);
+    let likelihoods = c.likelihoods.for_modalities(specs)?;
+    let frame = |latent: i64| Frame::new(&(p / "frame"), specs, latent, latent, size, c.posterior, likelihoods.clone());
     let m = specs.len();
     Ok(match &cfg.options {
         VaeOptions::Mvae(o) => (frame(c.latent_dim)?, Box::new(mvae::Mvae::new(c.beta, o.subsets, m))),
