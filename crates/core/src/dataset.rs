@@ -133,7 +133,7 @@ impl MultimodalDataset {
 
     /// Checks that every split holds one tensor per modality, of the modality's shape, aligned
     /// with the labels, and that labels lie in `0..num_classes`.
-    pub fn validate(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         ensure!(!self.modalities.is_empty(), "dataset {} has no modality", self.name);
         ensure!(
             self.vocabularies.len() == self.modalities.len(),

@@ -162,6 +162,6 @@ pub fn dataset_from(full_source: Option<&Path>) -> Result<MultimodalDataset> {
         train,
         test,
     };
-    dataset.validate()?;
+    dataset.check()?;
     Ok(dataset)
 }

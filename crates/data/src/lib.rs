@@ -159,6 +159,6 @@ pub fn open(config: &DataConfig) -> Result<MultimodalDataset> {
     if let Some(n) = config.max_test {
         dataset.test.truncate(n);
     }
-    dataset.validate()?;
+    dataset.check()?;
     Ok(dataset)
 }

@@ -394,7 +394,7 @@ pub fn build(
         train,
         test,
     };
-    dataset.validate()?;
+    dataset.check()?;
     let files = write(&dataset, out)?;
     Ok(BuildSummary { train: dataset.train.len(), test: dataset.test.len(), modalities: bgs.len(), files })
 }

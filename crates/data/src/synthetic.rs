@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn squares_are_valid_and_class_dependent() {
         let ds = squares(40, 20, 3, 0);
-        ds.validate().unwrap();
+        ds.check().unwrap();
         let b = ds.train.head(&ds.modalities, 20, Device::Cpu);
         // Class 0 lights the top-left corner, class 11 does not exist; class 3 the top-right.
         let top_left = b.items[0].get(0).narrow(1, 2, 6).narrow(2, 2, 4).mean(Kind::Float).double_value(&[]);
@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn hidden_patches_are_flat_at_the_class_cell() {
         let ds = hidden_patch(20, 10, 2, 1);
-        ds.validate().unwrap();
+        ds.check().unwrap();
         assert_eq!((ds.modalities.len(), ds.train.items.len(), ds.test.items.len()), (3, 3, 3));
         let item = ds.train.items[2].get(5).to_kind(Kind::Float) / 255.0; // class 5: row 1, col 1
         let patch = item.narrow(1, 11, 3).narrow(2, 9, 3);

@@ -26,7 +26,7 @@ pub use model::EbmModel;
 use anyhow::{Context, Result};
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{Family, TrainContext};
+use mmlatent_train::family::{Family, PlannedStage, SamplerInfo, TrainContext};
 use mmlatent_train::run::RunDir;
 use tch::Device;
 
@@ -63,6 +63,19 @@ impl Family for EbmFamily {
         // Builds the networks on the CPU: unsupported modality sizes and kinds fail here.
         EbmModel::new(experiment.model_kind()?, &dataset.modalities, config, Device::Cpu)?;
         Ok(())
+    }
+
+    fn stages(&self, _config: &EbmConfig, experiment: &Experiment, _modalities: &[ModalitySpec]) -> Vec<PlannedStage> {
+        vec![PlannedStage::of_train(train::STAGE, experiment)]
+    }
+
+    /// Short-run Langevin on the prior: one energy gradient per step.
+    fn sampler(&self, config: &EbmConfig) -> Result<SamplerInfo> {
+        Ok(SamplerInfo {
+            name: "langevin".into(),
+            settings: serde_json::json!({"steps": config.langevin_steps, "step_size": config.langevin_step_size}),
+            evaluations_per_sample: Some(config.langevin_steps),
+        })
     }
 
     fn train(&self, config: &EbmConfig, ctx: &TrainContext) -> Result<()> {

@@ -513,7 +513,7 @@ mod tests {
             train: text_and_vector(600, 1),
             test: text_and_vector(200, 2),
         };
-        ds.validate().unwrap();
+        ds.check().unwrap();
         let c = Classifiers::train(&ds, &ClassifierOptions { steps: 300, ..ClassifierOptions::fast() }).unwrap();
         // Chance is 0.1.
         assert!(c.test_accuracy().iter().all(|&a| a > 0.8), "{:?}", c.test_accuracy());

@@ -2,32 +2,11 @@
 //! model was loaded from, the sampler and its settings, the seed, the classifiers and their
 //! accuracy, the mmlatent version, the date and the command line.
 
+pub use mmlatent_train::family::SamplerInfo;
 use mmlatent_train::run::StageStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// The sampler a model draws with.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SamplerInfo {
-    /// e.g. `ancestral`, `langevin`, `prior`.
-    pub name: String,
-    /// Its settings as the run's `[model]` table gives them (after this call's overrides).
-    pub settings: serde_json::Value,
-    /// Network evaluations per sample, where the model counts them (MLD: score evaluations,
-    /// RePaint included; EBM: Langevin steps, one energy gradient each).
-    pub evaluations_per_sample: Option<usize>,
-}
-
-impl SamplerInfo {
-    /// `ancestral-50`, `langevin-60`, `prior`: for folder names.
-    pub fn short_name(&self) -> String {
-        match self.settings.get("steps").and_then(|s| s.as_u64()) {
-            Some(steps) => format!("{}-{steps}", self.name),
-            None => self.name.clone(),
-        }
-    }
-}
 
 /// The provenance of one evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -437,7 +437,7 @@ impl ScoreConfig {
 
 impl MldConfig {
     /// Checks the values and that every per-modality key names a modality of the dataset.
-    pub fn validate(&self, modalities: &[ModalitySpec]) -> Result<()> {
+    pub fn check(&self, modalities: &[ModalitySpec]) -> Result<()> {
         let names: Vec<&str> = modalities.iter().map(|m| m.name.as_str()).collect();
         self.likelihoods.for_modalities(modalities)?;
         for key in self.latent_dims.keys() {
@@ -536,7 +536,7 @@ mod tests {
         let with = |absent_p: f64, sampler: &str| {
             let cfg: MldConfig = toml::from_str(&format!("[score]\nabsent_p = {absent_p}\n[sampler]\n{sampler}"))
                 .map_err(|e| e.to_string())?;
-            cfg.validate(&modalities).map_err(|e| e.to_string()).map(|_| cfg)
+            cfg.check(&modalities).map_err(|e| e.to_string()).map(|_| cfg)
         };
         let ok = with(0.2, "joint_guidance = { mutual = 3, min_t = 0.4 }\nconditional_guidance = { absent = 3 }");
         assert!(ok.unwrap().sampler.warnings().is_empty());
@@ -580,6 +580,6 @@ mod tests {
         let modalities = [ModalitySpec::image("m0", 1, 28, 28)];
         let mut cfg = MldConfig::default();
         cfg.autoencoder.contrastive = Some(ContrastiveConfig::default());
-        assert!(cfg.validate(&modalities).unwrap_err().to_string().contains("at least two modalities"));
+        assert!(cfg.check(&modalities).unwrap_err().to_string().contains("at least two modalities"));
     }
 }

@@ -34,7 +34,7 @@ use anyhow::{Context, Result};
 use config::MldConfig;
 use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{Family, ReusableStages, TrainContext};
+use mmlatent_train::family::{Family, PlannedStage, ReusableStages, SamplerInfo, TrainContext};
 use mmlatent_train::run::RunDir;
 use model::{build_autoencoders, LatentNorm, MldModel};
 use sampler::Layout;
@@ -67,7 +67,7 @@ impl Family for MldFamily {
     }
 
     fn check(&self, cfg: &MldConfig, _experiment: &Experiment, dataset: &MultimodalDataset) -> Result<()> {
-        cfg.validate(&dataset.modalities)?;
+        cfg.check(&dataset.modalities)?;
         dataset.ensure_batch_fits("[model.autoencoder] batch_size", cfg.autoencoder.batch_size)?;
         // Builds the (small) autoencoders on the CPU: unsupported modality sizes fail here.
         build_autoencoders(cfg, &dataset.modalities, Device::Cpu)?;
@@ -95,9 +95,28 @@ impl Family for MldFamily {
         cfg.sampler.warnings()
     }
 
+    /// Stage 1 with `[model.autoencoder]`'s steps (one stage per modality, or the contrastive
+    /// variant's one), then the score network with `[train]`'s.
+    fn stages(&self, cfg: &MldConfig, experiment: &Experiment, modalities: &[ModalitySpec]) -> Vec<PlannedStage> {
+        let stage1 = cfg.stage1_stages(modalities).into_iter().map(|name| PlannedStage {
+            name,
+            steps: cfg.autoencoder.steps,
+            steps_key: "model.autoencoder.steps",
+        });
+        stage1.chain([PlannedStage::of_train(model::SCORE, experiment)]).collect()
+    }
+
+    /// The `[model.sampler]` settings; the loaded model counts the evaluations (RePaint's jumps
+    /// and Heun's second evaluations included).
+    fn sampler(&self, cfg: &MldConfig) -> Result<SamplerInfo> {
+        let settings = serde_json::to_value(&cfg.sampler)?;
+        let name = settings["method"].as_str().unwrap_or("euler").to_string();
+        Ok(SamplerInfo { name, settings, evaluations_per_sample: None })
+    }
+
     fn train(&self, cfg: &MldConfig, ctx: &TrainContext) -> Result<()> {
         let modalities = &ctx.dataset.modalities;
-        cfg.validate(modalities)?;
+        cfg.check(modalities)?;
         // Held-out tuples, for the validation losses of both stages: the first test tuples.
         let test = &ctx.dataset.test;
         let mut held_out = mmlatent_core::Split {

@@ -170,7 +170,7 @@ const INPUT_WEIGHT: &str = "score.input.weight";
 impl MldModel {
     /// Loads a trained run: autoencoders, statistics and the EMA score weights.
     pub fn load(run: &RunDir, modalities: &[ModalitySpec], cfg: &MldConfig, device: Device) -> Result<Self> {
-        cfg.validate(modalities)?;
+        cfg.check(modalities)?;
         let mut autoencoders = build_autoencoders(cfg, modalities, device)?;
         for ae in &mut autoencoders {
             ae.load(run)?;

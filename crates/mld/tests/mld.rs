@@ -331,7 +331,7 @@ fn shipped_configs_parse() {
         if specs.is_empty() {
             specs = (0..3).map(|k| mmlatent_core::ModalitySpec::image(&format!("m{k}"), 3, 28, 28)).collect();
         }
-        cfg.validate(&specs).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        cfg.check(&specs).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         let resolved = FAMILY.resolved_model(&experiment, None).unwrap();
         assert_eq!(resolved["kind"].as_str(), Some("mld"));
         let score = resolved["score"].as_table().unwrap();
@@ -408,4 +408,36 @@ fn a_run_keeps_the_width_its_score_network_was_trained_with() {
     let mut configured = cfg.clone();
     configured.score.width = Some(64);
     assert_eq!(with_run_width(&configured, &run, &layout).unwrap().score.width, Some(64));
+}
+
+/// The stages `train` announces: each autoencoder with `model.autoencoder.steps`, then the
+/// score network with `train.steps` (the contrastive variant: one stage 1).
+#[test]
+fn each_stage_is_announced_with_the_key_that_sets_its_steps() {
+    use mmlatent_train::family::PlannedStage;
+    let modalities =
+        [mmlatent_core::ModalitySpec::image("m0", 1, 28, 28), mmlatent_core::ModalitySpec::image("m1", 1, 28, 28)];
+    let text = |extra: &str| {
+        format!("[data]\npath = \"synthetic\"\n[train]\nsteps = 800\n[model]\nkind = \"mld\"\n[model.autoencoder]\nsteps = 300\n{extra}")
+    };
+    let stages = FAMILY.configure(&Experiment::parse(&text(""), &[]).unwrap()).unwrap().stages(&modalities);
+    let listed: Vec<(&str, usize, &str)> = stages.iter().map(|s| (s.name.as_str(), s.steps, s.steps_key)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("ae_m0", 300, "model.autoencoder.steps"),
+            ("ae_m1", 300, "model.autoencoder.steps"),
+            ("score", 800, "train.steps")
+        ]
+    );
+    assert_eq!(
+        PlannedStage::describe(&stages),
+        "ae_m0, ae_m1 300 steps each (model.autoencoder.steps), then score 800 steps (train.steps)"
+    );
+    let contrastive = Experiment::parse(&text("contrastive = true"), &[]).unwrap();
+    let stages = FAMILY.configure(&contrastive).unwrap().stages(&modalities);
+    assert_eq!(
+        PlannedStage::describe(&stages),
+        "autoencoders 300 steps (model.autoencoder.steps), then score 800 steps (train.steps)"
+    );
 }

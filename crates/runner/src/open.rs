@@ -2,7 +2,7 @@
 
 use crate::device::parse_device;
 use crate::families;
-use crate::sampler::{describe, SamplerArgs, SamplerInfo};
+use crate::sampler::{SamplerArgs, SamplerInfo};
 use anyhow::{Context, Result};
 use mmlatent_core::device::{seed_everything, set_threads};
 use mmlatent_core::{MultimodalDataset, MultimodalModel};
@@ -36,8 +36,11 @@ pub fn open_run(path: &Path, device: Option<&str>, sampler: &SamplerArgs) -> Res
     seed_everything(experiment.seed);
     let dataset = mmlatent_data::open(&experiment.data)
         .with_context(|| format!("cannot open the dataset of run {}", path.display()))?;
-    let mut info = describe(&experiment).context("in the sampler flags (--sampler, --steps, --sampler-option)")?;
-    let model = families::for_kind(&kind)?.load(&run, &dataset, device)?;
+    let family = families::for_kind(&kind)?
+        .configure(&experiment)
+        .context("in the sampler flags (--sampler, --steps, --sampler-option)")?;
+    let mut info = family.sampler()?;
+    let model = family.load(&run, &dataset, device)?;
     info.evaluations_per_sample = model.evaluations_per_sample().or(info.evaluations_per_sample);
     Ok(OpenedRun { run, experiment, dataset, model, device, sampler: info })
 }

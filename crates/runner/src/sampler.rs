@@ -12,7 +12,6 @@
 use anyhow::{bail, Result};
 pub use mmlatent_eval::provenance::SamplerInfo;
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::read_config;
 
 /// Sampler choices of one call (the flags shared by `sample` and `eval`); the default keeps the
 /// run's own sampler.
@@ -108,27 +107,10 @@ impl SamplerArgs {
     }
 }
 
-/// The sampler of `experiment` (overrides applied), without its evaluation count for MLD (the
-/// loaded model supplies it, see [`crate::open_run`]).
+/// The sampler of `experiment` (overrides applied), as its family describes it; for MLD
+/// without its evaluation count (the loaded model supplies it, see [`crate::open_run`]).
 pub fn describe(experiment: &Experiment) -> Result<SamplerInfo> {
-    let kind = experiment.model_kind()?;
-    Ok(match kind {
-        "mld" => {
-            let cfg = read_config(&mmlatent_mld::FAMILY, experiment)?.0;
-            let settings = serde_json::to_value(&cfg.sampler)?;
-            let name = settings["method"].as_str().unwrap_or("euler").to_string();
-            SamplerInfo { name, settings, evaluations_per_sample: None }
-        }
-        "ebm" | "ebm-generalised" => {
-            let cfg = read_config(&mmlatent_ebm::FAMILY, experiment)?.0;
-            SamplerInfo {
-                name: "langevin".into(),
-                settings: serde_json::json!({"steps": cfg.langevin_steps, "step_size": cfg.langevin_step_size}),
-                evaluations_per_sample: Some(cfg.langevin_steps),
-            }
-        }
-        _ => SamplerInfo { name: "prior".into(), settings: serde_json::json!({}), evaluations_per_sample: None },
-    })
+    crate::families::for_kind(experiment.model_kind()?)?.configure(experiment)?.sampler()
 }
 
 #[cfg(test)]

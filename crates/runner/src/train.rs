@@ -18,7 +18,7 @@ use mmlatent_core::precision::Precision;
 use mmlatent_core::MultimodalDataset;
 use mmlatent_present::grid::write_sample_grids;
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{ConfiguredFamily, TrainContext};
+use mmlatent_train::family::{ConfiguredFamily, PlannedStage, TrainContext};
 use mmlatent_train::parallel;
 use mmlatent_train::run::RunDir;
 use std::path::{Path, PathBuf};
@@ -316,6 +316,7 @@ pub fn train_prepared(run: &RunDir, prepared: Prepared) -> Result<()> {
             },
             run.root().display()
         );
+        eprintln!("stages: {}", PlannedStage::describe(&family.stages(&dataset.modalities)));
     }
     // The model as its newest checkpoints stand, drawn into grids under `samples/<sub>`.
     let grids_in = |sub: &str| -> Result<(usize, PathBuf)> {

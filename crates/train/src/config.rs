@@ -140,17 +140,18 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// The factor multiplying the base learning rate(s) at 0-based `step`: a linear warm-up
-    /// (step + 1)/warmup_steps, then 1 (constant) or ½(1 + cos(π·progress)) (cosine), where
-    /// progress runs from 0 after the warm-up to 1 at the last step.
-    pub fn lr_factor(&self, step: usize) -> f64 {
+    /// The factor multiplying the base learning rate(s) at 0-based `step` of a stage `total`
+    /// steps long: a linear warm-up (step + 1)/warmup_steps, then 1 (constant) or
+    /// ½(1 + cos(π·progress)) (cosine), where progress runs from 0 after the warm-up to 1 at the
+    /// stage's last step.
+    pub fn lr_factor(&self, step: usize, total: usize) -> f64 {
         if step < self.warmup_steps {
             return (step + 1) as f64 / self.warmup_steps as f64;
         }
         match self.lr_schedule {
             LrSchedule::Constant => 1.0,
             LrSchedule::Cosine => {
-                let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
+                let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
                 let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
                 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
             }
@@ -158,7 +159,7 @@ impl TrainConfig {
     }
 
     /// Errors for settings no run can use, naming the key.
-    pub fn validate(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         let positive = [
             ("train.batch_size", self.batch_size),
             ("train.steps", self.steps),
@@ -198,11 +199,6 @@ impl TrainConfig {
         }
         out
     }
-
-    /// `lr` scaled by [`TrainConfig::lr_factor`].
-    pub fn lr_at(&self, step: usize) -> f64 {
-        self.lr * self.lr_factor(step)
-    }
 }
 
 impl Experiment {
@@ -230,15 +226,15 @@ impl Experiment {
         let experiment: Experiment = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow!("{}", e.to_string().trim_end()))?;
-        experiment.validate()?;
+        experiment.check()?;
         Ok(experiment)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn check(&self) -> Result<()> {
         if self.model_kind().is_err() {
             bail!("[model] needs `kind = \"...\"` naming the model (e.g. \"mld\", \"ebm\", \"mopoe\")");
         }
-        self.train.validate()?;
+        self.train.check()?;
         for (key, value) in [("data.max_train", self.data.max_train), ("data.max_test", self.data.max_test)] {
             if value == Some(0) {
                 bail!("{key} must be at least 1 (or left out for the whole split), got 0");
@@ -329,12 +325,12 @@ width = 64
             Experiment::parse(BASE, &["train.lr_schedule=\"cosine\"".into(), "train.warmup_steps=2".into()]).unwrap();
         let t = TrainConfig { steps: 12, lr: 0.1, ..e.train };
         assert_eq!(t.lr_schedule, LrSchedule::Cosine);
-        let lr: Vec<f64> = (0..12).map(|s| t.lr_at(s)).collect();
+        let lr: Vec<f64> = (0..12).map(|s| t.lr * t.lr_factor(s, t.steps)).collect();
         assert!((lr[0] - 0.05).abs() < 1e-12 && (lr[1] - 0.1).abs() < 1e-12, "{lr:?}");
         assert!((lr[2] - 0.1).abs() < 1e-12 && (lr[7] - 0.05).abs() < 1e-12, "{lr:?}");
         assert!(lr[2..].windows(2).all(|w| w[1] < w[0]) && lr[11] < 0.003, "{lr:?}");
         let constant = TrainConfig { lr: 0.1, ..TrainConfig::default() };
-        assert!((0..50).all(|s| constant.lr_at(s) == 0.1));
+        assert!((0..50).all(|s| constant.lr * constant.lr_factor(s, 50) == 0.1));
         let err = format!("{:#}", Experiment::parse(BASE, &["train.lr_schedule=\"linear\"".into()]).unwrap_err());
         assert!(err.contains("linear"), "{err}");
     }

@@ -13,7 +13,7 @@ use crate::run::RunDir;
 use anyhow::{bail, Result};
 use mmlatent_core::dataset::MultimodalDataset;
 use mmlatent_core::{ModalitySpec, MultimodalModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::Device;
 
 /// Called with the step after a checkpoint of a model's last stage at each multiple of
@@ -33,6 +33,64 @@ pub struct ReusableStages {
     /// Every setting those stages depend on, by dotted key; two runs share the stages only when
     /// all of them are equal.
     pub settings: toml::Table,
+}
+
+/// One training stage as a config plans it: what `train` prints before it starts, so that which
+/// key sets which stage's steps is never a guess.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedStage {
+    /// The stage's name, as in `checkpoints/<stage>`.
+    pub name: String,
+    /// How many steps it trains.
+    pub steps: usize,
+    /// The config key that sets them (e.g. `train.steps`, `model.autoencoder.steps`).
+    pub steps_key: &'static str,
+}
+
+impl PlannedStage {
+    /// A stage whose steps are `train.steps`.
+    pub fn of_train(name: &str, experiment: &Experiment) -> Self {
+        Self { name: name.to_string(), steps: experiment.train.steps, steps_key: "train.steps" }
+    }
+
+    /// `stages` in one line, stages of equal steps from one key grouped: "autoencoder-m0,
+    /// autoencoder-m1 1500 steps each (model.autoencoder.steps), then score 8000 steps (train.steps)".
+    pub fn describe(stages: &[PlannedStage]) -> String {
+        let mut groups: Vec<(Vec<&str>, usize, &str)> = vec![];
+        for s in stages {
+            match groups.last_mut() {
+                Some((names, steps, key)) if *steps == s.steps && *key == s.steps_key => names.push(&s.name),
+                _ => groups.push((vec![&s.name], s.steps, s.steps_key)),
+            }
+        }
+        let group = |(names, steps, key): &(Vec<&str>, usize, &str)| {
+            let each = if names.len() > 1 { " each" } else { "" };
+            format!("{} {steps} steps{each} ({key})", names.join(", "))
+        };
+        groups.iter().map(group).collect::<Vec<_>>().join(", then ")
+    }
+}
+
+/// The sampler a model draws with.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SamplerInfo {
+    /// e.g. `ancestral`, `langevin`, `prior`.
+    pub name: String,
+    /// Its settings as the run's `[model]` table gives them (after this call's overrides).
+    pub settings: serde_json::Value,
+    /// Network evaluations per sample, where the model counts them (MLD: score evaluations,
+    /// RePaint included; EBM: Langevin steps, one energy gradient each).
+    pub evaluations_per_sample: Option<usize>,
+}
+
+impl SamplerInfo {
+    /// `ancestral-50`, `langevin-60`, `prior`: for folder names.
+    pub fn short_name(&self) -> String {
+        match self.settings.get("steps").and_then(|s| s.as_u64()) {
+            Some(steps) => format!("{}-{steps}", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// Everything a training run needs.
@@ -112,12 +170,20 @@ pub trait ConfiguredFamily {
     /// they stay implicit (enough to compare two configs of one dataset).
     fn resolved(&self, modalities: Option<&[ModalitySpec]>) -> Result<Box<dyn ConfiguredFamily>>;
 
+    /// The stages training runs, in order, with their steps and the key that sets them, on a
+    /// dataset of `modalities`.
+    fn stages(&self, modalities: &[ModalitySpec]) -> Vec<PlannedStage>;
+
     /// Trains (or, when the run folder holds checkpoints, resumes) every stage of the model;
     /// `ctx.experiment` is [`ConfiguredFamily::experiment`].
     fn train(&self, ctx: &TrainContext) -> Result<()>;
 
     /// Loads the trained model of `run` (a run of this experiment) for sampling and evaluation.
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>>;
+
+    /// The sampler the experiment's model draws with, as a report records it (the evaluation
+    /// count where the config alone gives it; the loaded model may know it better).
+    fn sampler(&self) -> Result<SamplerInfo>;
 
     /// The first stages (on a dataset of `modalities`) that a new run may take over from a
     /// finished run whose [`ReusableStages::settings`] are the same; `None` when the family's
@@ -164,6 +230,9 @@ pub trait Family: Sync {
         vec![]
     }
 
+    /// See [`ConfiguredFamily::stages`].
+    fn stages(&self, config: &Self::Config, experiment: &Experiment, modalities: &[ModalitySpec]) -> Vec<PlannedStage>;
+
     /// Trains (or resumes) every stage (see [`ConfiguredFamily::train`]).
     fn train(&self, config: &Self::Config, ctx: &TrainContext) -> Result<()>;
 
@@ -176,6 +245,9 @@ pub trait Family: Sync {
         dataset: &MultimodalDataset,
         device: Device,
     ) -> Result<Box<dyn MultimodalModel>>;
+
+    /// See [`ConfiguredFamily::sampler`].
+    fn sampler(&self, config: &Self::Config) -> Result<SamplerInfo>;
 
     /// See [`ConfiguredFamily::reusable_stages`].
     fn reusable_stages(
@@ -252,12 +324,20 @@ impl<F: Family> ConfiguredFamily for Configured<F> {
         Ok(Box::new(Configured { family: self.family, experiment, config, warnings: self.warnings.clone() }))
     }
 
+    fn stages(&self, modalities: &[ModalitySpec]) -> Vec<PlannedStage> {
+        self.family.stages(&self.config, &self.experiment, modalities)
+    }
+
     fn train(&self, ctx: &TrainContext) -> Result<()> {
         self.family.train(&self.config, ctx)
     }
 
     fn load(&self, run: &RunDir, dataset: &MultimodalDataset, device: Device) -> Result<Box<dyn MultimodalModel>> {
         self.family.load(&self.config, &self.experiment, run, dataset, device)
+    }
+
+    fn sampler(&self) -> Result<SamplerInfo> {
+        self.family.sampler(&self.config)
     }
 
     fn reusable_stages(&self, modalities: &[ModalitySpec]) -> Result<Option<ReusableStages>> {

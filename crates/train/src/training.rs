@@ -116,14 +116,16 @@ pub struct Outcome {
 }
 
 impl<'a> Stage<'a> {
-    /// Stage `name` of `run`, `total` steps long, with the logging, checkpointing and schedule
-    /// settings of `cfg` (its `steps` is replaced by `total`) and the run's `seed`.
+    /// Stage `name` of `run`, `total` steps long, with the logging, checkpointing, schedule and
+    /// precision settings of `cfg` and the run's `seed`. The stage's length is `total` alone:
+    /// `cfg.steps`, like `cfg.lr` and `cfg.batch_size`, is the caller's to read (a family whose
+    /// stages have steps of their own passes each its own).
     pub fn new(run: &'a RunDir, name: &str, total: usize, cfg: &TrainConfig, seed: u64) -> Self {
         Self {
             run,
             name: name.to_string(),
             total,
-            cfg: TrainConfig { steps: total, ..cfg.clone() },
+            cfg: cfg.clone(),
             seed,
             schedule: true,
             quiet: false,
@@ -404,7 +406,7 @@ impl<'a> Stage<'a> {
     /// The factor of the learning-rate schedule at step `s` (1 when the rates are constant).
     fn lr_factor(&self, s: usize) -> f64 {
         if self.schedule {
-            self.cfg.lr_factor(s)
+            self.cfg.lr_factor(s, self.total)
         } else {
             1.0
         }

@@ -23,9 +23,9 @@ pub mod models;
 
 use anyhow::Result;
 use config::{VaeConfig, VaeKind};
-use mmlatent_core::{MultimodalDataset, MultimodalModel};
+use mmlatent_core::{ModalitySpec, MultimodalDataset, MultimodalModel};
 use mmlatent_train::config::Experiment;
-use mmlatent_train::family::{Family, TrainContext};
+use mmlatent_train::family::{Family, PlannedStage, SamplerInfo, TrainContext};
 use mmlatent_train::run::RunDir;
 pub use model::VaeModel;
 use tch::Device;
@@ -54,6 +54,15 @@ impl Family for VaeFamily {
         // Builds the networks on the CPU: unsupported modality sizes and kinds fail here.
         VaeModel::new(config.clone(), &dataset.modalities, Device::Cpu)?;
         Ok(())
+    }
+
+    fn stages(&self, _config: &VaeConfig, experiment: &Experiment, _modalities: &[ModalitySpec]) -> Vec<PlannedStage> {
+        vec![PlannedStage::of_train(model::STAGE, experiment)]
+    }
+
+    /// Ancestral sampling of the prior, the VAEs' only sampler.
+    fn sampler(&self, _config: &VaeConfig) -> Result<SamplerInfo> {
+        Ok(SamplerInfo { name: "prior".into(), settings: serde_json::json!({}), evaluations_per_sample: None })
     }
 
     fn train(&self, config: &VaeConfig, ctx: &TrainContext) -> Result<()> {

@@ -82,7 +82,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             };
             let dataset = mmlatent_data::load(format, &dir)
                 .with_context(|| format!("cannot load the {} dataset at {}", format.name(), dir.display()))?;
-            dataset.validate()?;
+            dataset.check()?;
             let summary = inspect::summarize(&dataset, format, &dir.display().to_string());
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
