@@ -15,81 +15,40 @@ pub const KIND_BASE: &str = "ebm";
 /// The generalised model: a shared latent plus one private latent per modality.
 pub const KIND_GENERALISED: &str = "ebm-generalised";
 
+/// The `[model]` table of the EBM families; a key left out takes its value from
+/// [`EbmConfig::default`], where every default is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct EbmConfig {
     /// Dimension of the shared latent z (the EBM's input).
-    #[serde(default = "default_latent_dim")]
     pub latent_dim: i64,
     /// Dimension of each modality-specific latent w_m (generalised version only; default 8).
-    #[serde(default)]
     pub private_dim: Option<i64>,
     /// Width of the encoders / decoders (see `mmlatent_core::nets::NetSize`).
-    #[serde(default = "default_width")]
     pub width: i64,
     /// Likelihood of each modality (see [`Likelihoods`]: one for all, a list by position or a
     /// table by name); default: each modality kind's (Laplace(0.75) for images, categorical for
     /// text).
-    #[serde(default)]
     pub likelihoods: Likelihoods,
     /// Hidden width of the energy MLP f_α.
-    #[serde(default = "default_energy_hidden")]
     pub energy_hidden: i64,
     /// Number of hidden layers of f_α.
-    #[serde(default = "default_energy_layers")]
     pub energy_layers: usize,
     /// Short-run Langevin steps for prior samples (training and joint generation).
-    #[serde(default = "default_langevin_steps")]
     pub langevin_steps: usize,
     /// Langevin step size s.
-    #[serde(default = "default_langevin_step_size")]
     pub langevin_step_size: f64,
     /// Learning rate of the EBM's own Adam optimiser.
-    #[serde(default = "default_ebm_lr")]
     pub ebm_lr: f64,
     /// β₁ of the EBM's Adam (0.5 as in Pang et al.).
-    #[serde(default = "default_ebm_beta1")]
     pub ebm_beta1: f64,
     /// Weight of the prior regulariser E[log p_α(z) − log q(z|X)] in the generator objective.
-    #[serde(default = "default_prior_weight")]
     pub prior_weight: f64,
     /// Training stops with an error when the energy gap |E_q[f] − E_p[f]| exceeds this (the
     /// blow-up failure mode of short-run EBMs: the chain no longer reaches the low-energy
     /// regions). The gap, not the energy itself, is watched: f may drift by a constant, which
     /// log Z(α) absorbs.
-    #[serde(default = "default_max_energy_gap")]
     pub max_energy_gap: f64,
-}
-
-fn default_latent_dim() -> i64 {
-    20
-}
-fn default_width() -> i64 {
-    NetSize::default().width
-}
-fn default_energy_hidden() -> i64 {
-    200
-}
-fn default_energy_layers() -> usize {
-    2
-}
-fn default_langevin_steps() -> usize {
-    60
-}
-fn default_langevin_step_size() -> f64 {
-    0.4
-}
-fn default_ebm_lr() -> f64 {
-    2e-5
-}
-fn default_ebm_beta1() -> f64 {
-    0.5
-}
-fn default_prior_weight() -> f64 {
-    1.0
-}
-fn default_max_energy_gap() -> f64 {
-    1e3
 }
 
 /// Default size of the private latents of the generalised version.
@@ -97,7 +56,20 @@ pub const DEFAULT_PRIVATE_DIM: i64 = 8;
 
 impl Default for EbmConfig {
     fn default() -> Self {
-        toml::Value::Table(toml::Table::new()).try_into().expect("every field has a default")
+        Self {
+            latent_dim: 20,
+            private_dim: None,
+            width: NetSize::default().width,
+            likelihoods: Likelihoods::Defaults,
+            energy_hidden: 200,
+            energy_layers: 2,
+            langevin_steps: 60,
+            langevin_step_size: 0.4,
+            ebm_lr: 2e-5,
+            ebm_beta1: 0.5,
+            prior_weight: 1.0,
+            max_energy_gap: 1e3,
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! The `[model]` table of an MLD experiment (`kind = "mld"`), parsed strictly.
+//! The `[model]` table of an MLD experiment (`kind = "mld"`), parsed strictly. Each table's
+//! defaults are its type's `Default` impl (serde fills every key left out from it), so a default
+//! is written in one place.
 //!
 //! ```toml
 //! [model]
@@ -27,23 +29,17 @@ use std::collections::BTreeMap;
 
 /// The whole `[model]` table (without `kind`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MldConfig {
-    #[serde(default)]
     pub autoencoder: AeConfig,
     /// Latent size per modality name; modalities not listed use `autoencoder.latent_dim`.
-    #[serde(default)]
     pub latent_dims: BTreeMap<String, i64>,
     /// Likelihood of each modality (see [`Likelihoods`]: a table by modality name, one for all,
     /// or a list by position); modalities not named use the default of their kind.
-    #[serde(default)]
     pub likelihoods: Likelihoods,
     /// How stage 2 normalises the concatenated latents before the diffusion.
-    #[serde(default)]
     pub latent_norm: LatentNormKind,
-    #[serde(default)]
     pub score: ScoreConfig,
-    #[serde(default)]
     pub sampler: SamplerConfig,
 }
 
@@ -62,18 +58,13 @@ pub enum LatentNormKind {
 /// Stage 1: the deterministic autoencoders — each trained alone (the seed's MLD), or, with
 /// `contrastive`, together with a cross-modal term.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AeConfig {
-    #[serde(default = "ae_latent")]
     pub latent_dim: i64,
     /// Channel width of the encoder/decoder (core `NetSize::width`).
-    #[serde(default = "ae_width")]
     pub width: i64,
-    #[serde(default = "ae_steps")]
     pub steps: usize,
-    #[serde(default = "ae_lr")]
     pub lr: f64,
-    #[serde(default = "ae_batch")]
     pub batch_size: usize,
     /// The cross-modal variant of stage 1 (not the seed's MLD; see [`crate::contrastive`]):
     /// when on, the autoencoders train together and a contrastive term between the latents of a
@@ -98,73 +89,33 @@ fn switch_or_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cont
 
 /// `[model.autoencoder.contrastive]`: the cross-modal term of stage 1's contrastive variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ContrastiveConfig {
     /// Weight λ of the contrastive term per data value of an item: the stage minimises
     /// Σ_m NLL_m + λ · D̄ · C, with D̄ the mean number of values of an item of a modality (so that
     /// λ means the same for small and large images) and C the InfoNCE loss.
-    #[serde(default = "contrastive_weight")]
     pub weight: f64,
     /// Temperature τ of the InfoNCE softmax.
-    #[serde(default = "contrastive_temperature")]
     pub temperature: f64,
     /// Size of the (linear) projection of each modality's latent that the term compares.
-    #[serde(default = "contrastive_projection")]
     pub projection_dim: i64,
-}
-
-fn contrastive_weight() -> f64 {
-    0.1
-}
-fn contrastive_temperature() -> f64 {
-    0.1
-}
-fn contrastive_projection() -> i64 {
-    64
 }
 
 impl Default for ContrastiveConfig {
     fn default() -> Self {
-        Self {
-            weight: contrastive_weight(),
-            temperature: contrastive_temperature(),
-            projection_dim: contrastive_projection(),
-        }
+        Self { weight: 0.1, temperature: 0.1, projection_dim: 64 }
     }
-}
-
-fn ae_latent() -> i64 {
-    32
-}
-fn ae_width() -> i64 {
-    32
-}
-fn ae_steps() -> usize {
-    1500
-}
-fn ae_lr() -> f64 {
-    1e-3
-}
-fn ae_batch() -> usize {
-    128
 }
 
 impl Default for AeConfig {
     fn default() -> Self {
-        Self {
-            latent_dim: ae_latent(),
-            width: ae_width(),
-            steps: ae_steps(),
-            lr: ae_lr(),
-            batch_size: ae_batch(),
-            contrastive: None,
-        }
+        Self { latent_dim: 32, width: 32, steps: 1500, lr: 1e-3, batch_size: 128, contrastive: None }
     }
 }
 
 /// Stage 2: the score network and its masked multi-time training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScoreConfig {
     /// Width of the first level of the MLP U-Net (reference: 1536 PolyMNIST/CUB for 800 latent
     /// dimensions, 256 MNIST-SVHN for 80). Absent: derived from the total latent size D by
@@ -173,39 +124,28 @@ pub struct ScoreConfig {
     pub width: Option<i64>,
     /// How the network's output becomes ε̂ (see `score_net`): `residual` adds the exact noise
     /// predictor of standard-normal latents, σ(τ)·x; `direct` is the reference's plain output.
-    #[serde(default)]
     pub parameterization: ScoreParameterization,
     /// Width of the learned embedding of the multi-time vector τ.
-    #[serde(default = "score_time_dim")]
     pub time_dim: i64,
     /// Width multipliers of the U-Net levels (reference: `[1, 1]`).
-    #[serde(default = "score_mults")]
     pub mults: Vec<i64>,
     /// GroupNorm groups (reference: 32 at width 1536); must divide every width.
-    #[serde(default = "score_groups")]
     pub groups: i64,
     /// Probability that a training item (or a whole batch, see `condition_per`) conditions on
     /// a random non-empty proper subset of modalities.
-    #[serde(default = "score_given_p")]
     pub given_p: f64,
     /// Whether the whole batch shares one conditioning subset (`batch`, the default, as in the
     /// reference implementation) or each item draws its own (`item`).
-    #[serde(default)]
     pub condition_per: ConditionPer,
     /// Probability that a training item leaves a random non-empty proper subset of its
     /// modalities out (τ = 1, fully noised, out of the loss): the network also learns the
     /// marginals of the rest, which mutual guidance (`[model.sampler] joint_guidance`) needs. 0: never.
-    #[serde(default)]
     pub absent_p: f64,
     /// EMA decay of the weights used for sampling.
-    #[serde(default = "score_ema")]
     pub ema: f64,
     /// Smallest diffusion time used in training and sampling.
-    #[serde(default = "score_t_eps")]
     pub t_eps: f64,
-    #[serde(default = "beta_min")]
     pub beta_min: f64,
-    #[serde(default = "beta_max")]
     pub beta_max: f64,
 }
 
@@ -232,46 +172,22 @@ pub enum ConditionPer {
 /// Smallest derived width, and the multiple that derived widths are rounded up to.
 const MIN_WIDTH: i64 = 256;
 const WIDTH_STEP: i64 = 128;
-fn score_time_dim() -> i64 {
-    128
-}
-fn score_mults() -> Vec<i64> {
-    vec![1, 1]
-}
-fn score_groups() -> i64 {
-    8
-}
-fn score_given_p() -> f64 {
-    0.3
-}
-fn score_ema() -> f64 {
-    0.999
-}
-fn score_t_eps() -> f64 {
-    1e-3
-}
-fn beta_min() -> f64 {
-    0.1
-}
-fn beta_max() -> f64 {
-    20.0
-}
 
 impl Default for ScoreConfig {
     fn default() -> Self {
         Self {
             width: None,
             parameterization: ScoreParameterization::default(),
-            time_dim: score_time_dim(),
-            mults: score_mults(),
-            groups: score_groups(),
-            given_p: score_given_p(),
+            time_dim: 128,
+            mults: vec![1, 1],
+            groups: 8,
+            given_p: 0.3,
             condition_per: ConditionPer::default(),
             absent_p: 0.0,
-            ema: score_ema(),
-            t_eps: score_t_eps(),
-            beta_min: beta_min(),
-            beta_max: beta_max(),
+            ema: 0.999,
+            t_eps: 1e-3,
+            beta_min: 0.1,
+            beta_max: 20.0,
         }
     }
 }
@@ -316,27 +232,39 @@ pub struct SamplerConfig {
 /// `[model.sampler]` as written: the keys of [`SamplerConfig`] and the guidance keys of earlier
 /// versions ([`OldKeys`]).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct WrittenSampler {
-    #[serde(default = "sampler_method")]
     method: SamplerMethod,
-    #[serde(default = "sampler_steps")]
     steps: usize,
-    #[serde(default)]
     repaint: bool,
-    #[serde(default = "jump_length")]
     jump_length: usize,
-    #[serde(default = "jump_n_sample")]
     jump_n_sample: usize,
-    #[serde(default)]
     joint_guidance: JointGuidance,
     /// The new table, or the old key's number.
-    #[serde(default)]
     conditional_guidance: Option<toml::Value>,
     guidance: Option<f64>,
     mutual_guidance: Option<f64>,
     mutual_guidance_min_t: Option<f64>,
     conditional_guidance_min_t: Option<f64>,
+}
+
+impl Default for WrittenSampler {
+    fn default() -> Self {
+        let d = SamplerConfig::default();
+        Self {
+            method: d.method,
+            steps: d.steps,
+            repaint: d.repaint,
+            jump_length: d.jump_length,
+            jump_n_sample: d.jump_n_sample,
+            joint_guidance: d.joint_guidance,
+            conditional_guidance: None,
+            guidance: None,
+            mutual_guidance: None,
+            mutual_guidance_min_t: None,
+            conditional_guidance_min_t: None,
+        }
+    }
 }
 
 impl TryFrom<WrittenSampler> for SamplerConfig {
@@ -372,27 +300,14 @@ impl TryFrom<WrittenSampler> for SamplerConfig {
     }
 }
 
-fn sampler_method() -> SamplerMethod {
-    SamplerMethod::Euler
-}
-fn sampler_steps() -> usize {
-    250
-}
-fn jump_length() -> usize {
-    10
-}
-fn jump_n_sample() -> usize {
-    10
-}
-
 impl Default for SamplerConfig {
     fn default() -> Self {
         Self {
-            method: sampler_method(),
-            steps: sampler_steps(),
+            method: SamplerMethod::Euler,
+            steps: 250,
             repaint: false,
-            jump_length: jump_length(),
-            jump_n_sample: jump_n_sample(),
+            jump_length: 10,
+            jump_n_sample: 10,
             joint_guidance: JointGuidance::None,
             conditional_guidance: ConditionalGuidance::None,
             old_keys: vec![],

@@ -23,7 +23,7 @@ pub struct Experiment {
     #[serde(default)]
     pub name: Option<String>,
     /// Seed of every random choice (weights, shuffling, sampling).
-    #[serde(default = "default_seed")]
+    #[serde(default)]
     pub seed: u64,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     #[serde(default = "default_device")]
@@ -35,57 +35,43 @@ pub struct Experiment {
     pub model: toml::Table,
 }
 
-fn default_seed() -> u64 {
-    0
-}
-
 fn default_device() -> String {
     "cpu".to_string()
 }
 
 /// Settings shared by every training loop.
+/// A key left out takes its value from [`TrainConfig::default`], where every default is.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Optimisation steps (for MLD: of the score network; the autoencoders have their own).
-    #[serde(default = "default_steps")]
+    /// Optimisation steps of the stage this table configures: the whole training of a
+    /// one-stage family; MLD's score network (its autoencoders have `[model.autoencoder]`'s).
     pub steps: usize,
-    #[serde(default = "default_lr")]
     pub lr: f64,
     /// Write a checkpoint every this many steps (and at the end).
-    #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
     /// Append a line to the metrics log every this many steps.
-    #[serde(default = "default_log_every")]
     pub log_every: usize,
     /// libtorch CPU threads; default: libtorch's choice.
-    #[serde(default)]
     pub threads: Option<usize>,
     /// `"fp32"`, or `"bf16"` mixed precision (libtorch's autocast around each step's forward
     /// pass and loss; fp32 weights, optimiser state and backward pass): see
     /// [`mmlatent_core::precision`].
-    #[serde(default)]
     pub precision: Precision,
     /// How the learning rate moves over the steps (see [`TrainConfig::lr_factor`]).
-    #[serde(default)]
     pub lr_schedule: LrSchedule,
     /// Steps of linear warm-up from lr/warmup_steps to lr (0: none).
-    #[serde(default)]
     pub warmup_steps: usize,
     /// How many checkpoint sets of each stage are kept (the newest ones; at least 1).
-    #[serde(default = "default_keep_checkpoints")]
     pub keep_checkpoints: usize,
     /// Measure the held-out loss every this many steps, for stages that have one (logged as
     /// `val_loss`, the best set kept as `best-<step>`); default: at every checkpoint.
-    #[serde(default)]
     pub validate_every: Option<usize>,
     /// Write sample grids of the model as it stands to `samples/step-<N>/` every this many
     /// steps of the model's last stage (at the first checkpoint at or past each multiple: the
     /// grids are drawn from the checkpoint just written); default: only at the end, into
     /// `samples/`.
-    #[serde(default)]
     pub sample_every: Option<usize>,
 }
 
@@ -101,38 +87,19 @@ pub enum LrSchedule {
     Cosine,
 }
 
-fn default_batch_size() -> usize {
-    128
-}
-fn default_steps() -> usize {
-    1000
-}
-fn default_lr() -> f64 {
-    1e-3
-}
-fn default_checkpoint_every() -> usize {
-    500
-}
-fn default_log_every() -> usize {
-    25
-}
-fn default_keep_checkpoints() -> usize {
-    2
-}
-
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            batch_size: default_batch_size(),
-            steps: default_steps(),
-            lr: default_lr(),
-            checkpoint_every: default_checkpoint_every(),
-            log_every: default_log_every(),
+            batch_size: 128,
+            steps: 1000,
+            lr: 1e-3,
+            checkpoint_every: 500,
+            log_every: 25,
             threads: None,
             precision: Precision::Fp32,
             lr_schedule: LrSchedule::Constant,
             warmup_steps: 0,
-            keep_checkpoints: default_keep_checkpoints(),
+            keep_checkpoints: 2,
             validate_every: None,
             sample_every: None,
         }

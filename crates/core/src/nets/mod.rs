@@ -27,19 +27,14 @@ pub type Net = Box<dyn Module>;
 /// Size of the networks; `width` is the channel count of the first conv layer (doubled per
 /// down-sampling) or the hidden width of MLPs divided by 8.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct NetSize {
-    #[serde(default = "default_width")]
     pub width: i64,
-}
-
-fn default_width() -> i64 {
-    32
 }
 
 impl Default for NetSize {
     fn default() -> Self {
-        Self { width: default_width() }
+        Self { width: 32 }
     }
 }
 
