@@ -178,13 +178,16 @@ fn a_killed_bf16_mld_run_resumes_bit_identically_and_may_switch_precision() {
 /// two latents of 4), and an older run folder that stored none (its config.toml as before) still
 /// samples and resumes, taking the width from its checkpoints.
 #[test]
-fn an_mld_run_stores_its_derived_score_width_and_older_runs_still_load() {
+fn an_mld_run_announces_its_stages_stores_its_derived_score_width_and_older_runs_still_load() {
     let config = MLD.replace("[model.score]\nwidth = 16\n", "[model.score]\n");
     assert_ne!(config, MLD);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("exp.toml"), &config).unwrap();
     let out = mmlatent(dir.path(), &["train", "exp.toml", "--run", "r"], None);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Which key sets which stage's steps is said before training starts.
+    let announced = "5 steps each (model.autoencoder.steps), then score 8 steps (train.steps)";
+    assert!(stderr(&out).contains("stages: ae_") && stderr(&out).contains(announced), "{}", stderr(&out));
     let stored_path = dir.path().join("r/config.toml");
     let stored = std::fs::read_to_string(&stored_path).unwrap();
     let stored_model = Experiment::parse(&stored, &[]).unwrap().model;
@@ -319,6 +322,8 @@ fn bad_inputs_are_clear_errors_before_anything_is_written() {
         (train("model.widht=3"), vec!["widht"]),
         (train("data.path=\"nowhere\""), vec!["nowhere"]),
         (train("train.steps=\"many\""), vec!["--set", "steps"]),
+        (train("model.likelihoods={photo={type=\"bernoulli\"}}"), vec!["`photo` is not a modality of the dataset"]),
+        (train("model.likelihoods={type=\"categorical\"}"), vec!["categorical: the dataset has no text modality"]),
     ];
     for (args, needles) in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

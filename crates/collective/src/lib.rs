@@ -8,6 +8,11 @@
 //!
 //! This crate knows nothing of training: `mmlatent_train::parallel` decides what is reduced
 //! and when.
+//!
+//! One process holds one group (one rank), as every job mmlatent starts does. Several groups in
+//! one process (the tests' two ranks as two threads) need libtorch's flight recorder off
+//! (`TORCH_FR_BUFFER_SIZE=0` before the first group): it is not thread-safe across groups (see
+//! `tests/gloo.rs`).
 
 use anyhow::{bail, Result};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};

@@ -1,16 +1,25 @@
 //! Two ranks in one process (one thread each) on loopback: the collectives compute what they
 //! should, and a job that cannot form fails within its timeout instead of hanging.
 //!
-//! The tests that form jobs run one at a time ([`one_job_at_a_time`]): run concurrently in one
-//! process, a rendezvous timing out beside another job's TCPStore crashed libtorch (SIGSEGV) in
-//! about one run in six; each alone never did (2026-12-06, 12 runs each).
+//! Two ranks in one process means two process groups in one process, which a real job never has,
+//! and libtorch's flight recorder (a ring of recent collectives kept for debugging hangs, on by
+//! default) is not safe with that: it adds a group to a `std::map` before taking its lock
+//! (`FlightRecorder::recordWithResetEnabled`, FlightRecorderDetail.hpp), so the two ranks' first
+//! collectives at once corrupted the map and crashed the test binary (SIGSEGV in
+//! `_Rb_tree_insert_and_rebalance`, found in a core dump; about one run in fifteen). Every test
+//! turns it off first ([`setup`]). The tests that form jobs also run one at a time
+//! ([`setup`]'s guard), so that no two rendezvous share the loopback at once.
 use mmlatent_collective::{Backend, ProcessGroup};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 use tch::Tensor;
 
-/// Held by every test that forms a job (or fails to), so that no two overlap.
-fn one_job_at_a_time() -> MutexGuard<'static, ()> {
+/// Turns libtorch's flight recorder off before libtorch reads its setting (every test calls it
+/// before touching libtorch), and returns a guard held by the tests that form jobs (or fail to),
+/// so that no two overlap.
+fn setup() -> MutexGuard<'static, ()> {
+    static FLIGHT_RECORDER_OFF: Once = Once::new();
+    FLIGHT_RECORDER_OFF.call_once(|| std::env::set_var("TORCH_FR_BUFFER_SIZE", "0"));
     static JOBS: Mutex<()> = Mutex::new(());
     JOBS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -36,7 +45,7 @@ fn on_two_ranks<T: Send + 'static>(body: fn(usize, ProcessGroup) -> T) -> Vec<T>
 
 #[test]
 fn two_ranks_sum_broadcast_and_meet() {
-    let _one = one_job_at_a_time();
+    let _one = setup();
     let ranks = on_two_ranks(|rank, group| {
         let r = rank as f32;
         let a = Tensor::from_slice(&[1.0f32 + r, 2.0 + r]);
@@ -56,7 +65,7 @@ fn two_ranks_sum_broadcast_and_meet() {
 
 #[test]
 fn an_unreachable_rendezvous_fails_within_the_timeout() {
-    let _one = one_job_at_a_time();
+    let _one = setup();
     let port = free_port();
     let start = Instant::now();
     let err = ProcessGroup::join("127.0.0.1", port, 1, 2, Duration::from_secs(3), Backend::Gloo)
@@ -70,7 +79,7 @@ fn an_unreachable_rendezvous_fails_within_the_timeout() {
 
 #[test]
 fn a_job_missing_a_rank_fails_within_the_timeout() {
-    let _one = one_job_at_a_time();
+    let _one = setup();
     let port = free_port();
     let start = Instant::now();
     let err = ProcessGroup::join("127.0.0.1", port, 0, 2, Duration::from_secs(3), Backend::Gloo)
@@ -84,6 +93,7 @@ fn a_job_missing_a_rank_fails_within_the_timeout() {
 /// by mangled name) must resolve once that library is loaded, and must not before.
 #[test]
 fn the_nccl_entry_points_resolve_once_libtorch_cuda_is_loaded() {
+    drop(setup());
     let before = mmlatent_collective::nccl_available();
     let name = std::ffi::CString::new("libtorch_cuda.so").unwrap();
     // SAFETY: dlopen with a valid C string; the handle stays open.
@@ -101,6 +111,7 @@ fn the_nccl_entry_points_resolve_once_libtorch_cuda_is_loaded() {
 /// first, a parameter the loss does not reach last.
 #[test]
 fn the_backward_order_is_read_off_the_graph() {
+    drop(setup());
     let x = Tensor::from_slice(&[1.0f32, -2.0, 0.5]).view([1, 3]);
     let w1 = Tensor::from_slice(&[0.3f32; 6]).view([3, 2]).set_requires_grad(true);
     let unused = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
@@ -117,7 +128,7 @@ fn the_backward_order_is_read_off_the_graph() {
 /// rank whose graph skips the parameter), and a parameter no rank reaches keeps no gradient.
 #[test]
 fn the_reducer_averages_gradients_during_backward() {
-    let _one = one_job_at_a_time();
+    let _one = setup();
     let results = on_two_ranks(|rank, group| {
         let w = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).set_requires_grad(true);
         let b = Tensor::from_slice(&[0.5f32]).set_requires_grad(true);
