@@ -53,8 +53,8 @@ impl PlannedStage {
         Self { name: name.to_string(), steps: experiment.train.steps, steps_key: "train.steps" }
     }
 
-    /// `stages` in one line, stages of equal steps from one key grouped: "autoencoder-m0,
-    /// autoencoder-m1 1500 steps each (model.autoencoder.steps), then score 8000 steps (train.steps)".
+    /// `stages` in one line, stages of equal steps from one key grouped: "ae_m0,
+    /// ae_m1 1500 steps each (model.autoencoder.steps), then score 8000 steps (train.steps)".
     pub fn describe(stages: &[PlannedStage]) -> String {
         let mut groups: Vec<(Vec<&str>, usize, &str)> = vec![];
         for s in stages {
