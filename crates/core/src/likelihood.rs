@@ -84,17 +84,14 @@ impl Likelihood {
     /// Whether the likelihood can model the values of `spec`: categorical reads token ids (text),
     /// the others real values (images, vectors).
     pub fn can_model(&self, spec: &ModalitySpec) -> bool {
-        matches!(spec.kind, ModalityKind::Text { .. }) == matches!(self, Likelihood::Categorical)
+        spec.is_text() == (*self == Likelihood::Categorical)
     }
 
-    /// Whether one likelihood given for all modalities applies to `spec`: categorical to text,
-    /// the others to images (vectors keep their default unless named).
+    /// Whether one likelihood given for all modalities applies to `spec`: every image or text
+    /// modality it can model (categorical: text; the others: images). Vectors keep their default
+    /// unless named.
     fn applies_to_all_of(&self, spec: &ModalitySpec) -> bool {
-        match spec.kind {
-            ModalityKind::Image { .. } => *self != Likelihood::Categorical,
-            ModalityKind::Text { .. } => *self == Likelihood::Categorical,
-            ModalityKind::Vector { .. } => false,
-        }
+        (spec.is_image() || spec.is_text()) && self.can_model(spec)
     }
 
     fn name(&self) -> &'static str {
@@ -111,15 +108,16 @@ impl Likelihood {
 ///
 /// ```toml
 /// # left out: each modality's default (`Likelihood::default_for`)
-/// likelihoods = { type = "laplace", scale = 0.75 }     # one for every modality it can model
+/// likelihoods = { type = "laplace", scale = 0.75 }     # one for every image modality
 /// likelihoods = [{ type = "laplace", scale = 0.75 }, { type = "categorical" }]   # by position
 /// likelihoods = { caption = { type = "categorical" } } # by modality name, the others default
 /// ```
 ///
 /// One likelihood applies to every image modality (laplace, gaussian, bernoulli) or every text
 /// modality (categorical); the others keep their default, so `{ type = "laplace", … }` sets the
-/// images of an image–caption set. A list of one entry means the same. A list of several needs one entry per modality; names must
-/// be the dataset's. A likelihood given for a modality it cannot model is an error.
+/// images of an image–caption set. A list of one entry means the same. A list of several needs
+/// one entry per modality; names must be the dataset's. A likelihood given for a modality it
+/// cannot model is an error.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Likelihoods {
     /// Each modality's default.
@@ -174,23 +172,16 @@ impl Likelihoods {
         };
         for (l, m) in chosen.iter().zip(modalities) {
             if !l.can_model(m) {
-                bail!("[model] likelihoods: {} cannot model modality `{}` ({})", l.name(), m.name, kind_name(m));
+                bail!("[model] likelihoods: {} cannot model modality `{}` ({})", l.name(), m.name, m.describe());
             }
         }
         Ok(chosen)
     }
 }
 
-fn kind_name(m: &ModalitySpec) -> &'static str {
-    match m.kind {
-        ModalityKind::Image { .. } => "image",
-        ModalityKind::Text { .. } => "text",
-        ModalityKind::Vector { .. } => "vector",
-    }
-}
-
+/// "m0 (image 1×28×28), caption (text ≤32 tokens, vocabulary 1800)", for messages.
 fn describe(modalities: &[ModalitySpec]) -> String {
-    modalities.iter().map(|m| format!("{} ({})", m.name, kind_name(m))).collect::<Vec<_>>().join(", ")
+    modalities.iter().map(|m| format!("{} ({})", m.name, m.describe())).collect::<Vec<_>>().join(", ")
 }
 
 impl Serialize for Likelihoods {
@@ -214,11 +205,15 @@ impl<'de> Deserialize<'de> for Likelihoods {
             Likelihood::deserialize(v).map_err(|e| D::Error::custom(format!("{what}: {e}")))
         };
         match value {
-            toml::Value::Table(t) if t.contains_key("type") => one(toml::Value::Table(t), "likelihoods").map(Likelihoods::All),
-            toml::Value::Table(t) if t.is_empty() => Ok(Likelihoods::Defaults),
-            toml::Value::Table(t) => {
-                t.into_iter().map(|(name, v)| Ok((name.clone(), one(v, &format!("likelihoods.{name}"))?))).collect::<Result<_, _>>().map(Likelihoods::ByName)
+            toml::Value::Table(t) if t.contains_key("type") => {
+                one(toml::Value::Table(t), "likelihoods").map(Likelihoods::All)
             }
+            toml::Value::Table(t) if t.is_empty() => Ok(Likelihoods::Defaults),
+            toml::Value::Table(t) => t
+                .into_iter()
+                .map(|(name, v)| Ok((name.clone(), one(v, &format!("likelihoods.{name}"))?)))
+                .collect::<Result<_, _>>()
+                .map(Likelihoods::ByName),
             toml::Value::Array(a) if a.is_empty() => Ok(Likelihoods::Defaults),
             toml::Value::Array(a) if a.len() == 1 => {
                 one(a.into_iter().next().expect("one entry"), "likelihoods[0]").map(Likelihoods::All)
@@ -230,7 +225,8 @@ impl<'de> Deserialize<'de> for Likelihoods {
                 .collect::<Result<_, _>>()
                 .map(Likelihoods::ByPosition),
             other => Err(D::Error::custom(format!(
-                "likelihoods: expected a likelihood ({{ type = \"laplace\", scale = 0.75 }}), a list of them or a table by modality name, found {}",
+                "likelihoods: expected a likelihood ({{ type = \"laplace\", scale = 0.75 }}), a list of them or a \
+                 table by modality name, found {}",
                 other.type_str()
             ))),
         }
@@ -313,7 +309,7 @@ mod tests {
         for (text, needle) in [
             (
                 "likelihoods = [{ type = \"bernoulli\" }, { type = \"bernoulli\" }]",
-                "bernoulli cannot model modality `caption` (text)",
+                "bernoulli cannot model modality `caption` (text ≤4 tokens, vocabulary 10)",
             ),
             (
                 "likelihoods = { caption = { type = \"gaussian\", scale = 1.0 } }",
@@ -321,7 +317,7 @@ mod tests {
             ),
             (
                 "likelihoods = { photo = { type = \"bernoulli\" } }",
-                "`photo` is not a modality of the dataset (image (image), caption (text))",
+                "`photo` is not a modality of the dataset (image (image 3×8×8), caption (text ≤4 tokens, vocabulary 10))",
             ),
             (
                 "likelihoods = [{ type = \"bernoulli\" }, { type = \"categorical\" }, { type = \"bernoulli\" }]",

@@ -413,8 +413,8 @@ impl<'a> Stage<'a> {
     }
 
     /// Step `s` (0-based): reseeds libtorch's generator, sets the scheduled learning rates, runs
-    /// `step` in the configured precision, and agrees with the other ranks on the metrics (their means replace this rank's)
-    /// and on whether to stop after this step.
+    /// `step` in the configured precision, and agrees with the other ranks on the metrics (their
+    /// means replace this rank's) and on whether to stop after this step.
     fn step_on_every_rank(
         &mut self,
         s: usize,
